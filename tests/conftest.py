@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from fixture_data import write_vip_bench
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Keep caches (tiny checkpoint, judge cache) out of the user's home; share them across one session."""
+    monkeypatch.setenv("VIPBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def vip_bench_dir(tmp_path_factory) -> Path:
+    return write_vip_bench(tmp_path_factory.mktemp("vip-bench") / "ViP-Bench")
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    pytest.importorskip("torch")
+    from vipbench.models.tiny import build_tiny_vipllava
+
+    return build_tiny_vipllava(tmp_path_factory.mktemp("ckpt") / "tiny-vipllava")

@@ -1,0 +1,3 @@
+from vipbench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,54 @@
+"""The contract every model adapter meets."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, ClassVar
+
+from vipbench.errors import VipbenchError
+from vipbench.types import Request
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Decoding settings. Temperature 0 means greedy, as in every paper recipe vipbench reproduces."""
+
+    max_new_tokens: int = 1024
+    temperature: float = 0.0
+    top_p: float | None = None
+    num_beams: int = 1
+
+    def merged(self, overrides: Mapping[str, Any]) -> GenerationSettings:
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise VipbenchError(f"unknown generation setting(s) {unknown}; known: {sorted(known)}")
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ModelAdapter(ABC):
+    """Turns a batch of requests into answers.
+
+    Subclasses declare the region modes they read, their paper-faithful generation defaults, and
+    ``describe()`` everything else that decides their outputs (it goes into the run manifest).
+    """
+
+    region_modes: ClassVar[tuple[str, ...]] = ("overlay",)
+    generation_defaults: ClassVar[GenerationSettings] = GenerationSettings()
+    #: Adapters whose outputs do not depend on the batch they are in can take larger batches.
+    default_batch_size: ClassVar[int] = 1
+
+    @abstractmethod
+    def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[str]:
+        """One answer per request, in order."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"adapter": type(self).__name__}
+
+    def begin_task(self, task: str, requests: Sequence[Request]) -> None:
+        """Called with every request of a task before any is generated; most adapters ignore it."""

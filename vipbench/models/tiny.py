@@ -1,0 +1,94 @@
+"""A tiny random-initialised ViP-LLaVA, built offline from the real config classes.
+
+It exercises exactly the code path of a real checkpoint (``save_pretrained`` → ``from_pretrained``,
+processor, image-token expansion, batched generation) in a second on a CPU. Its answers are random words.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: Bump when the recipe changes, so cached copies are rebuilt.
+TINY_VERSION = 1
+
+_WORDS = (
+    "the a an is are of in on at to and or it this that there yes no not left right top bottom middle "
+    "red lime green blue yellow fuchsia aqua orange purple gold black white gray pink brown "
+    "rectangle ellipse point triangle mask contour arrow scribble circle square star object objects "
+    "one two three four five six seven eight nine ten zero 0 1 2 3 4 5 6 7 8 9 "
+    "A B C D E F G H J K L M N P R S T U V X Y Z cat dog car person sign text number bigger smaller "
+    ". , ? ! : ; ' \" ( ) -"
+).split()
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("VIPBENCH_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "vipbench")
+    return Path(root)
+
+
+def tiny_checkpoint() -> Path:
+    """The cached tiny checkpoint, built on first use."""
+    path = cache_dir() / "models" / f"vip-llava-tiny-v{TINY_VERSION}"
+    if not (path / "config.json").is_file():
+        build_tiny_vipllava(path)
+    return path
+
+
+def build_tiny_vipllava(out: Path, seed: int = 0, image_size: int = 30, patch_size: int = 2) -> Path:
+    """Write config, weights, tokenizer and processor to ``out``. Dimensions follow transformers' own tests."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import (
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaProcessor,
+        PreTrainedTokenizerFast,
+        VipLlavaConfig,
+        VipLlavaForConditionalGeneration,
+    )
+
+    try:
+        from transformers import CLIPImageProcessorPil as ImageProcessor  # no torchvision needed
+    except ImportError:  # older transformers
+        from transformers import CLIPImageProcessor as ImageProcessor
+
+    specials = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
+    vocab = {tok: i for i, tok in enumerate([*specials, *dict.fromkeys(_WORDS)])}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    backend.decoder = decoders.WordPiece(prefix="##", cleanup=True)
+    backend.post_processor = processors.TemplateProcessing(  # Llama tokenizers prepend <s>
+        single="<s> $A", pair="<s> $A $B", special_tokens=[("<s>", vocab["<s>"])],
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
+        extra_special_tokens={"image_token": "<image>"},
+    )
+    image_processor = ImageProcessor(
+        size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size},
+    )
+    processor = LlavaProcessor(
+        image_processor=image_processor, tokenizer=tokenizer, patch_size=patch_size,
+        vision_feature_select_strategy="default", num_additional_image_tokens=1,
+    )
+    text = LlamaConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+        max_position_embeddings=2048, pad_token_id=vocab["<pad>"], bos_token_id=vocab["<s>"],
+        eos_token_id=vocab["</s>"],
+    )
+    vision = CLIPVisionConfig(
+        image_size=image_size, patch_size=patch_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=37, projection_dim=32,
+    )
+    # Five feature layers like the real [-2, -5, -8, -11, 6], within a 2-layer tower's 3 hidden states.
+    config = VipLlavaConfig(
+        text_config=text.to_dict(), vision_config=vision.to_dict(), image_token_index=vocab["<image>"],
+        vision_feature_layer=[-2, -3, -1, 0, 1], image_seq_length=(image_size // patch_size) ** 2,
+    )
+    torch.manual_seed(seed)
+    model = VipLlavaForConditionalGeneration(config).eval()
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return out

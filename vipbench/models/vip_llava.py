@@ -1,0 +1,173 @@
+"""ViP-LLaVA through transformers' ``VipLlavaForConditionalGeneration``.
+
+Defaults follow the official ViP-Bench recipe (``scripts/eval/vipbench.sh`` → ``llava/eval/model_vqa.py``):
+the ``llava_v1`` conversation template, pad-to-square with the CLIP mean colour, greedy decoding,
+1024 new tokens. The HF processor alone would centre-crop non-square images and can cut off prompts drawn
+near the edges, so the image is padded before the processor sees it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from vipbench.errors import MissingExtraError, VipbenchError
+from vipbench.imaging import pad_to_square
+from vipbench.models.base import GenerationSettings, ModelAdapter
+from vipbench.types import Request
+
+_SYSTEM = (
+    "A chat between a curious human and an artificial intelligence assistant. "
+    "The assistant gives helpful, detailed, and polite answers to the human's questions."
+)
+
+#: ``llava_v1`` is what ViP-LLaVA was trained and evaluated with (llava/conversation.py, sep " ").
+#: ``hf`` is the format on the llava-hf model card.
+TEMPLATES = {
+    "llava_v1": _SYSTEM + " USER: <image>\n{question} ASSISTANT:",
+    "hf": _SYSTEM + "###Human: <image>\n{question}###Assistant:",
+}
+PREPROCESSING = ("pad", "crop", "resize")
+
+#: ViP-LLaVA's projector reads these CLIP layers; an old llava-hf 7B config revision lists only -2.
+_OFFICIAL_FEATURE_LAYERS = [-2, -5, -8, -11, 6]
+
+
+def _resolve_device(device: str, dtype: str) -> tuple[str, Any]:
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if dtype == "auto":
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    try:
+        return device, getattr(torch, dtype)
+    except AttributeError:
+        raise VipbenchError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16") from None
+
+
+class VipLlavaAdapter(ModelAdapter):
+    """ViP-LLaVA reads regions drawn onto the pixels, or coordinates written in the text."""
+
+    region_modes: ClassVar[tuple[str, ...]] = ("overlay", "coords")
+    generation_defaults: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=1024, temperature=0.0)
+
+    def __init__(self, checkpoint: str, model_path: str | None = None, device: str = "auto", dtype: str = "auto",
+                 conv_template: str = "llava_v1", image_preprocess: str = "pad"):
+        try:
+            import torch  # noqa: F401
+            from transformers import AutoProcessor, VipLlavaForConditionalGeneration
+        except ImportError:
+            raise MissingExtraError("models", "ViP-LLaVA") from None
+        if conv_template not in TEMPLATES:
+            raise VipbenchError(f"unknown conversation template {conv_template!r}; choose from {', '.join(TEMPLATES)}")
+        if image_preprocess not in PREPROCESSING:
+            raise VipbenchError(f"unknown image preprocessing {image_preprocess!r}; choose from {', '.join(PREPROCESSING)}")
+
+        if model_path:
+            source = str(Path(model_path).expanduser())
+        elif checkpoint == "tiny":
+            from vipbench.models.tiny import tiny_checkpoint
+
+            source = str(tiny_checkpoint())
+        else:
+            source = checkpoint
+        config = _load_config(source)
+        self.device, self.dtype = _resolve_device(device, dtype)
+        self.source, self.checkpoint = source, checkpoint
+        self.template, self.image_preprocess = conv_template, image_preprocess
+        self.batch_size = 8 if self.device.startswith("cuda") else 1
+
+        self.processor = AutoProcessor.from_pretrained(source)
+        tokenizer = self.processor.tokenizer
+        tokenizer.padding_side = "left"  # decoder-only batching: prompts end where generation starts
+        if getattr(self.processor, "patch_size", None) is None:  # older hub processors lack these
+            self.processor.patch_size = config.vision_config.patch_size
+            self.processor.num_additional_image_tokens = 1
+            self.processor.vision_feature_select_strategy = "default"
+        image_processor = self.processor.image_processor
+        self.fill = tuple(int(255 * m) for m in image_processor.image_mean)
+        crop = getattr(image_processor, "crop_size", None) or {}
+        self.image_size = crop.get("height") or config.vision_config.image_size
+
+        try:
+            model = VipLlavaForConditionalGeneration.from_pretrained(source, config=config, dtype=self.dtype)
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise VipbenchError(f"cannot load ViP-LLaVA weights from {source}: {str(exc).splitlines()[0]}") from None
+        self.model = model.to(self.device).eval()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "adapter": "VipLlavaAdapter",
+            "checkpoint": self.checkpoint,
+            "source": self.source,
+            "conv_template": self.template,
+            "image_preprocess": self.image_preprocess,
+            "device": self.device,
+            "dtype": str(self.dtype).removeprefix("torch."),
+        }
+
+    def prompt(self, question: str) -> str:
+        return TEMPLATES[self.template].format(question=question)
+
+    def preprocess(self, request: Request):
+        """pad: LLaVA's expand2square; resize: squash to a square; crop: the HF processor's centre crop.
+
+        After pad or resize the image is square, so the processor's resize + centre crop only rescales it.
+        """
+        image = request.load_image()
+        if self.image_preprocess == "pad":
+            image = pad_to_square(image, self.fill)
+        elif self.image_preprocess == "resize":
+            image = image.resize((self.image_size, self.image_size), resample=3)  # bicubic, as CLIP
+        return image
+
+    def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[str]:
+        import torch
+
+        images = [self.preprocess(r) for r in requests]
+        prompts = [self.prompt(r.text) for r in requests]
+        inputs = self.processor(images=images, text=prompts, return_tensors="pt", padding=True).to(self.device)
+        inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
+        sampling = settings.temperature > 0
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": settings.max_new_tokens,
+            "do_sample": sampling,
+            "num_beams": settings.num_beams,
+            "pad_token_id": self.processor.tokenizer.pad_token_id,
+        }
+        if sampling:
+            kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, **kwargs)
+        new_tokens = output[:, inputs["input_ids"].shape[1]:]
+        return [text.strip() for text in self.processor.batch_decode(new_tokens, skip_special_tokens=True)]
+
+
+def _load_config(source: str):
+    """Load and check the checkpoint's config before touching weights, so a wrong folder fails clearly."""
+    from transformers import AutoConfig
+
+    path = Path(source)
+    if path.exists():
+        config_file = path / "config.json"
+        if not config_file.is_file():
+            raise VipbenchError(f"{path} is not a Hugging Face checkpoint folder (no config.json)")
+        try:
+            model_type = json.loads(config_file.read_text()).get("model_type")
+        except json.JSONDecodeError as exc:
+            raise VipbenchError(f"{config_file}: invalid JSON ({exc.msg})") from None
+        if model_type != "vipllava":
+            raise VipbenchError(f"{path} holds a {model_type or 'unknown'!s} checkpoint, not a VipLlava one "
+                                "(config.json model_type must be 'vipllava')")
+    try:
+        config = AutoConfig.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise VipbenchError(f"cannot load the model config from {source!r}: {str(exc).splitlines()[0]}") from None
+    if config.model_type != "vipllava":
+        raise VipbenchError(f"{source} is a {config.model_type} checkpoint, not a VipLlava one")
+    if isinstance(config.vision_feature_layer, int) and config.vision_config.num_hidden_layers >= 12:
+        config.vision_feature_layer = list(_OFFICIAL_FEATURE_LAYERS)
+    return config

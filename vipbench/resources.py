@@ -1,0 +1,17 @@
+"""Where the declarative files (tasks/, judges/, leaderboard/) live.
+
+In a wheel they are packaged under vipbench/_builtin/; in a source checkout they sit at the repository root.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def builtin_dir(name: str) -> Path:
+    for candidate in (_PACKAGE / "_builtin" / name, _PACKAGE.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"vipbench's built-in {name}/ folder is missing; the installation is broken")

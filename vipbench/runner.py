@@ -1,0 +1,218 @@
+"""``vipbench run``: tasks → requests → model → predictions.jsonl, resumable at any point."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from vipbench.data import resolve_data_root
+from vipbench.errors import VipbenchError
+from vipbench.models import MODELS, create_model
+from vipbench.models.base import GenerationSettings, ModelAdapter
+from vipbench.provenance import environment
+from vipbench.records import Manifest, PredictionRecord, RunSpec, TaskProvenance, sha256_text, stable_hash, unit_name
+from vipbench.store import RunStore, now, write_json
+from vipbench.tasks import Task, TaskIndex
+from vipbench.types import Request, Sample
+
+
+@dataclass
+class PlannedTask:
+    task: Task
+    requests: list[Request]
+    generation: GenerationSettings
+    provenance: TaskProvenance
+
+
+def sample_hash(sample: Sample) -> str:
+    return stable_hash({
+        "id": sample.id, "question": sample.question, "template": sample.template,
+        "references": sample.references, "regions": [r.__dict__ for r in sample.regions],
+        "image": sample.image.name if sample.image else None,
+    })
+
+
+def request_hash(request: Request) -> str:
+    return sha256_text(request.text + json.dumps([o.to_dict() for o in request.overlays], sort_keys=True))
+
+
+def choose_region_mode(task: Task, adapter_cls: type[ModelAdapter], requested: str | None) -> str:
+    supported = [m for m in adapter_cls.region_modes if m in task.config.region_modes]
+    if requested:
+        if requested not in supported:
+            raise VipbenchError(f"region mode {requested!r} is not supported by both the model "
+                                f"({', '.join(adapter_cls.region_modes)}) and task {task.name} "
+                                f"({', '.join(task.config.region_modes)})")
+        return requested
+    if not supported:
+        raise VipbenchError(f"the model reads regions as {', '.join(adapter_cls.region_modes)} but task {task.name} "
+                            f"gives them as {', '.join(task.config.region_modes)}")
+    return supported[0]
+
+
+def plan(spec: RunSpec, index: TaskIndex, warn=print) -> list[PlannedTask]:
+    """Load every task's data and build every request before any model is loaded, so bad data fails fast."""
+    adapter_cls = MODELS.entry(spec.model).load()
+    data_dirs = {k: Path(v) for k, v in spec.data_dirs.items()}
+    planned = []
+    for name in spec.tasks:
+        task = index.task(name)
+        root, source = resolve_data_root(task.config.dataset, data_dirs)
+        samples = task.load_samples(root)[: spec.limit]
+        mode = choose_region_mode(task, adapter_cls, spec.region_mode)
+        styles: list[str | None] = [None]
+        if spec.prompt_styles:
+            if task.config.prompt_styles:
+                styles = list(spec.prompt_styles)
+            else:
+                warn(f"task {task.name} draws its own prompts; --prompt-style does not apply to it")
+        requests = [task.build_request(s, mode, style) for style in styles for s in samples]
+        generation = adapter_cls.generation_defaults.merged(task.config.generation).merged(spec.generation)
+        provenance = TaskProvenance(
+            version=task.config.version,
+            source=source,
+            samples=len(samples),
+            dataset_hash=stable_hash([sample_hash(s) for s in samples]),
+            prompt_hash=stable_hash([request_hash(r) for r in requests]),
+            generation=generation.to_dict(),
+            scorer={k: v for k, v in task.config.scorer.__dict__.items() if v is not None},
+        )
+        planned.append(PlannedTask(task, requests, generation, provenance))
+    return planned
+
+
+def _record(request: Request, prediction: str, seconds: float) -> PredictionRecord:
+    sample = request.sample
+    return PredictionRecord(
+        task=request.task,
+        sample_id=sample.id,
+        prompt_style=request.prompt_style,
+        region_mode=request.region_mode,
+        prediction=prediction,
+        prompt=request.text,
+        image=str(request.image_path),
+        overlays=[o.to_dict() for o in request.overlays],
+        doc_hash=sample_hash(sample),
+        prompt_hash=request_hash(request),
+        target_hash=stable_hash(list(sample.references)),
+        seconds=round(seconds, 4),
+    )
+
+
+def _chunks(items: Sequence[Request], size: int) -> Iterator[Sequence[Request]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def new_run_id(model: str) -> str:
+    return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}_{model}"
+
+
+def resume_run(results_dir: Path, resume: str, overrides: dict[str, Any]) -> tuple[RunStore, RunSpec]:
+    """A resumed run takes its spec from its manifest; any option given again on the command line must agree,
+    since all of a run's predictions must come from one setup."""
+    store = RunStore.open(results_dir, resume)
+    stored = store.manifest().spec
+    clashes = [f"{k} (run has {getattr(stored, k)!r}, command gives {v!r})"
+               for k, v in overrides.items() if v is not None and getattr(stored, k) != v]
+    if clashes:
+        raise VipbenchError(f"cannot resume {store.run_id} with different settings: {'; '.join(clashes)}")
+    return store, stored
+
+
+def execute(store: RunStore, spec: RunSpec, planned: list[PlannedTask], model: ModelAdapter, batch_size: int,
+            command: list[str], resumed: bool, console=None) -> dict[str, int]:
+    """Generate every missing prediction; return how many were generated per task."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    previous = store.manifest() if resumed else None
+    manifest = Manifest(
+        run_id=store.run_id,
+        created=previous.created if previous else now(),
+        updated=now(),
+        status="running",
+        command=command,
+        spec=spec,
+        model=model.describe(),
+        tasks={p.task.name: p.provenance for p in planned},
+        environment=environment(),
+    )
+    if previous and previous.tasks != manifest.tasks:
+        changed = [t for t in manifest.tasks if previous.tasks.get(t) != manifest.tasks[t]]
+        raise VipbenchError(f"the data or prompts of {', '.join(changed)} changed since run {store.run_id} started; "
+                            "start a new run")
+    store.write_manifest(manifest)
+
+    done = {r.key for r in store.predictions()}
+    pending = {p.task.name: [r for r in p.requests if r.key not in done] for p in planned}
+    total = sum(map(len, pending.values()))
+    generated = {name: 0 for name in pending}
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=console, transient=False) as progress:
+            bar = progress.add_task(f"{spec.model}", total=total, rate="")
+            started = time.perf_counter()
+            for item in planned:
+                model.begin_task(item.task.name, item.requests)
+                for batch in _chunks(pending[item.task.name], batch_size):
+                    progress.update(bar, description=f"{spec.model} · {item.task.name}")
+                    t0 = time.perf_counter()
+                    answers = model.generate(batch, item.generation)
+                    if len(answers) != len(batch):
+                        raise VipbenchError(f"model returned {len(answers)} answers for {len(batch)} requests")
+                    per_sample = (time.perf_counter() - t0) / len(batch)
+                    store.append_predictions(_record(r, a, per_sample) for r, a in zip(batch, answers))
+                    generated[item.task.name] += len(batch)
+                    done_now = sum(generated.values())
+                    rate = done_now / max(time.perf_counter() - started, 1e-9)
+                    progress.update(bar, advance=len(batch), rate=f"{rate:.2f} samples/s")
+    except BaseException:
+        manifest.status = "interrupted"
+        store.write_manifest(manifest)
+        raise
+    write_exports(store, planned)
+    manifest.status = "complete"
+    store.write_manifest(manifest)
+    return generated
+
+
+def write_exports(store: RunStore, planned: list[PlannedTask]) -> list[Path]:
+    """Each task's official upload format, one file per scored unit (``exports/vip-bench-bbox.json``)."""
+    records = store.predictions()
+    written = []
+    for item in planned:
+        if item.task.config.export is None:
+            continue
+        units: dict[str, list[PredictionRecord]] = {}
+        for r in records:
+            if r.task == item.task.name:
+                units.setdefault(r.unit, []).append(r)
+        store.exports_dir.mkdir(exist_ok=True)
+        for unit, unit_records in units.items():
+            path = store.exports_dir / f"{unit}.json"
+            write_json(path, item.task.config.export(unit_records))
+            written.append(path)
+    return written
+
+
+def run(spec: RunSpec | None, *, results_dir: Path, resume: str | None = None, run_id: str | None = None,
+        overrides: dict[str, Any] | None = None, include_paths: Sequence[Path] = (), batch_size: int | None = None,
+        device: str = "auto", command: Sequence[str] = (), console=None, warn=print) -> RunStore:
+    """Plan (data and prompts), load the model, then create or reopen the run folder and generate."""
+    store = None
+    if resume is not None:
+        store, spec = resume_run(results_dir, resume, overrides or {})
+    assert spec is not None
+    planned = plan(spec, TaskIndex(include_paths), warn=warn)
+    model = create_model(spec.model, device=device, **spec.model_options)
+    if store is None:
+        store = RunStore.create(results_dir, run_id or new_run_id(spec.model))
+    size = batch_size or getattr(model, "batch_size", None) or model.default_batch_size
+    execute(store, spec, planned, model, size, list(command), resumed=resume is not None, console=console)
+    return store

@@ -1,0 +1,141 @@
+"""The run store: ``results/<run-id>/`` and the files each stage writes there.
+
+Appends are flushed and fsynced per batch, so a killed run loses at most the batch in flight; a line torn by
+the kill is cut off when the file is next opened. Whole files are replaced atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from vipbench.errors import VipbenchError
+from vipbench.records import Manifest, PredictionRecord
+
+M = TypeVar("M", bound=BaseModel)
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def read_jsonl_records(path: Path, model: type[M]) -> list[M]:
+    """Read an append-only JSONL file, cutting off a final line torn by a kill."""
+    if not path.exists():
+        return []
+    records: list[M] = []
+    with path.open("rb+") as fh:
+        good = 0
+        for raw in fh:
+            if not raw.endswith(b"\n"):
+                break  # torn by a kill mid-write
+            try:
+                records.append(model.model_validate_json(raw))
+            except ValidationError as exc:
+                raise VipbenchError(f"{path}: line {len(records) + 1} is not a valid record: {exc.errors()[0]['msg']}") from None
+            good += len(raw)
+        fh.truncate(good)
+    return records
+
+
+def append_jsonl(path: Path, records: Iterable[BaseModel]) -> None:
+    lines = "".join(r.model_dump_json() + "\n" for r in records)
+    if not lines:
+        return
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(lines)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+class RunStore:
+    def __init__(self, path: Path):
+        self.path = path
+        self.manifest_path = path / "manifest.json"
+        self.predictions_path = path / "predictions.jsonl"
+        self.judgements_path = path / "judgements.jsonl"
+        self.scores_path = path / "scores.json"
+        self.scores_csv_path = path / "scores.csv"
+        self.exports_dir = path / "exports"
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @classmethod
+    def create(cls, results_dir: Path, run_id: str) -> RunStore:
+        if not _RUN_ID.match(run_id):
+            raise VipbenchError(f"invalid run id {run_id!r}: use letters, digits and . _ @ + -")
+        path = results_dir / run_id
+        if path.exists():
+            raise VipbenchError(f"run {run_id!r} already exists in {results_dir}; continue it with --resume {run_id}")
+        path.mkdir(parents=True)
+        return cls(path)
+
+    @classmethod
+    def open(cls, results_dir: Path, ref: str | None = None) -> RunStore:
+        """A run by id or folder path; ``None`` or ``"latest"`` is the most recently started run."""
+        if ref in (None, "latest"):
+            runs = list_runs(results_dir)
+            if not runs:
+                raise VipbenchError(f"no runs in {results_dir}; start one with vipbench run")
+            return runs[-1]
+        candidates = [Path(ref), results_dir / ref]
+        for path in candidates:
+            if (path / "manifest.json").is_file():
+                return cls(path)
+        known = [r.run_id for r in list_runs(results_dir)]
+        from vipbench.errors import UnknownNameError
+
+        raise UnknownNameError("run", ref, known)
+
+    def manifest(self) -> Manifest:
+        try:
+            return Manifest.model_validate_json(self.manifest_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise VipbenchError(f"{self.path} is not a vipbench run (no manifest.json)") from None
+        except ValidationError as exc:
+            raise VipbenchError(f"{self.manifest_path}: invalid manifest: {exc.errors()[0]['msg']}") from None
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        manifest.updated = now()
+        write_atomic(self.manifest_path, manifest.model_dump_json(indent=2) + "\n")
+
+    def predictions(self) -> list[PredictionRecord]:
+        return read_jsonl_records(self.predictions_path, PredictionRecord)
+
+    def append_predictions(self, records: Iterable[PredictionRecord]) -> None:
+        append_jsonl(self.predictions_path, records)
+
+
+def list_runs(results_dir: Path) -> list[RunStore]:
+    """Runs in ``results_dir``, oldest first by manifest creation time."""
+    runs = []
+    if results_dir.is_dir():
+        for path in results_dir.iterdir():
+            if (path / "manifest.json").is_file():
+                try:
+                    created = json.loads((path / "manifest.json").read_text()).get("created", "")
+                except json.JSONDecodeError:
+                    continue
+                runs.append((created, path.name, RunStore(path)))
+    return [store for _, _, store in sorted(runs, key=lambda t: (t[0], t[1]))]

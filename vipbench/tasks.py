@@ -1,0 +1,166 @@
+"""Task discovery, groups, and turning samples into requests for a model's region mode.
+
+Tasks are YAML files under the built-in ``tasks/`` folder, any ``--include-path`` folder, and folders that
+plugins name through the ``vipbench.tasks`` entry-point group. Files starting with ``_`` are shared bases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from vipbench.errors import DataError, UnknownNameError, VipbenchError
+from vipbench.taskconfig import TaskConfig, task_config_from_yaml
+from vipbench.types import OBJ_PLACEHOLDER, REGION_TOKEN, Overlay, Region, Request, Sample
+
+ALL = "all"
+
+
+def _canonical(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def _plugin_task_dirs() -> list[Path]:
+    dirs: list[Path] = []
+    for ep in entry_points(group="vipbench.tasks"):
+        value = ep.load()
+        value = value() if callable(value) else value
+        dirs.extend(Path(v) for v in ([value] if isinstance(value, (str, Path)) else value))
+    return dirs
+
+
+class TaskIndex:
+    """Every task and group that can be run, read from YAML without importing any hook."""
+
+    def __init__(self, include_paths: Sequence[Path] = ()):
+        from vipbench.resources import builtin_dir
+
+        self.configs: dict[str, TaskConfig] = {}
+        for folder in [builtin_dir("tasks"), *map(Path, include_paths), *_plugin_task_dirs()]:
+            if not folder.is_dir():
+                raise VipbenchError(f"task folder not found: {folder}")
+            for path in sorted(folder.rglob("*.yaml")):
+                if path.name.startswith("_"):
+                    continue
+                config = task_config_from_yaml(path)
+                name = _canonical(config.task)
+                if name in self.configs and self.configs[name].source != path:
+                    raise VipbenchError(f"task {name!r} is defined twice: {self.configs[name].source} and {path}")
+                self.configs[name] = config
+
+    @cached_property
+    def groups(self) -> dict[str, list[str]]:
+        groups: dict[str, list[str]] = {}
+        for name, config in sorted(self.configs.items()):
+            for group in config.groups:
+                groups.setdefault(_canonical(group), []).append(name)
+        groups[ALL] = sorted(self.configs)
+        return groups
+
+    def resolve(self, spec: str | Iterable[str]) -> list[str]:
+        """Comma-separated task and group names → task names, in order, without duplicates."""
+        parts = spec.split(",") if isinstance(spec, str) else list(spec)
+        names: list[str] = []
+        for part in filter(None, map(_canonical, parts)):
+            if part in self.configs:
+                found = [part]
+            elif part in self.groups:
+                found = self.groups[part]
+            else:
+                raise UnknownNameError("task", part, [*self.configs, *self.groups])
+            names.extend(n for n in found if n not in names)
+        if not names:
+            raise VipbenchError("no tasks given")
+        return names
+
+    def task(self, name: str) -> Task:
+        name = _canonical(name)
+        if name not in self.configs:
+            raise UnknownNameError("task", name, self.configs)
+        return Task(self.configs[name])
+
+
+class Task:
+    def __init__(self, config: TaskConfig):
+        self.config = config
+        self.name = _canonical(config.task)
+
+    def load_samples(self, root: Path | None) -> list[Sample]:
+        samples = list(self.config.loader(root, self.config))
+        ids = [s.id for s in samples]
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise DataError(f"task {self.name}: duplicate sample id {dup!r}")
+        return samples
+
+    def build_request(self, sample: Sample, region_mode: str, prompt_style: str | None = None) -> Request:
+        """Render the sample for one region mode; ``prompt_style`` redraws overlay regions in that shape."""
+        if region_mode not in self.config.region_modes:
+            raise VipbenchError(
+                f"task {self.name} cannot give regions as {region_mode!r}; it supports {', '.join(self.config.region_modes)}"
+            )
+        style = prompt_style or sample.metadata.get("prompt_style")
+        if region_mode == "overlay" and style is None:
+            if sample.image is None or sample.question is None:
+                raise DataError(f"{self.name}/{sample.id}: no pre-rendered image and question; choose a --prompt-style")
+            return Request(self.name, sample, sample.question, sample.image, region_mode)
+
+        if sample.template is None or sample.source_image is None:
+            raise DataError(f"{self.name}/{sample.id}: no source annotation to render regions from")
+        by_label = {r.label: r for r in sample.regions}
+        order = _template_labels(sample, by_label)
+        if region_mode == "overlay":
+            return _overlay_request(self.name, sample, style, order, by_label, prompt_style)
+        if region_mode == "coords":
+            size = _image_size(sample.source_image)
+            text = _fill(sample.template, {label: by_label[label].coords_text(size) for label in order})
+            return Request(self.name, sample, text, sample.source_image, region_mode)
+        text = OBJ_PLACEHOLDER.sub(REGION_TOKEN, sample.template)
+        regions = tuple(by_label[m.group(1)] for m in OBJ_PLACEHOLDER.finditer(sample.template))
+        return Request(self.name, sample, text, sample.source_image, region_mode, regions=regions)
+
+
+def _template_labels(sample: Sample, by_label: Mapping[str, Region]) -> list[str]:
+    order: list[str] = []
+    for match in OBJ_PLACEHOLDER.finditer(sample.template or ""):
+        label = match.group(1)
+        if label not in by_label:
+            raise DataError(f"sample {sample.id}: question refers to <{label}> but no region is labelled {label!r}")
+        if label not in order:
+            order.append(label)
+    return order
+
+
+def _fill(template: str, texts: Mapping[str, str]) -> str:
+    return OBJ_PLACEHOLDER.sub(lambda m: texts[m.group(1)], template)
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except OSError:
+        raise DataError(f"cannot read image {path}") from None
+
+
+def _overlay_request(task: str, sample: Sample, shape: str, order: list[str], by_label: Mapping[str, Region],
+                     prompt_style: str | None) -> Request:
+    """Draw each region in ``shape``. A sample's own style keeps its own colours; a ``--prompt-style``
+    redraw uses the palette in order, so every model sees the same pixels."""
+    from vipbench.prompting import COLORS, phrase
+
+    palette = list(COLORS)
+    given = sample.metadata.get("prompt_colors") if prompt_style is None else None
+    overlays, texts = [], {}
+    for i, label in enumerate(order):
+        color = given[i] if given else palette[i % len(palette)]
+        seed = int(hashlib.sha256(f"{sample.id}|{shape}|{label}".encode()).hexdigest()[:8], 16)
+        overlays.append(Overlay(by_label[label], shape, color, seed))
+        texts[label] = phrase(shape, color)
+    return Request(task, sample, _fill(sample.template or "", texts), sample.source_image,  # type: ignore[arg-type]
+                   "overlay", prompt_style=prompt_style, overlays=tuple(overlays))
