@@ -1,0 +1,26 @@
+"""Visual prompts drawn as ViP-LLaVA draws them: 8 shapes, its colour names, and the words for them.
+
+>>> from vipbench.prompting import draw_prompt, phrase
+>>> image = draw_prompt(image, region, "arrow", "blue", seed=0)   # doctest: +SKIP
+>>> phrase("arrow", "blue")
+'pointed to by the blue arrow'
+"""
+
+from __future__ import annotations
+
+from vipbench.prompting.colors import COLORS, EXTRA_COLORS, color_rgb
+from vipbench.prompting.phrases import WORDS, phrase
+from vipbench.prompting.render import DEFAULT_ALPHA, draw_overlays, draw_prompt
+from vipbench.prompting.shapes import SHAPES
+
+__all__ = [
+    "COLORS",
+    "DEFAULT_ALPHA",
+    "EXTRA_COLORS",
+    "SHAPES",
+    "WORDS",
+    "color_rgb",
+    "draw_overlays",
+    "draw_prompt",
+    "phrase",
+]
