@@ -137,6 +137,71 @@ def _add_run(sub) -> None:
     p.set_defaults(handler=_cmd_run)
 
 
+# -------------------------------------------------------------------------------------------------- judge
+
+JUDGE_EXAMPLES = """\
+examples:
+  vipbench judge                                   # the latest run, the paper's judge (gpt-4-0613), OPENAI_API_KEY
+  vipbench judge RUN_ID --judge gpt-4o-2024-08-06 --runs 5
+  vipbench judge RUN_ID --base-url http://localhost:8000/v1 --judge Qwen/Qwen2.5-72B-Instruct
+  vipbench judge RUN_ID --judge-template ~/ViP-LLaVA/scripts/eval/vip-bench_evaluator.py
+
+The API key is read from OPENAI_API_KEY and never written anywhere. Every reply is cached
+(~/.cache/vipbench/judge-cache.sqlite, or $VIPBENCH_CACHE), so running the same command again is free.
+"""
+
+
+def _cmd_judge(args: argparse.Namespace) -> int:
+    from vipbench.grading import JudgeOptions, grade_run
+    from vipbench.report import print_scores
+    from vipbench.store import RunStore
+
+    if args.runs is not None and args.runs < 1:
+        raise VipbenchError("--runs must be at least 1")
+    if args.concurrency < 1:
+        raise VipbenchError("--concurrency must be at least 1")
+    store = RunStore.open(args.results, args.run)
+    options = JudgeOptions(judge_model=args.judge, base_url=args.base_url, runs=args.runs,
+                           concurrency=args.concurrency, template=args.judge_template, cost_limit=args.cost_limit,
+                           prices=args.prices, timeout=args.timeout, max_retries=args.max_retries,
+                           cache_path=args.cache, include_paths=args.include_path)
+    console = _console()
+    outcome = grade_run(store, options, console=console)
+    print_scores(outcome, console)
+    if outcome.failed and not args.allow_failures:
+        console.print(f"[red]{outcome.failed} grade(s) failed[/] (reasons in judgements.jsonl); run the command "
+                      "again to retry them, or pass --allow-failures to accept scores over the graded items only")
+        return 1
+    return 0
+
+
+def _add_judge(sub) -> None:
+    p = sub.add_parser("judge", help="grade a run's predictions (LLM judge or metric) and write scores",
+                       description="Grade a run's predictions with each task's scorer: an OpenAI-compatible LLM "
+                                   "judge on a 0-10 scale (cached, concurrent, retried) or a local metric. Writes "
+                                   "judgements.jsonl, scores.json and scores.csv into the run folder.",
+                       epilog=JUDGE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", nargs="?", help="run id or folder (default: the latest run)")
+    p.add_argument("--judge", metavar="MODEL", help="judge model (default: the paper's, gpt-4-0613 for ViP-Bench)")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint (OpenAI, Azure /openai/v1, vLLM, SGLang, Ollama)")
+    p.add_argument("--runs", type=int, help="independent judge runs per item (default: the task's; ViP-Bench: 5)")
+    p.add_argument("--concurrency", type=int, default=32, help="requests in flight at once (default: 32)")
+    p.add_argument("--judge-template", type=Path, metavar="PATH",
+                   help="jinja2 template, or the official grader script (its prompt string is used)")
+    p.add_argument("--allow-failures", action="store_true",
+                   help="exit 0 even if some grades failed after their retries (they are still reported)")
+    p.add_argument("--cost-limit", type=float, metavar="USD", help="refuse to spend more than this on judge calls")
+    p.add_argument("--prices", type=Path, metavar="FILE",
+                   help="YAML/JSON price table: model: {input: $, output: $} per million tokens")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per request before it is retried")
+    p.add_argument("--max-retries", type=int, default=6, help="retries per request on 429, 5xx and timeouts")
+    p.add_argument("--cache", type=Path, metavar="FILE", help="judge reply cache (SQLite)")
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results folder (default: ./results)")
+    p.add_argument("--include-path", action="append", type=Path, default=[], metavar="DIR",
+                   help="extra folder of task YAML files (for runs of tasks defined outside vipbench)")
+    p.set_defaults(handler=_cmd_judge)
+
+
 # ------------------------------------------------------------------------------------------ tasks, models
 
 
@@ -202,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vipbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_run(sub)
+    _add_judge(sub)
     _add_listings(sub)
     return parser
 

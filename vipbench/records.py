@@ -37,6 +37,9 @@ class PredictionRecord(_Record):
     prediction: str
     prompt: str
     """The question text the model received."""
+    references: list[str]
+    """Carried along so that judging and the leaderboard read only this file, never the dataset."""
+    metadata: dict[str, Any] = Field(default_factory=dict)
     image: str
     overlays: list[dict[str, Any]] = Field(default_factory=list)
     doc_hash: str
@@ -95,3 +98,49 @@ class Manifest(_Record):
     tasks: dict[str, TaskProvenance]
     environment: dict[str, Any]
     """vipbench version, git commit, python, platform, package versions."""
+
+
+class Usage(_Record):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+                     completion_tokens=self.completion_tokens + other.completion_tokens)
+
+
+class Judgement(_Record):
+    """One line of judgements.jsonl: one grade of one prediction in one judge run.
+
+    ``score`` is on vipbench's 0–10 scale and is None exactly when ``status`` is ``failed``: a failed grade
+    is reported, never counted as 0 or 10.
+    """
+
+    grade_key: str
+    """Hash of what decides this grade: scorer, judge model, endpoint, template, sampling, run, prediction."""
+    task: str
+    sample_id: str
+    prompt_style: str | None = None
+    run: int
+    scorer: str
+    """``judge:<name>`` or ``metric:<name>``."""
+    judge_model: str | None = None
+    """The model that was asked for."""
+    reported_model: str | None = None
+    """The model string the API answered with, e.g. a dated snapshot."""
+    template_hash: str | None = None
+    status: str
+    """``ok`` or ``failed``."""
+    score: float | None = None
+    error: str | None = None
+    replies: list[str] = Field(default_factory=list)
+    """Every raw reply, re-asks included."""
+    attempts: int = 0
+    cached: bool = False
+    """True when every reply came from the cache."""
+    usage: Usage = Field(default_factory=Usage)
+    created: str
+
+    @property
+    def unit(self) -> str:
+        return unit_name(self.task, self.prompt_style)

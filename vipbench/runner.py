@@ -95,6 +95,8 @@ def _record(request: Request, prediction: str, seconds: float) -> PredictionReco
         region_mode=request.region_mode,
         prediction=prediction,
         prompt=request.text,
+        references=list(sample.references),
+        metadata=dict(sample.metadata),
         image=str(request.image_path),
         overlays=[o.to_dict() for o in request.overlays],
         doc_hash=sample_hash(sample),

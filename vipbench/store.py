@@ -57,14 +57,17 @@ def read_jsonl_records(path: Path, model: type[M]) -> list[M]:
     return records
 
 
-def append_jsonl(path: Path, records: Iterable[BaseModel]) -> None:
+def append_jsonl(path: Path, records: Iterable[BaseModel], sync: bool = True) -> None:
+    """Append whole lines. A flushed write survives the process being killed; ``sync`` also survives
+    the machine going down, at the price of an fsync."""
     lines = "".join(r.model_dump_json() + "\n" for r in records)
     if not lines:
         return
     with path.open("a", encoding="utf-8") as fh:
         fh.write(lines)
         fh.flush()
-        os.fsync(fh.fileno())
+        if sync:
+            os.fsync(fh.fileno())
 
 
 class RunStore:

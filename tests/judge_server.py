@@ -1,0 +1,159 @@
+"""A real OpenAI-compatible chat-completions server on 127.0.0.1, for tests and the throughput benchmark.
+
+It grades by a fixed rule that a test can compute by hand, reading the last table row of the prompt
+(``question | ground truth | prediction |``):
+
+* 1.0 when the prediction contains one ``<OR>`` alternative of the ground truth (or the whole of it);
+* the fraction of ``<AND>`` parts it contains, to one decimal, for ``<AND>`` ground truths;
+* 0.0 otherwise.
+
+Faults are injected by markers in the prediction, counted per prediction text:
+
+* ``[[429:N]]`` first N requests get 429 with ``Retry-After`` (``retry_after`` seconds)
+* ``[[500:N]]`` first N requests get 500
+* ``[[hang:N]]`` first N requests sleep ``hang_seconds`` (past the client's timeout) before answering
+* ``[[empty:N]]`` first N requests get 200 with no choices
+* ``[[garbage:N]]`` first N replies are unparseable text; ``[[garbage]]`` always
+* ``[[flip]]`` alternates 1.0 and 0.0 on successive requests (to make judge runs disagree)
+* ``[[400]]`` always 400 (a request the endpoint rejects)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+_MARKER = re.compile(r"\[\[(\w+)(?::(\d+))?\]\]")
+
+
+def grade_rule(ground_truth: str, prediction: str) -> float:
+    gt, pred = ground_truth.strip().lower(), prediction.strip().lower()
+    if " <and> " in gt:
+        parts = [p.strip() for p in gt.split(" <and> ")]
+        return round(sum(p in pred for p in parts) / len(parts), 1)
+    alternatives = [a.strip() for a in gt.split(" <or> ")]
+    return 1.0 if any(a and a in pred for a in alternatives) else 0.0
+
+
+def last_row(content: str) -> list[str] | None:
+    for line in reversed(content.splitlines()):
+        cells = line.split(" | ")
+        if len(cells) >= 4:
+            return cells
+    return None
+
+
+class JudgeServer:
+    def __init__(self, latency: float = 0.0, retry_after: float = 0.05, hang_seconds: float = 3.0,
+                 reported_model: str | None = None, api_key: str | None = None, known_models: set[str] | None = None):
+        self.latency, self.retry_after, self.hang_seconds = latency, retry_after, hang_seconds
+        self.reported_model, self.api_key, self.known_models = reported_model, api_key, known_models
+        self.requests = 0
+        self.bodies: list[dict] = []
+        self.authorization: set[str] = set()
+        self._seen: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._server = _Server(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __enter__(self) -> JudgeServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def reset_count(self) -> None:
+        with self._lock:
+            self.requests = 0
+            self.bodies.clear()
+
+    def respond(self, body: dict, authorization: str) -> tuple[int, dict, dict]:
+        """(status, headers, json body) for one request."""
+        with self._lock:
+            self.requests += 1
+            self.bodies.append(body)
+            self.authorization.add(authorization)
+        if self.api_key is not None and authorization != f"Bearer {self.api_key}":
+            return 401, {}, {"error": {"message": "invalid api key", "type": "invalid_request_error"}}
+        model = body.get("model", "")
+        if self.known_models is not None and model not in self.known_models:
+            return 404, {}, {"error": {"message": f"model {model} not found", "type": "invalid_request_error"}}
+        content = body["messages"][-1]["content"]
+        row = last_row(content) or ["", "", "", ""]
+        prediction = row[-2]
+        with self._lock:
+            self._seen[prediction] += 1
+            nth = self._seen[prediction]
+        for name, count in _MARKER.findall(prediction):
+            limit = int(count) if count else None
+            active = limit is None or nth <= limit
+            if name == "429" and active:
+                return 429, {"Retry-After": str(self.retry_after)}, {"error": {"message": "rate limited"}}
+            if name == "500" and active:
+                return 500, {}, {"error": {"message": "internal error"}}
+            if name == "400":
+                return 400, {}, {"error": {"message": "bad request", "type": "invalid_request_error"}}
+            if name == "hang" and active:
+                time.sleep(self.hang_seconds)
+            if name == "empty" and active:
+                return 200, {}, self._completion(model, None)
+            if name == "garbage" and active:
+                return 200, {}, self._completion(model, "Sure! I would rate it highly")
+            if name == "flip":
+                return 200, {}, self._completion(model, "1.0" if nth % 2 else "0.0")
+        score = grade_rule(row[-3], prediction)
+        return 200, {}, self._completion(model, f"{score:.1f}")
+
+    def _completion(self, model: str, content: str | None) -> dict:
+        choices = [] if content is None else [
+            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]
+        return {"id": "chatcmpl-loopback", "object": "chat.completion", "created": int(time.time()),
+                "model": self.reported_model or f"{model}-loopback", "choices": choices,
+                "usage": {"prompt_tokens": 100, "completion_tokens": 2, "total_tokens": 102}}
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                if server.latency:
+                    time.sleep(server.latency)
+                if not self.path.rstrip("/").endswith("/chat/completions"):
+                    status, headers, payload = 404, {}, {"error": {"message": "not found"}}
+                else:
+                    status, headers, payload = server.respond(body, self.headers.get("Authorization", ""))
+                data = json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout test)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default of 5 resets connections under concurrent load
+    daemon_threads = True

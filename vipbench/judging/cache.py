@@ -1,0 +1,68 @@
+"""A SQLite (WAL) cache of judge replies, one row per HTTP call.
+
+The key hashes the judge model, the endpoint, the rendered messages, the sampling settings and the run
+index, so a re-score replays the same conversation from disk and pays nothing; a new judge, template or run
+count only calls for what is new. Rows are committed as they arrive, so a killed judge keeps every reply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from vipbench.records import Usage
+from vipbench.store import now
+
+
+@dataclass(frozen=True)
+class Reply:
+    content: str
+    model: str | None
+    usage: Usage
+    cached: bool = False
+
+
+def call_key(model: str, base_url: str | None, messages: list[dict[str, str]], temperature: float,
+             max_tokens: int, run: int) -> str:
+    payload = {"model": model, "base_url": base_url, "messages": messages, "temperature": temperature,
+               "max_tokens": max_tokens, "run": run}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def default_cache_path() -> Path:
+    from vipbench.models.tiny import cache_dir
+
+    return cache_dir() / "judge-cache.sqlite"
+
+
+class JudgeCache:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, content TEXT NOT NULL, model TEXT, "
+            "prompt_tokens INTEGER, completion_tokens INTEGER, created TEXT)"
+        )
+
+    def get(self, key: str) -> Reply | None:
+        row = self._db.execute(
+            "SELECT content, model, prompt_tokens, completion_tokens FROM replies WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            return None
+        return Reply(row[0], row[1], Usage(prompt_tokens=row[2] or 0, completion_tokens=row[3] or 0), cached=True)
+
+    def put(self, key: str, reply: Reply) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?)",
+            (key, reply.content, reply.model, reply.usage.prompt_tokens, reply.usage.completion_tokens, now()),
+        )
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,171 @@
+"""One judge endpoint behind a cache, a concurrency bound, retries and a spending guard.
+
+The endpoint is anything that speaks the OpenAI chat-completions API (OpenAI, Azure's v1 endpoint, vLLM,
+SGLang, Ollama). Transient failures — 429 (honouring ``Retry-After``), 5xx, timeouts, dropped connections and
+replies with no choices — are retried with exponential backoff and jitter. An endpoint that rejects the key
+or the model stops the whole judge with one clear error instead of failing every grade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass, field
+
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from vipbench.errors import VipbenchError
+from vipbench.judging.cache import JudgeCache, Reply, call_key
+from vipbench.judging.pricing import cost, estimate_tokens
+from vipbench.records import Usage
+
+log = logging.getLogger("vipbench.judge")
+
+
+class EmptyReply(Exception):
+    """The endpoint answered 200 with no choices or no message content."""
+
+
+class CostLimitReached(Exception):
+    pass
+
+
+class JudgeEndpointError(VipbenchError):
+    """The endpoint refuses every request (bad key, unknown model); grading cannot go on."""
+
+
+def _retryable(exc: BaseException) -> bool:
+    import openai
+
+    if isinstance(exc, (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
+                        openai.APIConnectionError, EmptyReply)):
+        return True
+    return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
+
+
+def _retry_after(exc: BaseException | None) -> float | None:
+    response = getattr(exc, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+class _RetryAfterOrBackoff:
+    """Wait what the server's ``Retry-After`` asks (capped), else exponential backoff with jitter."""
+
+    def __init__(self, initial: float, maximum: float):
+        self.backoff = wait_exponential_jitter(initial=initial, max=maximum, jitter=initial)
+        self.maximum = maximum
+
+    def __call__(self, retry_state) -> float:
+        asked = _retry_after(retry_state.outcome.exception() if retry_state.outcome else None)
+        return min(asked, self.maximum) if asked is not None else self.backoff(retry_state)
+
+
+@dataclass
+class ClientStats:
+    requests: int = 0
+    """HTTP requests sent, retries included."""
+    cache_hits: int = 0
+    retries: int = 0
+    usage: Usage = field(default_factory=Usage)
+    spent_usd: float = 0.0
+
+
+class JudgeClient:
+    def __init__(self, model: str, cache: JudgeCache, *, base_url: str | None = None, concurrency: int = 32,
+                 timeout: float = 60.0, max_retries: int = 6, backoff_initial: float = 1.0, backoff_max: float = 60.0,
+                 price: tuple[float, float] | None = None, cost_limit: float | None = None):
+        self.model, self.base_url, self.cache = model, base_url, cache
+        self.timeout, self.max_retries = timeout, max_retries
+        self.wait = _RetryAfterOrBackoff(backoff_initial, backoff_max)
+        self.price, self.cost_limit = price, cost_limit
+        self.stats = ClientStats()
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._reserved = 0.0
+        self._client = None
+
+    def key(self, messages: list[dict[str, str]], temperature: float, max_tokens: int, run: int) -> str:
+        return call_key(self.model, self.base_url, messages, temperature, max_tokens, run)
+
+    def _openai(self):
+        if self._client is None:
+            from openai import AsyncOpenAI
+
+            api_key = os.environ.get("OPENAI_API_KEY")
+            if not api_key:
+                if self.base_url is None:
+                    raise VipbenchError("the judge needs an API key: set OPENAI_API_KEY (or give --base-url for a "
+                                        "local OpenAI-compatible server)")
+                api_key = "EMPTY"  # local servers (vLLM, Ollama) accept any key
+            self._client = AsyncOpenAI(api_key=api_key, base_url=self.base_url, timeout=self.timeout, max_retries=0)
+        return self._client
+
+    async def complete(self, messages: list[dict[str, str]], temperature: float, max_tokens: int, run: int) -> Reply:
+        key = self.key(messages, temperature, max_tokens, run)
+        cached = self.cache.get(key)
+        if cached is not None:
+            self.stats.cache_hits += 1
+            return cached
+        estimate = cost(estimate_tokens(messages), max_tokens, self.price) or 0.0
+        if self.cost_limit is not None:
+            if self.stats.spent_usd + self._reserved + estimate > self.cost_limit:
+                raise CostLimitReached(f"cost limit ${self.cost_limit:.2f} reached")
+            self._reserved += estimate
+        try:
+            async with self._semaphore:
+                reply = await self._send(messages, temperature, max_tokens)
+        finally:
+            self._reserved -= estimate if self.cost_limit is not None else 0.0
+        self.cache.put(key, reply)
+        self.stats.usage = self.stats.usage + reply.usage
+        self.stats.spent_usd += cost(reply.usage.prompt_tokens, reply.usage.completion_tokens, self.price) or 0.0
+        return reply
+
+    async def _send(self, messages: list[dict[str, str]], temperature: float, max_tokens: int) -> Reply:
+        import openai
+
+        client = self._openai()
+        retrying = AsyncRetrying(retry=retry_if_exception(_retryable), stop=stop_after_attempt(self.max_retries + 1),
+                                 wait=self.wait, before_sleep=self._before_sleep, reraise=True)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    self.stats.requests += 1
+                    response = await client.chat.completions.create(
+                        model=self.model, messages=messages, temperature=temperature, max_tokens=max_tokens,
+                    )
+                    if not response.choices or response.choices[0].message.content is None:
+                        raise EmptyReply("the endpoint returned no choices")
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise JudgeEndpointError(f"the judge endpoint refused the API key ({exc.status_code})") from None
+        except openai.NotFoundError as exc:
+            raise JudgeEndpointError(f"the judge endpoint does not serve model {self.model!r} ({exc.status_code}); "
+                                     "check --judge and --base-url") from None
+        usage = response.usage
+        return Reply(
+            content=response.choices[0].message.content,
+            model=response.model,
+            usage=Usage(prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+                        completion_tokens=getattr(usage, "completion_tokens", 0) or 0),
+        )
+
+    def _before_sleep(self, retry_state) -> None:
+        self.stats.retries += 1
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        log.info("judge call failed (%s); retry %d in %.1fs", type(exc).__name__, retry_state.attempt_number,
+                 retry_state.next_action.sleep if retry_state.next_action else 0)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-line reason for a grade that failed after its retries."""
+    status = getattr(exc, "status_code", None)
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}{f' {status}' if status else ''}: {text}"[:300]

@@ -1,0 +1,65 @@
+"""Judge YAML (``judges/<name>.yaml``) → a typed ``JudgeConfig``."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vipbench.errors import UnknownNameError, VipbenchError
+from vipbench.taskconfig import read_yaml
+
+
+@dataclass(frozen=True)
+class ReaskConfig:
+    """How an unparseable reply is asked again (the official grader: up to 5 times, 0.5 hotter each time)."""
+
+    attempts: int = 5
+    temperature_step: float = 0.5
+    suffix: str = ""
+    """Appended to the prompt on every re-ask."""
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    judge: str
+    template: Path
+    model: str
+    """The judge model the paper used; ``--judge`` overrides it."""
+    parser: str
+    scale: float = 1.0
+    """The reply's full-marks value: a reply of ``scale`` is 10 on vipbench's 0–10 scale."""
+    temperature: float = 0.0
+    max_tokens: int = 3
+    reask: ReaskConfig = field(default_factory=ReaskConfig)
+    system: str | None = None
+    description: str = ""
+    source: Path | None = None
+
+
+def judge_config_from_yaml(path: Path) -> JudgeConfig:
+    data = read_yaml(path)
+    known = {f.name for f in dataclasses.fields(JudgeConfig)} - {"source"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise VipbenchError(f"{path}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
+    for key in ("judge", "template", "model", "parser"):
+        if key not in data:
+            raise VipbenchError(f"{path}: missing key {key!r}")
+    data["template"] = (path.parent / data["template"]).resolve()
+    if "reask" in data:
+        data["reask"] = ReaskConfig(**data["reask"])
+    return JudgeConfig(**data, source=path)
+
+
+def load_judge(name: str) -> JudgeConfig:
+    """A judge by name from the built-in ``judges/`` folder."""
+    from vipbench.resources import builtin_dir
+
+    configs = {}
+    for path in sorted(builtin_dir("judges").glob("*.yaml")):
+        config = judge_config_from_yaml(path)
+        configs[config.judge] = config
+    if name not in configs:
+        raise UnknownNameError("judge", name, configs)
+    return configs[name]

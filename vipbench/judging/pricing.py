@@ -1,0 +1,64 @@
+"""Dollar prices of judge models, per million tokens (input, output), for cost estimates and --cost-limit.
+
+Published list prices at the time of writing; a user's own table (``--prices FILE``) overrides them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from vipbench.errors import VipbenchError
+
+PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4-0314": (30.0, 60.0),
+    "gpt-4-0613": (30.0, 60.0),
+    "gpt-4": (30.0, 60.0),
+    "gpt-4-turbo": (10.0, 30.0),
+    "gpt-4-1106-preview": (10.0, 30.0),
+    "gpt-4o": (2.5, 10.0),
+    "gpt-4o-mini": (0.15, 0.6),
+    "gpt-4.1": (2.0, 8.0),
+    "gpt-4.1-mini": (0.4, 1.6),
+    "gpt-4.1-nano": (0.1, 0.4),
+}
+
+
+def load_prices(path: Path | None) -> dict[str, tuple[float, float]]:
+    """The built-in table, updated from a YAML/JSON file mapping model → {input: $, output: $} per 1M tokens."""
+    prices = dict(PRICES)
+    if path is None:
+        return prices
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise VipbenchError(f"cannot read price table {path}: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise VipbenchError(f"{path}: expected a mapping of model → {{input: price, output: price}}")
+    for model, entry in data.items():
+        try:
+            prices[str(model)] = (float(entry["input"]), float(entry["output"]))
+        except (TypeError, KeyError, ValueError):
+            raise VipbenchError(f"{path}: {model}: expected {{input: <$ per 1M tokens>, output: <$ per 1M tokens>}}") from None
+    return prices
+
+
+def price_for(model: str, prices: Mapping[str, tuple[float, float]]) -> tuple[float, float] | None:
+    """Exact match first, then the longest known prefix (``gpt-4o-2024-08-06`` → ``gpt-4o``)."""
+    if model in prices:
+        return prices[model]
+    matches = [k for k in prices if model.startswith(k)]
+    return prices[max(matches, key=len)] if matches else None
+
+
+def cost(prompt_tokens: int, completion_tokens: int, price: tuple[float, float] | None) -> float | None:
+    if price is None:
+        return None
+    return (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6
+
+
+def estimate_tokens(messages: list[dict[str, str]]) -> int:
+    """About four characters a token for English text, plus a few tokens of framing per message."""
+    return sum(len(m["content"]) // 4 + 4 for m in messages)
