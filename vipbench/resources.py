@@ -5,6 +5,7 @@ In a wheel they are packaged under vipbench/_builtin/; in a source checkout they
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -15,3 +16,9 @@ def builtin_dir(name: str) -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"vipbench's built-in {name}/ folder is missing; the installation is broken")
+
+
+def cache_dir() -> Path:
+    """Where vipbench keeps things it can rebuild: the tiny checkpoint, generated data, the judge cache."""
+    root = os.environ.get("VIPBENCH_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "vipbench")
+    return Path(root)

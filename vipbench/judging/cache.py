@@ -33,7 +33,7 @@ def call_key(model: str, base_url: str | None, messages: list[dict[str, str]], t
 
 
 def default_cache_path() -> Path:
-    from vipbench.models.tiny import cache_dir
+    from vipbench.resources import cache_dir
 
     return cache_dir() / "judge-cache.sqlite"
 

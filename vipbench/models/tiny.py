@@ -6,8 +6,9 @@ processor, image-token expansion, batched generation) in a second on a CPU. Its 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from vipbench.resources import cache_dir
 
 #: Bump when the recipe changes, so cached copies are rebuilt.
 TINY_VERSION = 1
@@ -20,11 +21,6 @@ _WORDS = (
     "A B C D E F G H J K L M N P R S T U V X Y Z cat dog car person sign text number bigger smaller "
     ". , ? ! : ; ' \" ( ) -"
 ).split()
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("VIPBENCH_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "vipbench")
-    return Path(root)
 
 
 def tiny_checkpoint() -> Path:
