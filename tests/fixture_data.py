@@ -18,7 +18,7 @@ ITEMS = [
     (["rec"], "cat", "What animal is <obj>?", "What animal is within the red rectangle?", ["polygon"]),
     (["rec", "know"], "-1<AND>-5", "Which roots does the polynomial <obj> have?",
      "Which roots does the polynomial within the red rectangle have?", ["rectangle"]),
-    (["rel"], "the cup is left of the plate", "Where is <obj1> relative to <obj2>?",
+    (["rel"], "the cup is left of the plate", "Where is the object <obj1> relative to the object <obj2>?",
      "Where is the object within the red rectangle relative to the object within the blue rectangle?",
      ["rectangle", "polygon"]),
     (["lang", "rec"], "un café ☕ sur la table", "Décris l'objet <obj> en français.",
@@ -33,14 +33,14 @@ SIZES = [(640, 480), (300, 420), (256, 256), (500, 300), (333, 222), (400, 400),
 MODES = ["RGB", "RGBA", "P", "RGB", "RGBA", "P", "RGB", "RGB"]
 
 
-def _shape(kind: str, w: int, h: int, k: int) -> dict:
+def _shape(kind: str, w: int, h: int, k: int, many: bool) -> dict:
     x1, y1 = w * (0.1 + 0.4 * k), h * 0.2
     x2, y2 = x1 + w * 0.3, y1 + h * 0.4
     if kind == "rectangle":
         points = [[x1, y1], [x2, y2]]
     else:
         points = [[x1, y2], [(x1 + x2) / 2, y1], [x2, y2], [(x1 + x2) / 2, y2 - h * 0.05]]
-    return {"label": "obj" if k == 0 else f"obj{k}", "points": points, "shape_type": kind, "group_id": None,
+    return {"label": f"obj{k + 1}" if many else "obj", "points": points, "shape_type": kind, "group_id": None,
             "flags": {}}
 
 
@@ -53,7 +53,7 @@ def _base_image(size: tuple[int, int], seed: int) -> Image.Image:
     return image
 
 
-def write_vip_bench(root: Path, n: int = len(ITEMS), multi_region_labels: bool = True) -> Path:
+def write_vip_bench(root: Path, n: int = len(ITEMS)) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     meta: dict[str, dict] = {}
     questions = {"bbox": [], "human": []}
@@ -66,7 +66,7 @@ def write_vip_bench(root: Path, n: int = len(ITEMS), multi_region_labels: bool =
         source_name = f"v1_{i}.jpg" if i % 2 == 0 else f"v1_{i}.png"
         source.save(root / "source_image" / source_name)
         labelme = {"version": "5.2.1", "flags": {}, "imagePath": source_name, "imageHeight": h, "imageWidth": w,
-                   "imageData": None, "shapes": [_shape(kind, w, h, k) for k, kind in enumerate(shapes)]}
+                   "imageData": None, "shapes": [_shape(kind, w, h, k, len(shapes) > 1) for k, kind in enumerate(shapes)]}
         (root / "source_image" / source_name).with_suffix(".json").write_text(json.dumps(labelme, indent=1))
         for split, color, phrase in (("bbox", (255, 0, 0), "within the red rectangle"),
                                      ("human", (0, 0, 255), "pointed to by the blue arrow")):

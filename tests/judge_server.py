@@ -53,6 +53,8 @@ class JudgeServer:
         self.latency, self.retry_after, self.hang_seconds = latency, retry_after, hang_seconds
         self.reported_model, self.api_key, self.known_models = reported_model, api_key, known_models
         self.requests = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.bodies: list[dict] = []
         self.authorization: set[str] = set()
         self._seen: Counter[str] = Counter()
@@ -75,6 +77,7 @@ class JudgeServer:
     def reset_count(self) -> None:
         with self._lock:
             self.requests = 0
+            self.max_in_flight = 0
             self.bodies.clear()
 
     def respond(self, body: dict, authorization: str) -> tuple[int, dict, dict]:
@@ -130,12 +133,19 @@ class JudgeServer:
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
-                if server.latency:
-                    time.sleep(server.latency)
-                if not self.path.rstrip("/").endswith("/chat/completions"):
-                    status, headers, payload = 404, {}, {"error": {"message": "not found"}}
-                else:
-                    status, headers, payload = server.respond(body, self.headers.get("Authorization", ""))
+                with server._lock:
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    if server.latency:
+                        time.sleep(server.latency)
+                    if not self.path.rstrip("/").endswith("/chat/completions"):
+                        status, headers, payload = 404, {}, {"error": {"message": "not found"}}
+                    else:
+                        status, headers, payload = server.respond(body, self.headers.get("Authorization", ""))
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
                 data = json.dumps(payload).encode()
                 try:
                     self.send_response(status)
@@ -157,3 +167,6 @@ class JudgeServer:
 class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # the default of 5 resets connections under concurrent load
     daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        pass  # clients that time out or are killed drop their connections; that is expected here

@@ -164,7 +164,7 @@ def _cmd_judge(args: argparse.Namespace) -> int:
     options = JudgeOptions(judge_model=args.judge, base_url=args.base_url, runs=args.runs,
                            concurrency=args.concurrency, template=args.judge_template, cost_limit=args.cost_limit,
                            prices=args.prices, timeout=args.timeout, max_retries=args.max_retries,
-                           cache_path=args.cache, include_paths=args.include_path)
+                           backoff_initial=args.backoff, cache_path=args.cache, include_paths=args.include_path)
     console = _console()
     outcome = grade_run(store, options, console=console)
     print_scores(outcome, console)
@@ -195,6 +195,8 @@ def _add_judge(sub) -> None:
                    help="YAML/JSON price table: model: {input: $, output: $} per million tokens")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per request before it is retried")
     p.add_argument("--max-retries", type=int, default=6, help="retries per request on 429, 5xx and timeouts")
+    p.add_argument("--backoff", type=float, default=1.0, metavar="SECONDS",
+                   help="first wait before a retry; it doubles each time, with jitter (a Retry-After header wins)")
     p.add_argument("--cache", type=Path, metavar="FILE", help="judge reply cache (SQLite)")
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results folder (default: ./results)")
     p.add_argument("--include-path", action="append", type=Path, default=[], metavar="DIR",

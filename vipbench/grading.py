@@ -215,7 +215,17 @@ async def _run_jobs(jobs: list[_Job], client: JudgeClient, store: RunStore, cons
             progress.update(bar, advance=1, info=f"{s.requests} requests · {s.cache_hits} cached · {failures} failed")
 
         try:
-            await asyncio.gather(*(one(job) for job in jobs))
+            # One grade alone first: an endpoint that refuses the key or the model fails on one request,
+            # not on a whole wave of them.
+            await one(jobs[0])
+            tasks = [asyncio.ensure_future(one(job)) for job in jobs[1:]]
+            try:
+                await asyncio.gather(*tasks)
+            except BaseException:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
         finally:
             await client.close()
     return results

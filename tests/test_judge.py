@@ -1,0 +1,240 @@
+"""`vipbench judge` against a real OpenAI-compatible server on 127.0.0.1, through the real openai client."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from judge_server import JudgeServer
+from scripted import use_script
+from vipbench.cli import main
+from vipbench.records import RunSpec
+from vipbench.runner import run
+
+# Graded by the server's rule (see judge_server.py); capabilities from fixture_data.ITEMS.
+ANSWERS = {
+    "v1_0": "3/4",                           # ocr, math       → 1.0 (an <OR> alternative)
+    "v1_1": "a dog",                         # rec             → 0.0
+    "v1_2": "-1",                            # rec, know       → 0.5 (one of two <AND> parts)
+    "v1_3": "the cup is left of the plate",  # rel             → 1.0
+    "v1_4": "rien",                          # lang, rec       → 0.0
+    "v1_5": "stop",                          # ocr             → 1.0
+    "v1_6": "London",                        # rec, ocr, know  → 0.0
+    "v1_7": "12",                            # math            → 1.0
+}
+FAST = ["--backoff", "0.01"]
+
+
+def make_run(results: Path, data: Path, answers: dict[str, str], run_id: str = "r") -> Path:
+    use_script(answers)
+    spec = RunSpec(model="scripted", tasks=["vip-bench-bbox"], data_dirs={"vip-bench": str(data)})
+    return run(spec, results_dir=results, run_id=run_id, warn=lambda m: None).path
+
+
+def judge(server: JudgeServer, results: Path, *extra: str, run_id: str = "r") -> int:
+    return main(["judge", run_id, "--results", str(results), "--base-url", server.url, *FAST, *extra])
+
+
+def scores(run_dir: Path) -> dict:
+    return json.loads((run_dir / "scores.json").read_text())["units"]["vip-bench-bbox"]
+
+
+def judgements(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "judgements.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture()
+def server():
+    with JudgeServer() as s:
+        yield s
+
+
+def test_scores_match_the_hand_computed_protocol(tmp_path, vip_bench_dir, server, capsys):
+    run_dir = make_run(tmp_path, vip_bench_dir, ANSWERS)
+    assert judge(server, tmp_path, "--runs", "3") == 0
+    unit = scores(run_dir)
+    # All = Σ scores / N × 100 = (1 + 0 + .5 + 1 + 0 + 1 + 0 + 1) / 8 × 100 = 56.25
+    assert abs(unit["total"]["mean"] - 56.25) <= 0.05 and unit["total"]["std"] == 0.0
+    assert len(unit["total"]["runs"]) == 3
+    caps = {k: (v["label"], v["n"], v["mean"]) for k, v in unit["breakdowns"]["capability"].items()}
+    assert caps == {
+        "rec": ("Rec", 4, 12.5),        # (0 + .5 + 0 + 0) / 4
+        "ocr": ("OCR", 3, 66.7),        # (1 + 1 + 0) / 3
+        "know": ("Know", 2, 25.0),      # (.5 + 0) / 2
+        "math": ("Math", 2, 100.0),
+        "lang": ("Lang", 1, 0.0),
+        "rel": ("Rel", 1, 100.0),
+    }
+    assert list(caps)[:2] == ["rec", "ocr"]  # columns by frequency, as the official grader
+    combos = unit["combinations"]
+    assert combos["math_ocr"]["mean"] == 100.0 and combos["know_ocr_rec"]["mean"] == 0.0  # sorted names
+    assert unit["failed"] == 0 and unit["expected_grades"] == 24
+    assert unit["scorer"]["judge_model"] == "gpt-4-0613"  # the paper's judge by default
+    assert unit["scorer"]["reported_models"] == ["gpt-4-0613-loopback"]
+    rows = judgements(run_dir)
+    assert len(rows) == 24 and {r["status"] for r in rows} == {"ok"}
+    assert {r["reported_model"] for r in rows} == {"gpt-4-0613-loopback"}
+    csv = (run_dir / "scores.csv").read_text()
+    assert "vip-bench-bbox,capability,ocr,OCR,3,66.7,0.0" in csv
+    report = capsys.readouterr().err  # the rich table
+    assert "All" in report and "OCR" in report and "66.7" in report and "gpt-4-0613-loopback" in report
+    # The request the judge saw: the split's question, spaced <AND>/<OR>, and the prediction, ending in " | ".
+    content = next(b["messages"][-1]["content"] for b in server.bodies if "3/4" in b["messages"][-1]["content"])
+    assert content.endswith(
+        "What is the value of x in the equation within the red rectangle? | 0.75 <OR> x=0.75 <OR> 3/4 | 3/4 | ")
+    assert all(b["temperature"] == 0.0 and b["max_tokens"] == 3 for b in server.bodies)
+
+
+def test_rejudging_is_free_and_only_new_work_is_paid_for(tmp_path, vip_bench_dir, server):
+    run_dir = make_run(tmp_path, vip_bench_dir, ANSWERS)
+    assert judge(server, tmp_path, "--runs", "3") == 0
+    assert server.requests == 24
+    first = scores(run_dir)
+
+    server.reset_count()
+    assert judge(server, tmp_path, "--runs", "3") == 0
+    assert server.requests == 0 and scores(run_dir)["total"] == first["total"]
+
+    (run_dir / "judgements.jsonl").unlink()  # only the reply cache is left: still no request
+    assert judge(server, tmp_path, "--runs", "3") == 0
+    assert server.requests == 0 and scores(run_dir)["total"] == first["total"]
+
+    assert judge(server, tmp_path, "--runs", "5") == 0
+    assert server.requests == 16  # runs 3 and 4 of 8 items are new
+
+    server.reset_count()
+    assert judge(server, tmp_path, "--runs", "5", "--judge", "gpt-4o-2024-08-06") == 0
+    assert server.requests == 40  # a new judge grades everything again
+    assert scores(run_dir)["scorer"]["judge_model"] == "gpt-4o-2024-08-06"
+
+
+def test_transient_faults_are_retried_and_still_graded(tmp_path, vip_bench_dir):
+    answers = {**ANSWERS, "v1_0": "3/4 [[429:2]]", "v1_1": "a dog [[500:2]]", "v1_3": "the cup is left of the "
+               "plate [[hang:1]]", "v1_5": "stop [[empty:1]]", "v1_7": "12 [[garbage:2]]"}
+    run_dir = make_run(tmp_path, vip_bench_dir, answers)
+    with JudgeServer(retry_after=0.4, hang_seconds=3.0) as server:
+        started = time.monotonic()
+        assert judge(server, tmp_path, "--runs", "1", "--timeout", "1") == 0
+        elapsed = time.monotonic() - started
+        # 8 first asks + 2 (429) + 2 (500) + 1 (timeout) + 1 (empty) + 2 (garbage re-asks)
+        assert server.requests == 16
+    assert elapsed >= 0.8  # two Retry-After waits of 0.4 s were honoured
+    unit = scores(run_dir)
+    assert unit["failed"] == 0 and abs(unit["total"]["mean"] - 56.25) <= 0.05
+    garbage = next(j for j in judgements(run_dir) if j["sample_id"] == "v1_7")
+    assert garbage["attempts"] == 3 and garbage["score"] == 10.0
+    assert garbage["replies"][:2] == ["Sure! I would rate it highly"] * 2
+
+
+def test_failed_grades_are_reported_never_scored(tmp_path, vip_bench_dir, server, capsys):
+    answers = {**ANSWERS, "v1_1": "a dog [[garbage]]", "v1_6": "London [[400]]"}
+    run_dir = make_run(tmp_path, vip_bench_dir, answers)
+    assert judge(server, tmp_path, "--runs", "2") == 1  # non-zero without --allow-failures
+    assert "4 grade(s) failed" in capsys.readouterr().err
+    unit = scores(run_dir)
+    assert unit["failed"] == 4 and unit["expected_grades"] == 16
+    # Both failed items scored 0 under the rule; they are left out, not counted as 0: 4.5 / 6 graded items.
+    assert unit["total"]["mean"] == 75.0
+    assert unit["breakdowns"]["capability"]["rec"]["mean"] == 25.0  # (.5 + 0) / 2 graded of 4
+    failed = [j for j in judgements(run_dir) if j["status"] == "failed"]
+    assert len(failed) == 4 and all(j["score"] is None for j in failed)
+    garbage = next(j for j in failed if j["sample_id"] == "v1_1")
+    assert garbage["attempts"] == 6 and "no parseable score" in garbage["error"]
+    assert "BadRequestError 400" in next(j for j in failed if j["sample_id"] == "v1_6")["error"]
+    temperatures = [b["temperature"] for b in server.bodies if "[[garbage]]" in b["messages"][-1]["content"]]
+    assert sorted(temperatures) == sorted([0.0, 0.0, 0.5, 1.0, 1.5, 2.0] * 2)  # re-asks, each hotter
+
+    server.reset_count()
+    assert judge(server, tmp_path, "--runs", "2", "--allow-failures") == 0
+    assert server.requests == 2  # failed grades are retried (the 400s); cached garbage replays from disk
+
+
+def test_std_over_judge_runs(tmp_path, vip_bench_dir, server):
+    run_dir = make_run(tmp_path, vip_bench_dir, {**ANSWERS, "v1_1": "a dog [[flip]]"})
+    assert judge(server, tmp_path, "--runs", "5") == 0
+    total = scores(run_dir)["total"]
+    # v1_1 gets 1.0, 0.0, 1.0, 0.0, 1.0 over its five requests: three runs at 56.25 + 12.5, two at 56.25.
+    assert sorted(total["runs"]) == [56.2, 56.2, 68.8, 68.8, 68.8]
+    assert total["mean"] == 63.8 and total["std"] == 6.1
+
+
+def test_api_key_is_sent_but_never_written(tmp_path, vip_bench_dir, monkeypatch):
+    secret = "sk-test-DO-NOT-LEAK-4242"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    run_dir = make_run(tmp_path, vip_bench_dir, ANSWERS)
+    with JudgeServer(api_key=secret) as server:
+        assert judge(server, tmp_path, "--runs", "1") == 0
+        assert server.authorization == {f"Bearer {secret}"}
+    cache_root = Path(os.environ["VIPBENCH_CACHE"])
+    for path in [*run_dir.rglob("*"), *cache_root.rglob("*judge*")]:
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+
+
+def test_a_refused_key_stops_the_judge_with_one_error(tmp_path, vip_bench_dir, monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", "wrong")
+    make_run(tmp_path, vip_bench_dir, ANSWERS)
+    with JudgeServer(api_key="right") as server:
+        assert judge(server, tmp_path, "--runs", "5") == 2
+        assert server.requests <= 8  # it stopped instead of failing 40 grades
+    err = capsys.readouterr().err
+    assert "error: the judge endpoint refused the API key (401)" in err and "Traceback" not in err
+
+
+def test_official_grader_script_as_template(tmp_path, vip_bench_dir, server):
+    official = tmp_path / "vip-bench_evaluator.py"
+    official.write_text('import openai\nnum_run = 1\nprompt = """OFFICIAL FEW-SHOT PROMPT\n\nQuestion | Ground truth'
+                        ' | Prediction | Correctness\n--- | --- | --- | ---\n"""\nprint(prompt)\n')
+    run_dir = make_run(tmp_path, vip_bench_dir, ANSWERS)
+    assert judge(server, tmp_path, "--runs", "1", "--judge-template", str(official)) == 0
+    content = server.bodies[0]["messages"][-1]["content"]
+    assert content.startswith("OFFICIAL FEW-SHOT PROMPT\n\nQuestion | Ground truth")
+    assert content.endswith(" | ") and len(server.bodies[0]["messages"]) == 1
+    assert scores(run_dir)["scorer"]["template"] == str(official)
+    assert abs(scores(run_dir)["total"]["mean"] - 56.25) <= 0.05
+
+
+def test_cost_limit_refuses_before_spending(tmp_path, vip_bench_dir, server, capsys):
+    make_run(tmp_path, vip_bench_dir, ANSWERS)
+    assert judge(server, tmp_path, "--runs", "5", "--cost-limit", "0.01") == 2
+    assert server.requests == 0
+    assert "over --cost-limit $0.01; nothing was sent" in capsys.readouterr().err
+    assert judge(server, tmp_path, "--runs", "5", "--cost-limit", "100") == 0
+    assert server.requests == 40
+
+
+def test_concurrency_is_bounded(tmp_path, vip_bench_dir):
+    make_run(tmp_path, vip_bench_dir, ANSWERS)
+    with JudgeServer(latency=0.05) as server:
+        assert judge(server, tmp_path, "--runs", "5", "--concurrency", "4") == 0
+        assert 1 < server.max_in_flight <= 4
+
+
+def test_kill_mid_judge_loses_nothing_and_grades_nothing_twice(tmp_path, vip_bench_dir):
+    run_dir = make_run(tmp_path, vip_bench_dir, ANSWERS)
+    rows = run_dir / "judgements.jsonl"
+    with JudgeServer(latency=0.05) as server:
+        args = [sys.executable, "-m", "vipbench", "judge", "r", "--results", str(tmp_path), "--base-url", server.url,
+                "--runs", "5", "--concurrency", "2"]
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (rows.exists() and rows.read_bytes().count(b"\n") >= 6):
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        done_at_kill = rows.read_bytes().count(b"\n")
+        assert 6 <= done_at_kill < 40
+        first_requests = server.requests
+        assert judge(server, tmp_path, "--runs", "5") == 0
+        # Only the grades not finished at the kill are asked again: at most the 2 in flight are repeated.
+        assert 40 <= server.requests <= 40 + 2
+        assert server.requests - first_requests <= 40 - done_at_kill + 2
+    ok = [j["grade_key"] for j in judgements(run_dir) if j["status"] == "ok"]
+    assert len(ok) == 40 and len(set(ok)) == 40
