@@ -45,7 +45,7 @@ def _shape(kind: str, w: int, h: int, k: int, many: bool) -> dict:
 
 
 def _base_image(size: tuple[int, int], seed: int) -> Image.Image:
-    image = Image.new("RGB", size, (40 + 20 * seed, 90, 140))
+    image = Image.new("RGB", size, (40 + 20 * (seed % 8), 90, 140))
     draw = ImageDraw.Draw(image)
     w, h = size
     for j in range(4):
@@ -60,8 +60,11 @@ def write_vip_bench(root: Path, n: int = len(ITEMS)) -> Path:
     (root / "source_image").mkdir(exist_ok=True)
     for split in questions:
         (root / split / "images").mkdir(parents=True, exist_ok=True)
-    for i, (caps, answer, template, text, shapes) in enumerate(ITEMS[:n]):
-        w, h = SIZES[i]
+    for i in range(n):  # beyond len(ITEMS) the items repeat, with new ids and images
+        caps, answer, template, text, shapes = ITEMS[i % len(ITEMS)]
+        if i >= len(ITEMS):  # keep every question distinct, as in the real benchmark
+            template, text = f"{template} (item {i})", f"{text} (item {i})"
+        w, h = SIZES[i % len(SIZES)]
         source = _base_image((w, h), i)
         source_name = f"v1_{i}.jpg" if i % 2 == 0 else f"v1_{i}.png"
         source.save(root / "source_image" / source_name)
@@ -77,7 +80,7 @@ def write_vip_bench(root: Path, n: int = len(ITEMS)) -> Path:
                 ys = [p[1] for p in shape["points"]]
                 draw.rectangle([min(xs), min(ys), max(xs), max(ys)], outline=color, width=3)
             image_name = f"v1_{i}_0.png"
-            mode = MODES[i]
+            mode = MODES[i % len(MODES)]
             out = drawn.convert("RGBA") if mode == "RGBA" else drawn.convert("P") if mode == "P" else drawn
             out.save(root / split / "images" / image_name)
             question = text if split == "bbox" else text.replace("within the red rectangle", phrase)

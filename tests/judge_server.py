@@ -129,6 +129,16 @@ class JudgeServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else keep-alive replies stall ~40 ms on delayed ACKs
+
+            def do_GET(self) -> None:  # noqa: N802
+                """``/stats``: the request count, for a server running in another process."""
+                data = json.dumps({"requests": server.requests, "max_in_flight": server.max_in_flight}).encode()
+                self.send_response(200 if self.path == "/stats" else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length", 0))
@@ -139,7 +149,10 @@ class JudgeServer:
                 try:
                     if server.latency:
                         time.sleep(server.latency)
-                    if not self.path.rstrip("/").endswith("/chat/completions"):
+                    if self.path == "/reset":
+                        server.reset_count()
+                        status, headers, payload = 200, {}, {}
+                    elif not self.path.rstrip("/").endswith("/chat/completions"):
                         status, headers, payload = 404, {}, {"error": {"message": "not found"}}
                     else:
                         status, headers, payload = server.respond(body, self.headers.get("Authorization", ""))
@@ -170,3 +183,14 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request, client_address) -> None:
         pass  # clients that time out or are killed drop their connections; that is expected here
+
+
+if __name__ == "__main__":  # a server in its own process (the throughput benchmark), until killed
+    import argparse
+
+    parser = argparse.ArgumentParser(description="loopback OpenAI-compatible judge server")
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    with JudgeServer(latency=args.latency) as srv:
+        print(srv.url, flush=True)
+        threading.Event().wait()

@@ -185,7 +185,8 @@ def _add_judge(sub) -> None:
     p.add_argument("--judge", metavar="MODEL", help="judge model (default: the paper's, gpt-4-0613 for ViP-Bench)")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (OpenAI, Azure /openai/v1, vLLM, SGLang, Ollama)")
     p.add_argument("--runs", type=int, help="independent judge runs per item (default: the task's; ViP-Bench: 5)")
-    p.add_argument("--concurrency", type=int, default=32, help="requests in flight at once (default: 32)")
+    p.add_argument("--concurrency", type=int, default=64,
+                   help="requests in flight at once (default: 64; lower it if your endpoint rate-limits hard)")
     p.add_argument("--judge-template", type=Path, metavar="PATH",
                    help="jinja2 template, or the official grader script (its prompt string is used)")
     p.add_argument("--allow-failures", action="store_true",

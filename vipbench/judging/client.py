@@ -76,7 +76,7 @@ class ClientStats:
 
 
 class JudgeClient:
-    def __init__(self, model: str, cache: JudgeCache, *, base_url: str | None = None, concurrency: int = 32,
+    def __init__(self, model: str, cache: JudgeCache, *, base_url: str | None = None, concurrency: int = 64,
                  timeout: float = 60.0, max_retries: int = 6, backoff_initial: float = 1.0, backoff_max: float = 60.0,
                  price: tuple[float, float] | None = None, cost_limit: float | None = None):
         self.model, self.base_url, self.cache = model, base_url, cache

@@ -6,6 +6,7 @@ import ast
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +29,27 @@ class JudgeTemplate:
     constants: Mapping[str, str]
     """Extra variables, e.g. the prompt read out of an official grader script."""
 
-    @property
+    @cached_property
     def sha256(self) -> str:
         payload = self.text + "\0" + "\0".join(f"{k}={v}" for k, v in sorted(self.constants.items()))
         return hashlib.sha256(payload.encode()).hexdigest()
 
-    def render(self, context: Mapping[str, Any], system: str | None = None) -> list[dict[str, str]]:
+    @cached_property
+    def _compiled(self):
         import jinja2
 
         env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
         env.filters["spaced_logic"] = spaced_logic
         try:
-            content = env.from_string(self.text).render(**self.constants, **context)
+            return env.from_string(self.text)
+        except jinja2.TemplateError as exc:
+            raise VipbenchError(f"judge template {self.source}: {exc}") from None
+
+    def render(self, context: Mapping[str, Any], system: str | None = None) -> list[dict[str, str]]:
+        import jinja2
+
+        try:
+            content = self._compiled.render(**self.constants, **context)
         except jinja2.TemplateError as exc:
             raise VipbenchError(f"judge template {self.source}: {exc}") from None
         messages = [{"role": "system", "content": system}] if system else []
