@@ -17,8 +17,9 @@ _ARTICLES = {"a", "an", "the"}
 def normalize(text: str) -> str:
     """Lower case, no accents or punctuation, number words as digits, no articles."""
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    words = re.sub(r"[^a-z0-9\s-]", " ", text).replace("-", " ").split()
-    return " ".join(_NUMBER_WORDS.get(w, w) for w in words if w not in _ARTICLES)
+    words = [_NUMBER_WORDS.get(w, w) for w in re.sub(r"[^a-z0-9\s-]", " ", text).replace("-", " ").split()]
+    kept = [w for w in words if w not in _ARTICLES]
+    return " ".join(kept or words)  # a lone "A" is an answer (a letter, an option), not an article
 
 
 def _mentions(haystack: str, needle: str) -> bool:

@@ -34,6 +34,8 @@ def sample_hash(sample: Sample) -> str:
         "id": sample.id, "question": sample.question, "template": sample.template,
         "references": sample.references, "regions": [r.__dict__ for r in sample.regions],
         "image": sample.image.name if sample.image else None,
+        "source_image": sample.source_image.name if sample.source_image else None,
+        "metadata": sample.metadata,
     })
 
 
@@ -71,7 +73,7 @@ def plan(spec: RunSpec, index: TaskIndex, warn=print) -> list[PlannedTask]:
                 styles = list(spec.prompt_styles)
             else:
                 warn(f"task {task.name} draws its own prompts; --prompt-style does not apply to it")
-        requests = [task.build_request(s, mode, style) for style in styles for s in samples]
+        requests = _distinct([task.build_request(s, mode, style) for style in styles for s in samples], task.name, warn)
         generation = adapter_cls.generation_defaults.merged(task.config.generation).merged(spec.generation)
         provenance = TaskProvenance(
             version=task.config.version,
@@ -84,6 +86,22 @@ def plan(spec: RunSpec, index: TaskIndex, warn=print) -> list[PlannedTask]:
         )
         planned.append(PlannedTask(task, requests, generation, provenance))
     return planned
+
+
+def _distinct(requests: list[Request], task: str, warn) -> list[Request]:
+    """Ask identical requests once. Samples that differ only in how their regions are drawn (vip-synth's 8
+    shapes) become identical in modes that draw nothing (coords, mask, box, point)."""
+    seen: set[tuple] = set()
+    kept = []
+    for r in requests:
+        key = (r.text, str(r.image_path), request_hash(r), tuple(map(repr, r.regions)), r.prompt_style)
+        if key not in seen:
+            seen.add(key)
+            kept.append(r)
+    if len(kept) < len(requests):
+        warn(f"task {task}: {len(requests) - len(kept)} of {len(requests)} requests are identical to earlier ones "
+             f"in {requests[0].region_mode} mode (their samples differ only in how regions are drawn); each is asked once")
+    return kept
 
 
 def _record(request: Request, prediction: str, seconds: float) -> PredictionRecord:
