@@ -52,12 +52,24 @@ def judge_config_from_yaml(path: Path) -> JudgeConfig:
     return JudgeConfig(**data, source=path)
 
 
-def load_judge(name: str) -> JudgeConfig:
-    """A judge by name from the built-in ``judges/`` folder."""
+def _judge_dirs() -> list[Path]:
+    """The built-in ``judges/`` folder, then folders that plugins name in the ``vipbench.judges`` group."""
+    from importlib.metadata import entry_points
+
     from vipbench.resources import builtin_dir
 
+    dirs = [builtin_dir("judges")]
+    for ep in entry_points(group="vipbench.judges"):
+        value = ep.load()
+        value = value() if callable(value) else value
+        dirs.extend(Path(v) for v in ([value] if isinstance(value, (str, Path)) else value))
+    return dirs
+
+
+def load_judge(name: str) -> JudgeConfig:
+    """A judge by name from the built-in and plugin judge folders."""
     configs = {}
-    for path in sorted(builtin_dir("judges").glob("*.yaml")):
+    for path in sorted(p for d in _judge_dirs() for p in d.glob("*.yaml")):
         config = judge_config_from_yaml(path)
         configs[config.judge] = config
     if name not in configs:
