@@ -188,6 +188,15 @@ def test_a_refused_key_stops_the_judge_with_one_error(tmp_path, vip_bench_dir, m
     assert "error: the judge endpoint refused the API key (401)" in err and "Traceback" not in err
 
 
+def test_no_api_key_for_openai_is_one_clear_error(tmp_path, vip_bench_dir, monkeypatch, capsys):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    make_run(tmp_path, vip_bench_dir, ANSWERS)
+    assert main(["judge", "r", "--results", str(tmp_path), "--runs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "error: the judge needs an API key: set OPENAI_API_KEY" in err and "Traceback" not in err
+    assert not (tmp_path / "r" / "judgements.jsonl").exists() or "failed" not in (tmp_path / "r" / "judgements.jsonl").read_text()
+
+
 def test_official_grader_script_as_template(tmp_path, vip_bench_dir, server):
     official = tmp_path / "vip-bench_evaluator.py"
     official.write_text('import openai\nnum_run = 1\nprompt = """OFFICIAL FEW-SHOT PROMPT\n\nQuestion | Ground truth'

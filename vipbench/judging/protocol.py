@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vipbench.judging.client import CostLimitReached, JudgeClient, JudgeEndpointError, describe_error
+from vipbench.errors import VipbenchError
+from vipbench.judging.client import CostLimitReached, JudgeClient, describe_error
 from vipbench.judging.config import JudgeConfig
 from vipbench.judging.parsers import get_parser
 from vipbench.judging.template import JudgeTemplate, spaced_logic
@@ -63,8 +64,8 @@ async def grade(judge: Judge, client: JudgeClient, record: PredictionRecord, run
         messages = base if attempt == 0 else judge.reask(base)
         try:
             reply = await client.complete(messages, temperature, judge.config.max_tokens, run)
-        except JudgeEndpointError:
-            raise  # the endpoint refuses everything: stop the whole judge
+        except VipbenchError:
+            raise  # no key, or an endpoint that refuses everything: stop the whole judge
         except CostLimitReached as exc:
             error = str(exc)
             break
