@@ -1,0 +1,643 @@
+"""``vipbench leaderboard build``: every scored run in results/ → one static website.
+
+The site is plain files: ``index.html`` (the overview tables rendered here, with jinja2 autoescaping), ``app.js``
+and ``style.css`` from the built-in ``leaderboard/`` folder, the downsized images under ``img/``, one
+``data/<run>/<unit>.js`` file of samples per scored unit (loaded on demand with ``<script src>``, which works
+from file:// where fetch does not), and a copy of each run's manifest and scores under ``runs/``. Nothing is
+fetched from a network, and a Content-Security-Policy in the page forbids it.
+
+Model outputs and dataset text are untrusted. The templates autoescape; the JSON embedded in the page and in
+the sample files has ``<``, ``>``, ``&``, U+2028 and U+2029 written as ``\\uXXXX`` so that no string can end its
+``<script>`` element; and app.js writes text only through ``textContent`` / ``createTextNode``.
+
+Nothing is averaged across runs: each (run, scored unit) is one row, labelled with its run id, and a table
+whose rows were graded by different judges or templates, or on different data, says so above the table and on
+each row. Rebuilding reads only the run folders: no judge is called and no model is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from vipbench.errors import VipbenchError
+from vipbench.records import Judgement, Manifest, PredictionRecord
+from vipbench.scoring import RunScores, Stat, UnitScores, fmt
+from vipbench.store import RunStore, list_runs
+
+M = TypeVar("M", bound=BaseModel)
+
+MARKER = ".vipbench-leaderboard"
+"""Written into every built site; a non-empty output folder without it is never written into or cleaned."""
+IMAGE_MAX_SIDE = 768
+JPEG_QUALITY = 85
+OWN_DIRS = ("img", "data", "runs", "assets")
+"""The folders of a built site whose stale files a rebuild removes."""
+
+
+# ------------------------------------------------------------------------------------------------ reading
+
+
+@dataclass
+class LoadedRun:
+    """One run folder, read and validated."""
+
+    store: RunStore
+    manifest: Manifest
+    scores: RunScores | None
+    """None when the run has not been judged yet."""
+    predictions: list[PredictionRecord] = field(default_factory=list)
+    judgements: list[Judgement] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        return self.store.run_id
+
+
+def _read_jsonl(path: Path, model: type[M]) -> list[M]:
+    """Like ``store.read_jsonl_records``, but read-only: a published results folder may be read-only, and a
+    final line torn by a kill is skipped rather than cut off."""
+    if not path.exists():
+        return []
+    records: list[M] = []
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, 1):
+            if not raw.endswith(b"\n"):
+                break
+            if not raw.strip():
+                continue
+            try:
+                records.append(model.model_validate_json(raw))
+            except ValidationError as exc:
+                raise VipbenchError(f"{path}: line {number} is not a valid record: {exc.errors()[0]['msg']}") from None
+    return records
+
+
+def _read_scores(path: Path) -> RunScores | None:
+    if not path.exists():
+        return None
+    try:
+        return RunScores.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error.get("loc", ()))
+        raise VipbenchError(f"{path}: invalid scores file: {error['msg']}" + (f" at {where}" if where else "")) from None
+    except UnicodeDecodeError:
+        raise VipbenchError(f"{path}: invalid scores file: not UTF-8 text") from None
+
+
+def collect_runs(results_dir: Path) -> list[LoadedRun]:
+    """Every run in ``results_dir``, oldest first, with its scores, predictions and judgements.
+
+    Raises VipbenchError naming the file when a run folder holds a malformed file.
+    """
+    runs = []
+    for store in list_runs(Path(results_dir)):
+        manifest = store.manifest()
+        scores = _read_scores(store.scores_path)
+        predictions = _read_jsonl(store.predictions_path, PredictionRecord) if scores else []
+        judgements = _read_jsonl(store.judgements_path, Judgement) if scores else []
+        runs.append(LoadedRun(store, manifest, scores, predictions, judgements))
+    return runs
+
+
+# ------------------------------------------------------------------------------------------- escaping
+
+
+_SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_SCRIPT_UNSAFE_RE = re.compile("[<>&\u2028\u2029]")
+
+
+def script_json(obj: Any) -> str:
+    """JSON that is safe inside a ``<script>`` element or a .js file: no string in it can close the element,
+    open a comment, or end a JavaScript line. ASCII only, so the file's encoding never matters."""
+    text = json.dumps(obj, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    return _SCRIPT_UNSAFE_RE.sub(lambda m: _SCRIPT_UNSAFE[m.group(0)], text)
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "x"
+    return slug[:80]
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    candidate, k = name, 2
+    while candidate.lower() in taken:
+        candidate, k = f"{name}-{k}", k + 1
+    taken.add(candidate.lower())
+    return candidate
+
+
+# ------------------------------------------------------------------------------------------- the model
+
+
+def _short(value: str | None, n: int = 8) -> str:
+    return (value or "")[:n] or "–"
+
+
+def _stat(stat: Stat | None) -> dict[str, Any] | None:
+    if stat is None:
+        return None
+    return {"mean": stat.mean, "std": stat.std, "runs": stat.runs, "n": stat.n, "text": fmt(stat)}
+
+
+def _judge_info(unit: UnitScores) -> dict[str, Any]:
+    s = unit.scorer
+    if s.get("kind") == "judge":
+        return {"kind": "judge", "name": s.get("name"), "model": s.get("judge_model") or "?",
+                "reported": list(s.get("reported_models") or []), "runs": s.get("runs", len(unit.total.runs)),
+                "template_hash": s.get("template_hash") or "", "template": s.get("template") or ""}
+    return {"kind": s.get("kind", "metric"), "name": s.get("name") or "?", "model": None, "reported": [],
+            "runs": s.get("runs", len(unit.total.runs)), "template_hash": "", "template": ""}
+
+
+# What must agree for two rows of one table to be compared as equals, and how a row is labelled when not.
+# Prompts are compared only between rows on the same dataset: other data already means other prompts.
+_COMPARABLE = (
+    ("judge model", lambda r: r["judge"]["model"] or f"metric {r['judge']['name']}"),
+    ("judge template", lambda r: _short(r["judge"]["template_hash"]) if r["judge"]["template_hash"] else "–"),
+    ("dataset", lambda r: _short(r["dataset_hash"])),
+    ("prompts", lambda r: _short(r["prompt_hash"])),
+    ("region mode", lambda r: r["region_mode"] or "–"),
+)
+
+
+def _mark_differences(rows: list[dict[str, Any]]) -> list[str]:
+    """Label the rows of one table that were not produced like the others; return the table's warning.
+
+    For each property that varies, the rows whose value differs from the most common one are tagged with it
+    (every row, when no value is most common). Rows are never merged, whatever differs.
+    """
+    differences = []
+    for label, get in _COMPARABLE:
+        if label == "prompts":
+            groups: dict[str, list[dict[str, Any]]] = {}
+            for r in rows:
+                groups.setdefault(r["dataset_hash"], []).append(r)
+            subsets = list(groups.values())
+        else:
+            subsets = [rows]
+        varied: list[str] = []
+        for subset in subsets:
+            counts: dict[str, int] = {}
+            for r in subset:
+                counts[get(r)] = counts.get(get(r), 0) + 1
+            if len(counts) < 2:
+                continue
+            varied += [v for v in counts if v not in varied]
+            top = max(counts.values())
+            common = [v for v, c in counts.items() if c == top]
+            for r in subset:
+                if len(common) > 1 or get(r) != common[0]:
+                    r["tags"].append({"kind": "differs", "text": f"{label}: {get(r)}"})
+        if varied:
+            differences.append(f"{label} ({', '.join(varied)})")
+    if not differences:
+        return []
+    listed = ", ".join(differences[:-1]) + (" and " if len(differences) > 1 else "") + differences[-1]
+    return [f"These rows differ in {listed}. Each run is its own row, never averaged with another; "
+            "compare rows that differ with care (tags mark the odd ones out)."]
+
+
+def _row(run: LoadedRun, unit: UnitScores, region_mode: str | None) -> dict[str, Any]:
+    tags = []
+    if run.manifest.status != "complete":
+        tags.append({"kind": "warn", "text": f"run {run.manifest.status}"})
+    if unit.failed:
+        tags.append({"kind": "warn", "text": f"{unit.failed}/{unit.expected_grades} grades failed"})
+    return {"run": run.run_id, "model": run.scores.model if run.scores else run.manifest.spec.model,
+            "unit": unit.unit, "total": _stat(unit.total), "judge": _judge_info(unit), "n": unit.n,
+            "failed": unit.failed, "expected": unit.expected_grades, "dataset_hash": unit.dataset_hash,
+            "prompt_hash": unit.prompt_hash, "region_mode": region_mode, "tags": tags}
+
+
+def _columns(units: Sequence[UnitScores], key: str) -> list[dict[str, str]]:
+    """A breakdown's columns in the order of the data (the first unit's order, then any new values)."""
+    columns: dict[str, str] = {}
+    for unit in units:
+        for value, stat in unit.breakdowns.get(key, {}).items():
+            columns.setdefault(value, stat.label or value)
+    return [{"key": k, "label": v} for k, v in columns.items()]
+
+
+def _sort_rows(rows: list[dict[str, Any]]) -> None:
+    rows.sort(key=lambda r: (r["total"] is None or r["total"]["mean"] is None,
+                             -(r["total"] or {}).get("mean", 0) if r["total"] and r["total"]["mean"] is not None else 0,
+                             r["model"], r["run"]))
+
+
+def _mark_best(cells: Iterable[dict[str, Any] | None]) -> None:
+    """Flag the highest mean of a column (ties all flagged) when there is something to compare it with."""
+    present = [c for c in cells if c and c["mean"] is not None]
+    if len({c["mean"] for c in present}) < 2:
+        return
+    top = max(c["mean"] for c in present)
+    for c in present:
+        c["best"] = c["mean"] == top
+
+
+def _legend(rows: list[dict[str, Any]]) -> None:
+    """A row's name in charts: the model, plus the run id where one model has several rows."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["model"]] = counts.get(r["model"], 0) + 1
+    for r in rows:
+        r["name"] = r["model"] if counts[r["model"]] == 1 else f"{r['model']} ({r['run']})"
+
+
+def _task_groups() -> tuple[dict[str, str], dict[str, str]]:
+    """task → its first group, task → description, from the installed task YAML (best effort: a run of a task
+    that is not installed here still builds)."""
+    try:
+        from vipbench.tasks import TaskIndex
+
+        index = TaskIndex()
+    except Exception:  # noqa: BLE001 - the site builds without task metadata
+        return {}, {}
+    groups: dict[str, str] = {}
+    for name, config in index.configs.items():
+        if config.groups:
+            groups[name] = str(config.groups[0])
+    return groups, {name: config.description for name, config in index.configs.items()}
+
+
+def _region_modes(run: LoadedRun) -> dict[str, str]:
+    modes: dict[str, str] = {}
+    for record in run.predictions:
+        modes.setdefault(record.unit, record.region_mode)
+    return modes
+
+
+def build_model(runs: Sequence[LoadedRun]) -> dict[str, Any]:
+    """The site's data: overview tables (one per task), prompt-style tables, and the scored units."""
+    scored = [r for r in runs if r.scores and r.scores.units]
+    task_group, descriptions = _task_groups()
+
+    plain: dict[str, list[tuple[LoadedRun, UnitScores]]] = {}
+    styled: dict[str, list[tuple[LoadedRun, UnitScores]]] = {}
+    for run in scored:
+        assert run.scores is not None
+        for unit in run.scores.units.values():
+            (styled if unit.prompt_style else plain).setdefault(unit.task, []).append((run, unit))
+
+    tables = []
+    for task, entries in sorted(plain.items()):
+        modes = {run.run_id: _region_modes(run) for run, _ in entries}
+        units = [u for _, u in entries]
+        keys = list(dict.fromkeys(k for u in units for k in u.breakdowns))
+        breakdowns = [{"key": k, "columns": _columns(units, k)} for k in keys]
+        combos = list(dict.fromkeys(c for u in units for c in u.combinations))
+        rows = []
+        for run, unit in entries:
+            row = _row(run, unit, modes[run.run_id].get(unit.unit))
+            row["cells"] = {k: {v: _stat(s) for v, s in unit.breakdowns.get(k, {}).items()} for k in keys}
+            row["combinations"] = {c: _stat(unit.combinations.get(c)) for c in combos}
+            rows.append(row)
+        _sort_rows(rows)
+        _legend(rows)
+        _mark_best(r["total"] for r in rows)
+        for b in breakdowns:
+            for column in b["columns"]:
+                _mark_best(r["cells"][b["key"]].get(column["key"]) for r in rows)
+        warnings = _mark_differences(rows)
+        tables.append({"id": f"t{len(tables)}", "task": task, "group": task_group.get(task, task),
+                       "description": descriptions.get(task, ""), "breakdowns": breakdowns,
+                       "combinations": combos, "rows": rows, "warnings": warnings})
+
+    groups: list[dict[str, Any]] = []
+    for table in sorted(tables, key=lambda t: (t["group"], t["task"])):
+        group = next((g for g in groups if g["name"] == table["group"]), None)
+        if group is None:
+            group = {"name": table["group"], "tables": []}
+            groups.append(group)
+        group["tables"].append(table)
+
+    style_tables = []
+    for task, entries in sorted(styled.items()):
+        by_run: dict[str, dict[str, Any]] = {}
+        styles: list[str] = []
+        for run, unit in entries:
+            assert unit.prompt_style is not None
+            order = run.manifest.spec.prompt_styles
+            for s in [*order, unit.prompt_style]:
+                if s not in styles and any(u.prompt_style == s for _, u in entries):
+                    styles.append(s)
+            row = by_run.get(run.run_id)
+            if row is None:
+                row = _row(run, unit, _region_modes(run).get(unit.unit))
+                row["total"] = None
+                row["cells"] = {}
+                row["units"] = {}
+                by_run[run.run_id] = row
+            row["cells"][unit.prompt_style] = _stat(unit.total)
+            row["units"][unit.prompt_style] = unit.unit
+            if unit.failed:
+                row["tags"].append({"kind": "warn", "text": f"{unit.prompt_style}: {unit.failed} grades failed"})
+        rows = list(by_run.values())
+        for row in rows:  # the best and the worst shape, to read robustness at a glance
+            present = [c["mean"] for c in row["cells"].values() if c and c["mean"] is not None]
+            row["spread"] = round(max(present) - min(present), 1) if len(present) > 1 else None
+        rows.sort(key=lambda r: (r["model"], r["run"]))
+        _legend(rows)
+        for style in styles:
+            _mark_best(r["cells"].get(style) for r in rows)
+        warnings = _mark_differences(rows)
+        style_tables.append({"id": f"s{len(style_tables)}", "task": task, "styles": styles, "rows": rows,
+                             "warnings": warnings, "description": descriptions.get(task, "")})
+
+    return {"groups": groups, "tables": tables, "styles": style_tables}
+
+
+# -------------------------------------------------------------------------------------------- samples
+
+
+def _current_judgements(run: LoadedRun) -> dict[tuple[str, str, int], Judgement]:
+    """The grades behind the run's scores.json: for each (unit, sample, judge run), the last line of
+    judgements.jsonl written by the scorer (judge model and template) that scores.json names."""
+    assert run.scores is not None
+    chosen: dict[tuple[str, str, int], Judgement] = {}
+    for j in run.judgements:
+        unit = run.scores.units.get(j.unit)
+        if unit is None:
+            continue
+        s = unit.scorer
+        if j.scorer != f"{s.get('kind')}:{s.get('name')}" or j.run >= s.get("runs", 1):
+            continue
+        if s.get("kind") == "judge" and (j.judge_model != s.get("judge_model")
+                                         or j.template_hash != s.get("template_hash")):
+            continue
+        chosen[(j.unit, j.sample_id, j.run)] = j
+    return chosen
+
+
+def _metadata_values(meta: dict[str, Any], key: str) -> list[str]:
+    value = meta.get(key)
+    if value is None:
+        return []
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return list(dict.fromkeys(str(v) for v in values))
+
+
+class ImageWriter:
+    """Renders each distinct (image file, overlays) once into ``img/`` as a downsized JPEG.
+
+    Files are named by a hash of the source bytes and the overlays, so a rebuild reuses what is there and
+    the same picture seen by ten models is stored once.
+    """
+
+    def __init__(self, out_dir: Path):
+        self.dir = out_dir / "img"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._digests: dict[str, str | None] = {}
+        self.jobs: dict[str, tuple[Path, list[dict[str, Any]]]] = {}
+        self.written: set[Path] = set()
+        self.missing: list[str] = []
+
+    def _digest(self, path: str) -> str | None:
+        if path not in self._digests:
+            try:
+                self._digests[path] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            except OSError:
+                self._digests[path] = None
+                self.missing.append(path)
+        return self._digests[path]
+
+    def plan(self, image: str, overlays: list[dict[str, Any]]) -> str | None:
+        """The site-relative path the image will have, or None if the source file is unreadable."""
+        digest = self._digest(image)
+        if digest is None:
+            return None
+        key = hashlib.sha256(f"{digest}|{IMAGE_MAX_SIDE}|{json.dumps(overlays, sort_keys=True)}".encode()).hexdigest()[:24]
+        name = f"{key}.jpg"
+        self.written.add(self.dir / name)
+        if not (self.dir / name).exists():
+            self.jobs[name] = (Path(image), overlays)
+        return f"img/{name}"
+
+    def render(self, console=None) -> None:
+        jobs = list(self.jobs.items())
+        self.jobs.clear()
+        if not jobs:
+            return
+
+        def one(job: tuple[str, tuple[Path, list[dict[str, Any]]]]) -> None:
+            name, (source, overlays) = job
+            from vipbench.imaging import load_rgb
+
+            image = load_rgb(source)
+            if overlays:
+                from vipbench.prompting import draw_overlays
+                from vipbench.types import Overlay
+
+                image = draw_overlays(image, [Overlay.from_dict(o) for o in overlays])
+            image.thumbnail((IMAGE_MAX_SIDE, IMAGE_MAX_SIDE))
+            tmp = self.dir / f".{name}.tmp"
+            image.save(tmp, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+            os.replace(tmp, self.dir / name)
+
+        workers = max(1, min(8, os.cpu_count() or 1))
+        with ThreadPoolExecutor(workers) as pool:
+            if len(jobs) < 50:
+                list(pool.map(one, jobs))
+                return
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            with Progress(TextColumn("[bold]leaderboard images"), BarColumn(), MofNCompleteColumn(),
+                          TimeRemainingColumn(), console=console, transient=True) as progress:
+                bar = progress.add_task("images", total=len(jobs))
+                for _ in pool.map(one, jobs):
+                    progress.advance(bar)
+
+
+def unit_samples(run: LoadedRun, unit: UnitScores, records: list[PredictionRecord],
+                 judgements: dict[tuple[str, str, int], Judgement], images: ImageWriter) -> list[dict[str, Any]]:
+    """One unit's samples as the browser shows them. ``score`` is the mean over judge runs on 0–10."""
+    runs = int(unit.scorer.get("runs", 1) or 1)
+    keys = list(unit.breakdowns)
+    samples = []
+    for record in records:
+        grades = []
+        for r in range(runs):
+            j = judgements.get((record.unit, record.sample_id, r))
+            if j is None:
+                grades.append({"run": r, "status": "missing", "score": None, "replies": [], "error": "not graded",
+                               "reported": None})
+            else:
+                grades.append({"run": r, "status": j.status, "score": j.score, "replies": j.replies,
+                               "error": j.error, "reported": j.reported_model})
+        ok = [g["score"] for g in grades if g["status"] == "ok" and g["score"] is not None]
+        samples.append({
+            "id": record.sample_id,
+            "question": record.prompt,
+            "references": record.references,
+            "prediction": record.prediction,
+            "image": images.plan(record.image, record.overlays),
+            "groups": {k: _metadata_values(record.metadata, k) for k in keys},
+            "score": round(sum(ok) / len(ok), 2) if ok else None,
+            "failed": sum(1 for g in grades if g["status"] != "ok"),
+            "grades": grades,
+        })
+    return samples
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+
+def _prepare_out_dir(out_dir: Path, results_dir: Path) -> None:
+    if out_dir.resolve() == results_dir.resolve():
+        raise VipbenchError(f"the leaderboard cannot be written into the results folder itself ({out_dir}); "
+                            "choose a subfolder such as results/leaderboard")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise VipbenchError(f"{out_dir} exists and is not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MARKER).exists():
+        raise VipbenchError(f"{out_dir} is not empty and holds no vipbench leaderboard; choose an empty or new "
+                            "folder with --out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / MARKER).write_text("built by vipbench leaderboard build; rebuilds replace img/ data/ runs/ assets/\n",
+                                  encoding="utf-8")
+
+
+def _write(path: Path, text: str, written: set[Path]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    written.add(path)
+
+
+def _clean_stale(out_dir: Path, written: set[Path]) -> None:
+    keep = {p.resolve() for p in written}
+    for name in OWN_DIRS:
+        folder = out_dir / name
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*"), reverse=True):
+            if path.is_file() and path.resolve() not in keep:
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+
+
+def _run_info(run: LoadedRun, key: str, files: dict[str, str]) -> dict[str, Any]:
+    m = run.manifest
+    git = m.environment.get("git") or {}
+    judges = []
+    if run.scores:
+        for unit in run.scores.units.values():
+            info = _judge_info(unit)
+            text = (f"{info['model']} ×{info['runs']}" if info["kind"] == "judge" else f"metric {info['name']}")
+            if text not in judges:
+                judges.append(text)
+    return {
+        "id": run.run_id, "key": key, "model": run.scores.model if run.scores else m.spec.model,
+        "created": m.created, "status": m.status, "tasks": list(m.tasks), "scored": bool(run.scores),
+        "units": list(run.scores.units) if run.scores else [], "judges": judges,
+        "prompt_styles": m.spec.prompt_styles, "limit": m.spec.limit,
+        "vipbench": m.environment.get("vipbench", ""),
+        "git": (str(git.get("commit") or "")[:10] + (" (dirty)" if git.get("dirty") else "")) if git else "",
+        "command": " ".join(m.command), "files": files,
+    }
+
+
+def build_site(results_dir: Path, out_dir: Path | None = None, *, console=None) -> Path:
+    """Build the static leaderboard of every scored run in ``results_dir``; return the path of index.html.
+
+    ``out_dir`` defaults to ``<results_dir>/leaderboard``. A rebuild reuses images already rendered there and
+    removes the files of runs that are gone.
+    """
+    import jinja2
+    from markupsafe import Markup
+
+    from vipbench import __version__
+    from vipbench.resources import builtin_dir
+
+    results_dir = Path(results_dir)
+    out_dir = Path(out_dir) if out_dir is not None else results_dir / "leaderboard"
+    if not results_dir.is_dir():
+        raise VipbenchError(f"results folder not found: {results_dir}")
+    runs = collect_runs(results_dir)
+    if not runs:
+        raise VipbenchError(f"no runs in {results_dir}: make one with vipbench run, then grade it with vipbench judge")
+    if not any(r.scores and r.scores.units for r in runs):
+        raise VipbenchError(f"no scored runs in {results_dir} ({len(runs)} run(s) without scores.json): "
+                            "grade them with vipbench judge first")
+    _prepare_out_dir(out_dir, results_dir)
+    site = build_model(runs)
+
+    written: set[Path] = set()
+    keys: set[str] = set()
+    images = ImageWriter(out_dir)
+    run_infos = []
+    units_index = []
+    for run in runs:
+        key = _unique(_slug(run.run_id), keys)
+        files: dict[str, str] = {}
+        for name, source in (("manifest", run.store.manifest_path), ("scores", run.store.scores_path),
+                             ("csv", run.store.scores_csv_path)):
+            if source.is_file():
+                target = out_dir / "runs" / key / source.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
+                written.add(target)
+                files[name] = f"runs/{key}/{source.name}"
+        run_infos.append(_run_info(run, key, files))
+        if not (run.scores and run.scores.units):
+            continue
+        judgements = _current_judgements(run)
+        by_unit: dict[str, list[PredictionRecord]] = {}
+        for record in run.predictions:
+            by_unit.setdefault(record.unit, []).append(record)
+        unit_keys: set[str] = set()
+        for unit in run.scores.units.values():
+            ukey = f"{key}/{_unique(_slug(unit.unit), unit_keys)}"
+            samples = unit_samples(run, unit, by_unit.get(unit.unit, []), judgements, images)
+            breakdowns = [{"key": k, "values": [{"value": v, "label": s.label or v, "n": s.n}
+                                                for v, s in table.items()]}
+                          for k, table in unit.breakdowns.items()]
+            payload = {"run": run.run_id, "unit": unit.unit, "samples": samples}
+            _write(out_dir / "data" / f"{ukey}.js", f"vipbenchSamples({script_json(ukey)},{script_json(payload)});\n",
+                   written)
+            units_index.append({
+                "key": ukey, "src": f"data/{ukey}.js", "run": run.run_id, "model": run.scores.model,
+                "unit": unit.unit, "task": unit.task, "style": unit.prompt_style, "n": len(samples),
+                "judge": _judge_info(unit), "breakdowns": breakdowns, "dataset_hash": unit.dataset_hash,
+                "total": _stat(unit.total),
+            })
+    images.render(console)
+    written |= images.written
+
+    template_dir = builtin_dir("leaderboard")
+    for asset in ("app.js", "style.css"):
+        target = out_dir / "assets" / asset
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(template_dir / asset, target)
+        written.add(target)
+
+    data = {**site, "runs": run_infos, "units": units_index, "missing_images": images.missing[:20],
+            "missing_image_count": len(images.missing)}
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir)), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["script_json"] = lambda obj: Markup(script_json(obj))
+    env.filters["short"] = _short
+    built = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    html = env.get_template("index.html.j2").render(
+        site=site, runs=run_infos, data=data, built=built, version=__version__,
+        scored=sum(1 for r in run_infos if r["scored"]), missing=images.missing,
+        run_keys={r["id"]: r["key"] for r in run_infos}, run_files={r["id"]: r["files"] for r in run_infos},
+        unit_keys={(u["run"], u["unit"]): u["key"] for u in units_index},
+    )
+    index = out_dir / "index.html"
+    _write(index, html, written)
+    _clean_stale(out_dir, written)
+    return index
