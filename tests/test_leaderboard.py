@@ -67,7 +67,7 @@ def write_metric_run(results: Path, run_id: str, n: int = 45) -> None:
                                     scorer="metric:exact", status="ok", score=score, created="2026-01-01T00:00:00+00:00"))
         items.append((meta, [score]))
     total, breakdowns, combos = summarize(items, 1, ["question_type", "shape"])
-    unit = UnitScores(unit="vip-synth", task="vip-synth", scorer={"kind": "metric", "name": "exact", "runs": 1},
+    unit = UnitScores(unit="vip-synth", task="vip-synth", region_mode="overlay", scorer={"kind": "metric", "name": "exact", "runs": 1},
                       dataset_hash="synthhash" * 4, prompt_hash="p" * 32, n=n, expected_grades=n, failed=0,
                       total=total, breakdowns=breakdowns, combinations=combos)
     write_json(folder / "scores.json", RunScores(run_id=run_id, model="lb-alpha", units={"vip-synth": unit}).model_dump(mode="json"))

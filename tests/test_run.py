@@ -130,3 +130,20 @@ def test_limit_gives_a_quick_smoke_run(tmp_path, vip_bench_dir):
     (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     assert len(lines(run / "predictions.jsonl")) == 2
     assert "samples/s" in proc.stderr  # the progress bar reports a rate
+
+
+def test_prompt_style_redraws_regions_and_scores_each_shape_apart(tmp_path, vip_bench_dir):
+    results = tmp_path / "results"
+    proc = vipbench("run", "--model", "oracle", "--tasks", "vip-bench-bbox", "--data-dir", str(vip_bench_dir),
+                    "--prompt-style", "arrow,mask contour", "--results", str(results), "--run-id", "ps")
+    assert proc.returncode == 0, proc.stderr
+    records = lines(results / "ps" / "predictions.jsonl")
+    assert len(records) == 16 and {r["prompt_style"] for r in records} == {"arrow", "mask contour"}
+    first = next(r for r in records if r["sample_id"] == "v1_0" and r["prompt_style"] == "arrow")
+    assert first["prompt"] == "What is the value of x in the equation pointed to by the red arrow?"
+    assert first["image"].endswith("source_image/v1_0.jpg") and first["overlays"][0]["shape"] == "arrow"
+    assert sorted(p.name for p in (results / "ps" / "exports").iterdir()) == [
+        "vip-bench-bbox@arrow.json", "vip-bench-bbox@mask contour.json"]
+    bad = vipbench("run", "--model", "oracle", "--tasks", "vip-bench-bbox", "--data-dir", str(vip_bench_dir),
+                   "--prompt-style", "arow", "--results", str(results))
+    assert bad.returncode == 2 and "unknown prompt style(s) arow; choose from rectangle" in bad.stderr

@@ -168,7 +168,8 @@ def grade_run(store: RunStore, options: JudgeOptions, console=None) -> GradeOutc
                           reported_models=sorted({j.reported_model for j in flat if j.reported_model}))
         provenance = manifest.tasks.get(records[0].task)
         scores.units[unit] = UnitScores(
-            unit=unit, task=records[0].task, prompt_style=records[0].prompt_style, scorer=scorer,
+            unit=unit, task=records[0].task, prompt_style=records[0].prompt_style,
+            region_mode=records[0].region_mode, scorer=scorer,
             dataset_hash=provenance.dataset_hash if provenance else "", prompt_hash=provenance.prompt_hash if provenance else "",
             n=len(records), expected_grades=len(records) * runs, failed=unit_failed, total=total,
             breakdowns=breakdowns, combinations=combos,

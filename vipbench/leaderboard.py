@@ -210,7 +210,7 @@ def _mark_differences(rows: list[dict[str, Any]]) -> list[str]:
             "compare rows that differ with care (tags mark the odd ones out)."]
 
 
-def _row(run: LoadedRun, unit: UnitScores, region_mode: str | None) -> dict[str, Any]:
+def _row(run: LoadedRun, unit: UnitScores) -> dict[str, Any]:
     tags = []
     if run.manifest.status != "complete":
         tags.append({"kind": "warn", "text": f"run {run.manifest.status}"})
@@ -219,7 +219,7 @@ def _row(run: LoadedRun, unit: UnitScores, region_mode: str | None) -> dict[str,
     return {"run": run.run_id, "model": run.scores.model if run.scores else run.manifest.spec.model,
             "unit": unit.unit, "total": _stat(unit.total), "judge": _judge_info(unit), "n": unit.n,
             "failed": unit.failed, "expected": unit.expected_grades, "dataset_hash": unit.dataset_hash,
-            "prompt_hash": unit.prompt_hash, "region_mode": region_mode, "tags": tags}
+            "prompt_hash": unit.prompt_hash, "region_mode": unit.region_mode, "tags": tags}
 
 
 def _columns(units: Sequence[UnitScores], key: str) -> list[dict[str, str]]:
@@ -272,13 +272,6 @@ def _task_groups() -> tuple[dict[str, str], dict[str, str]]:
     return groups, {name: config.description for name, config in index.configs.items()}
 
 
-def _region_modes(run: LoadedRun) -> dict[str, str]:
-    modes: dict[str, str] = {}
-    for record in run.predictions:
-        modes.setdefault(record.unit, record.region_mode)
-    return modes
-
-
 def build_model(runs: Sequence[LoadedRun]) -> dict[str, Any]:
     """The site's data: overview tables (one per task), prompt-style tables, and the scored units."""
     scored = [r for r in runs if r.scores and r.scores.units]
@@ -293,14 +286,13 @@ def build_model(runs: Sequence[LoadedRun]) -> dict[str, Any]:
 
     tables = []
     for task, entries in sorted(plain.items()):
-        modes = {run.run_id: _region_modes(run) for run, _ in entries}
         units = [u for _, u in entries]
         keys = list(dict.fromkeys(k for u in units for k in u.breakdowns))
         breakdowns = [{"key": k, "columns": _columns(units, k)} for k in keys]
         combos = list(dict.fromkeys(c for u in units for c in u.combinations))
         rows = []
         for run, unit in entries:
-            row = _row(run, unit, modes[run.run_id].get(unit.unit))
+            row = _row(run, unit)
             row["cells"] = {k: {v: _stat(s) for v, s in unit.breakdowns.get(k, {}).items()} for k in keys}
             row["combinations"] = {c: _stat(unit.combinations.get(c)) for c in combos}
             rows.append(row)
@@ -335,7 +327,7 @@ def build_model(runs: Sequence[LoadedRun]) -> dict[str, Any]:
                     styles.append(s)
             row = by_run.get(run.run_id)
             if row is None:
-                row = _row(run, unit, _region_modes(run).get(unit.unit))
+                row = _row(run, unit)
                 row["total"] = None
                 row["cells"] = {}
                 row["units"] = {}

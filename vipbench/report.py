@@ -33,6 +33,8 @@ def print_scores(outcome, console) -> None:
             console.print("  capability combinations: " +
                           ", ".join(f"{name} {fmt(s)} (n={s.n})" for name, s in unit.combinations.items()))
     s = outcome.stats
+    if not any(u.scorer["kind"] == "judge" for u in outcome.scores.units.values()):
+        return
     if not (s.requests or s.cache_hits):
         console.print("judge calls: none (every grade was already in judgements.jsonl)")
         return

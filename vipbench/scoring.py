@@ -32,6 +32,7 @@ class UnitScores(BaseModel):
     unit: str
     task: str
     prompt_style: str | None = None
+    region_mode: str
     scorer: dict[str, Any]
     """What graded it: kind, name, judge model, reported models, template hash, runs, endpoint."""
     dataset_hash: str
