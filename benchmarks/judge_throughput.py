@@ -37,8 +37,11 @@ DEFAULT_CONCURRENCY = JudgeOptions().concurrency
 
 class ServerProcess:
     def __enter__(self) -> ServerProcess:
-        self.proc = subprocess.Popen([sys.executable, str(TESTS / "judge_server.py"), "--latency", str(LATENCY)],
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(TESTS / "judge_server.py"), "--latency", str(LATENCY)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.url = self.proc.stdout.readline().strip()
         self.root = self.url.removesuffix("/v1")
         return self
@@ -69,8 +72,12 @@ def timed_judge(store: RunStore, server: ServerProcess, cache: Path, concurrency
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="serial baseline on a tenth of the items, scaled up")
-    parser.add_argument("--concurrency", type=int, action="append",
-                        help=f"concurrency to measure; repeatable (default: {DEFAULT_CONCURRENCY}, vipbench's default)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        action="append",
+        help=f"concurrency to measure; repeatable (default: {DEFAULT_CONCURRENCY}, vipbench's default)",
+    )
     args = parser.parse_args()
     levels = args.concurrency or [DEFAULT_CONCURRENCY]
 
@@ -82,8 +89,16 @@ def main() -> None:
         spec = RunSpec(model="scripted", tasks=["vip-bench-bbox"], data_dirs={"vip-bench": str(data)})
         full = run(spec, results_dir=work / "results", run_id="full", warn=lambda m: None)
         serial_items = ITEMS // 10 if args.quick else ITEMS
-        subset = run(spec.model_copy(update={"limit": serial_items}), results_dir=work / "results",
-                     run_id="subset", warn=lambda m: None) if args.quick else full
+        subset = (
+            run(
+                spec.model_copy(update={"limit": serial_items}),
+                results_dir=work / "results",
+                run_id="subset",
+                warn=lambda m: None,
+            )
+            if args.quick
+            else full
+        )
         rows = []
         with ServerProcess() as server:
             serial, serial_requests = timed_judge(subset, server, work / "serial.sqlite", concurrency=1)
@@ -98,8 +113,10 @@ def main() -> None:
         print(f"{label:<40} {serial:8.1f} s  ({serial_requests} requests)")
         for level, concurrent, requests in rows:
             tag = " (default)" if level == DEFAULT_CONCURRENCY else ""
-            print(f"{f'concurrency {level}{tag}':<40} {concurrent:8.1f} s  ({requests} requests)  "
-                  f"speed-up {serial / concurrent:5.1f}×  (target ≥ 50×)")
+            print(
+                f"{f'concurrency {level}{tag}':<40} {concurrent:8.1f} s  ({requests} requests)  "
+                f"speed-up {serial / concurrent:5.1f}×  (target ≥ 50×)"
+            )
         print(f"{'re-judge, warm cache':<40} {warm:8.2f} s  ({warm_requests} requests; target 0)")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -41,8 +41,9 @@ def test_region(vertices: int = 48) -> Region:
     """A wobbly blob about 220×170 px, like a COCO object's segmentation."""
     angles = np.linspace(0, 2 * math.pi, vertices, endpoint=False)
     radius = 1 + 0.18 * np.sin(3 * angles) + 0.08 * np.cos(7 * angles)
-    points = tuple((float(320 + 110 * r * math.cos(a)), float(250 + 85 * r * math.sin(a)))
-                   for r, a in zip(radius, angles))
+    points = tuple(
+        (float(320 + 110 * r * math.cos(a)), float(250 + 85 * r * math.sin(a))) for r, a in zip(radius, angles)
+    )
     return Region.from_polygon(points)
 
 

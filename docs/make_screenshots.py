@@ -20,27 +20,48 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 # sample id → answer, per demo model. The fixture's references: v1_0 0.75/x=0.75/3/4, v1_1 cat,
 # v1_2 -1<AND>-5, v1_3 "the cup is left of the plate", v1_4 "un café ☕ sur la table", v1_5 STOP,
 # v1_6 Paris, v1_7 12.
 SCRIPTS = {
     "demo-alpha-13b": {
-        "v1_0": "x = 3/4", "v1_1": "It is a cat sitting on a mat.", "v1_2": "The roots are -1 and -5.",
-        "v1_3": "The cup is left of the plate.", "v1_4": "Un café ☕ sur la table.", "v1_5": "The sign says STOP.",
-        "v1_6": "Paris", "v1_7": "There are 11 dots.",
+        "v1_0": "x = 3/4",
+        "v1_1": "It is a cat sitting on a mat.",
+        "v1_2": "The roots are -1 and -5.",
+        "v1_3": "The cup is left of the plate.",
+        "v1_4": "Un café ☕ sur la table.",
+        "v1_5": "The sign says STOP.",
+        "v1_6": "Paris",
+        "v1_7": "There are 11 dots.",
     },
     "demo-beta-7b": {
-        "v1_0": "x equals 0.75", "v1_1": "A small dog.", "v1_2": "-1 is one root; the other I can't read.",
-        "v1_3": "the cup is left of the plate", "v1_4": "A cup of coffee.", "v1_5": "STOP",
-        "v1_6": "It says paris.", "v1_7": "12",
+        "v1_0": "x equals 0.75",
+        "v1_1": "A small dog.",
+        "v1_2": "-1 is one root; the other I can't read.",
+        "v1_3": "the cup is left of the plate",
+        "v1_4": "A cup of coffee.",
+        "v1_5": "STOP",
+        "v1_6": "It says paris.",
+        "v1_7": "12",
     },
     "demo-gamma-3b": {
-        "v1_0": "x = 4", "v1_1": "<script>alert('xss')</script> a cat?", "v1_2": "-5",
-        "v1_3": "On the right.", "v1_4": "Je ne sais pas.", "v1_5": "STOP sign <img src=x onerror=alert(1)>",
-        "v1_6": "London", "v1_7": "12 dots",
+        "v1_0": "x = 4",
+        "v1_1": "<script>alert('xss')</script> a cat?",
+        "v1_2": "-5",
+        "v1_3": "On the right.",
+        "v1_4": "Je ne sais pas.",
+        "v1_5": "STOP sign <img src=x onerror=alert(1)>",
+        "v1_6": "London",
+        "v1_7": "12 dots",
     },
 }
 
@@ -60,13 +81,17 @@ def make_demo_results(results: Path, data_root: Path, judge_url: str) -> None:
             MODELS.register(model, ScriptedAdapter, "demo: answers from a script")
         use_script(script)
         spec = RunSpec(model=model, tasks=["vip-bench-bbox", "vip-bench-human"], data_dirs={"vip-bench": str(root)})
-        run(spec, results_dir=results, run_id=f"2026-01-1{i}_{model}",
-            warn=lambda m: None)
+        run(spec, results_dir=results, run_id=f"2026-01-1{i}_{model}", warn=lambda m: None)
     for model in ("demo-alpha-13b", "demo-gamma-3b"):  # prompt-style robustness runs
         use_script(SCRIPTS[model])
         # limit=3: the fixture's two-region item cannot be redrawn (its question names <obj2>, its regions obj/obj1)
-        spec = RunSpec(model=model, tasks=["vip-bench-bbox"], prompt_styles=["rectangle", "ellipse", "arrow", "scribble"],
-                       limit=3, data_dirs={"vip-bench": str(root)})
+        spec = RunSpec(
+            model=model,
+            tasks=["vip-bench-bbox"],
+            prompt_styles=["rectangle", "ellipse", "arrow", "scribble"],
+            limit=3,
+            data_dirs={"vip-bench": str(root)},
+        )
         run(spec, results_dir=results, run_id=f"2026-01-20_{model}_shapes", warn=lambda m: None)
     for store in sorted(p.name for p in results.iterdir() if (p / "manifest.json").exists()):
         code = cli.main(["judge", store, "--results", str(results), "--base-url", judge_url, "--runs", "3"])

@@ -13,20 +13,49 @@ from PIL import Image, ImageDraw
 
 # (capabilities, answer, question template, pre-rendered bbox text, shapes)
 ITEMS = [
-    (["ocr", "math"], "0.75<OR>x=0.75<OR>3/4", "What is the value of x in the equation <obj>?",
-     "What is the value of x in the equation within the red rectangle?", ["rectangle"]),
+    (
+        ["ocr", "math"],
+        "0.75<OR>x=0.75<OR>3/4",
+        "What is the value of x in the equation <obj>?",
+        "What is the value of x in the equation within the red rectangle?",
+        ["rectangle"],
+    ),
     (["rec"], "cat", "What animal is <obj>?", "What animal is within the red rectangle?", ["polygon"]),
-    (["rec", "know"], "-1<AND>-5", "Which roots does the polynomial <obj> have?",
-     "Which roots does the polynomial within the red rectangle have?", ["rectangle"]),
-    (["rel"], "the cup is left of the plate", "Where is the object <obj1> relative to the object <obj2>?",
-     "Where is the object within the red rectangle relative to the object within the blue rectangle?",
-     ["rectangle", "polygon"]),
-    (["lang", "rec"], "un café ☕ sur la table", "Décris l'objet <obj> en français.",
-     "Décris l'objet within the red rectangle en français. 日本語もOK", ["polygon"]),
-    (["ocr"], "STOP", "What does the sign <obj> say?", "What does the sign within the red rectangle say?",
-     ["rectangle"]),
-    (["rec", "ocr", "know"], "Paris<OR>paris", "Which city is written <obj>?",
-     "Which city is written within the red rectangle?", ["rectangle"]),
+    (
+        ["rec", "know"],
+        "-1<AND>-5",
+        "Which roots does the polynomial <obj> have?",
+        "Which roots does the polynomial within the red rectangle have?",
+        ["rectangle"],
+    ),
+    (
+        ["rel"],
+        "the cup is left of the plate",
+        "Where is the object <obj1> relative to the object <obj2>?",
+        "Where is the object within the red rectangle relative to the object within the blue rectangle?",
+        ["rectangle", "polygon"],
+    ),
+    (
+        ["lang", "rec"],
+        "un café ☕ sur la table",
+        "Décris l'objet <obj> en français.",
+        "Décris l'objet within the red rectangle en français. 日本語もOK",
+        ["polygon"],
+    ),
+    (
+        ["ocr"],
+        "STOP",
+        "What does the sign <obj> say?",
+        "What does the sign within the red rectangle say?",
+        ["rectangle"],
+    ),
+    (
+        ["rec", "ocr", "know"],
+        "Paris<OR>paris",
+        "Which city is written <obj>?",
+        "Which city is written within the red rectangle?",
+        ["rectangle"],
+    ),
     (["math"], "12", "How many dots are <obj>?", "How many dots are within the red rectangle?", ["polygon"]),
 ]
 SIZES = [(640, 480), (300, 420), (256, 256), (500, 300), (333, 222), (400, 400), (720, 360), (200, 320)]
@@ -40,8 +69,13 @@ def _shape(kind: str, w: int, h: int, k: int, many: bool) -> dict:
         points = [[x1, y1], [x2, y2]]
     else:
         points = [[x1, y2], [(x1 + x2) / 2, y1], [x2, y2], [(x1 + x2) / 2, y2 - h * 0.05]]
-    return {"label": f"obj{k + 1}" if many else "obj", "points": points, "shape_type": kind, "group_id": None,
-            "flags": {}}
+    return {
+        "label": f"obj{k + 1}" if many else "obj",
+        "points": points,
+        "shape_type": kind,
+        "group_id": None,
+        "flags": {},
+    }
 
 
 def _base_image(size: tuple[int, int], seed: int) -> Image.Image:
@@ -68,11 +102,20 @@ def write_vip_bench(root: Path, n: int = len(ITEMS)) -> Path:
         source = _base_image((w, h), i)
         source_name = f"v1_{i}.jpg" if i % 2 == 0 else f"v1_{i}.png"
         source.save(root / "source_image" / source_name)
-        labelme = {"version": "5.2.1", "flags": {}, "imagePath": source_name, "imageHeight": h, "imageWidth": w,
-                   "imageData": None, "shapes": [_shape(kind, w, h, k, len(shapes) > 1) for k, kind in enumerate(shapes)]}
+        labelme = {
+            "version": "5.2.1",
+            "flags": {},
+            "imagePath": source_name,
+            "imageHeight": h,
+            "imageWidth": w,
+            "imageData": None,
+            "shapes": [_shape(kind, w, h, k, len(shapes) > 1) for k, kind in enumerate(shapes)],
+        }
         (root / "source_image" / source_name).with_suffix(".json").write_text(json.dumps(labelme, indent=1))
-        for split, color, phrase in (("bbox", (255, 0, 0), "within the red rectangle"),
-                                     ("human", (0, 0, 255), "pointed to by the blue arrow")):
+        for split, color, phrase in (
+            ("bbox", (255, 0, 0), "within the red rectangle"),
+            ("human", (0, 0, 255), "pointed to by the blue arrow"),
+        ):
             drawn = source.copy()
             draw = ImageDraw.Draw(drawn)
             for shape in labelme["shapes"]:
@@ -85,8 +128,13 @@ def write_vip_bench(root: Path, n: int = len(ITEMS)) -> Path:
             out.save(root / split / "images" / image_name)
             question = text if split == "bbox" else text.replace("within the red rectangle", phrase)
             questions[split].append({"question_id": i, "image": image_name, "text": question, "category": "vip"})
-        meta[f"v1_{i}"] = {"image_source": source_name, "image": f"v1_{i}_0.png", "question": template,
-                           "answer": answer, "capability": caps}
+        meta[f"v1_{i}"] = {
+            "image_source": source_name,
+            "image": f"v1_{i}_0.png",
+            "question": template,
+            "answer": answer,
+            "capability": caps,
+        }
     (root / "vip-bench-meta-data.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
     for split, lines in questions.items():
         with (root / split / "questions.jsonl").open("w", encoding="utf-8") as fh:

@@ -48,8 +48,15 @@ def last_row(content: str) -> list[str] | None:
 
 
 class JudgeServer:
-    def __init__(self, latency: float = 0.0, retry_after: float = 0.05, hang_seconds: float = 3.0,
-                 reported_model: str | None = None, api_key: str | None = None, known_models: set[str] | None = None):
+    def __init__(
+        self,
+        latency: float = 0.0,
+        retry_after: float = 0.05,
+        hang_seconds: float = 3.0,
+        reported_model: str | None = None,
+        api_key: str | None = None,
+        known_models: set[str] | None = None,
+    ):
         self.latency, self.retry_after, self.hang_seconds = latency, retry_after, hang_seconds
         self.reported_model, self.api_key, self.known_models = reported_model, api_key, known_models
         self.requests = 0
@@ -118,11 +125,19 @@ class JudgeServer:
         return 200, {}, self._completion(model, f"{score:.1f}")
 
     def _completion(self, model: str, content: str | None) -> dict:
-        choices = [] if content is None else [
-            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]
-        return {"id": "chatcmpl-loopback", "object": "chat.completion", "created": int(time.time()),
-                "model": self.reported_model or f"{model}-loopback", "choices": choices,
-                "usage": {"prompt_tokens": 100, "completion_tokens": 2, "total_tokens": 102}}
+        choices = (
+            []
+            if content is None
+            else [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]
+        )
+        return {
+            "id": "chatcmpl-loopback",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self.reported_model or f"{model}-loopback",
+            "choices": choices,
+            "usage": {"prompt_tokens": 100, "completion_tokens": 2, "total_tokens": 102},
+        }
 
     def _handler(self):
         server = self

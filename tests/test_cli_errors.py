@@ -33,13 +33,23 @@ def data(tmp_path, vip_bench_dir):
 
 
 def _run(capsys, tmp_path, *extra: str) -> tuple[int, str]:
-    return run_cli(capsys, "run", "--model", "vip-llava-tiny", "--tasks", "vip-bench", "--results",
-                   str(tmp_path / "results"), *extra)
+    return run_cli(
+        capsys,
+        "run",
+        "--model",
+        "vip-llava-tiny",
+        "--tasks",
+        "vip-bench",
+        "--results",
+        str(tmp_path / "results"),
+        *extra,
+    )
 
 
 def test_missing_data_folder(capsys, tmp_path):
-    assert_one_line_error(*_run(capsys, tmp_path, "--data-dir", str(tmp_path / "nope")),
-                          "data folder for vip-bench not found", "nope")
+    assert_one_line_error(
+        *_run(capsys, tmp_path, "--data-dir", str(tmp_path / "nope")), "data folder for vip-bench not found", "nope"
+    )
 
 
 def test_missing_file_in_layout_names_the_file(capsys, tmp_path, data):
@@ -52,8 +62,7 @@ def test_malformed_jsonl_line_names_file_and_line(capsys, tmp_path, data):
     lines = path.read_text().splitlines()
     lines[2] = '{"question_id": 2, "image": '
     path.write_text("\n".join(lines) + "\n")
-    assert_one_line_error(*_run(capsys, tmp_path, "--data-dir", str(data)), "human/questions.jsonl:3",
-                          "malformed JSON")
+    assert_one_line_error(*_run(capsys, tmp_path, "--data-dir", str(data)), "human/questions.jsonl:3", "malformed JSON")
 
 
 def test_image_path_escaping_the_dataset_root(capsys, tmp_path, data):
@@ -61,8 +70,9 @@ def test_image_path_escaping_the_dataset_root(capsys, tmp_path, data):
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     lines[1]["image"] = "../../../etc/passwd"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    assert_one_line_error(*_run(capsys, tmp_path, "--data-dir", str(data)), "escapes the dataset folder",
-                          "bbox/questions.jsonl:2")
+    assert_one_line_error(
+        *_run(capsys, tmp_path, "--data-dir", str(data)), "escapes the dataset folder", "bbox/questions.jsonl:2"
+    )
 
 
 def test_missing_image(capsys, tmp_path, data):
@@ -71,8 +81,9 @@ def test_missing_image(capsys, tmp_path, data):
 
 
 def test_unknown_task_and_model_suggest_close_names(capsys, tmp_path, vip_bench_dir):
-    code, err = run_cli(capsys, "run", "--model", "vip-llava-tiny", "--tasks", "vip-bench-bboxx",
-                        "--data-dir", str(vip_bench_dir))
+    code, err = run_cli(
+        capsys, "run", "--model", "vip-llava-tiny", "--tasks", "vip-bench-bboxx", "--data-dir", str(vip_bench_dir)
+    )
     assert_one_line_error(code, err, "unknown task 'vip-bench-bboxx'", "Did you mean 'vip-bench-bbox'", "Known")
     code, err = run_cli(capsys, "run", "--model", "vip-lava-7b", "--tasks", "vip-bench")
     assert_one_line_error(code, err, "unknown model 'vip-lava-7b'", "Did you mean 'vip-llava-7b'", "vip-llava-13b")

@@ -11,23 +11,23 @@ import time
 from pathlib import Path
 
 import pytest
-
 from judge_server import JudgeServer
 from scripted import use_script
+
 from vipbench.cli import main
 from vipbench.records import RunSpec
 from vipbench.runner import run
 
 # Graded by the server's rule (see judge_server.py); capabilities from fixture_data.ITEMS.
 ANSWERS = {
-    "v1_0": "3/4",                           # ocr, math       → 1.0 (an <OR> alternative)
-    "v1_1": "a dog",                         # rec             → 0.0
-    "v1_2": "-1",                            # rec, know       → 0.5 (one of two <AND> parts)
+    "v1_0": "3/4",  # ocr, math       → 1.0 (an <OR> alternative)
+    "v1_1": "a dog",  # rec             → 0.0
+    "v1_2": "-1",  # rec, know       → 0.5 (one of two <AND> parts)
     "v1_3": "the cup is left of the plate",  # rel             → 1.0
-    "v1_4": "rien",                          # lang, rec       → 0.0
-    "v1_5": "stop",                          # ocr             → 1.0
-    "v1_6": "London",                        # rec, ocr, know  → 0.0
-    "v1_7": "12",                            # math            → 1.0
+    "v1_4": "rien",  # lang, rec       → 0.0
+    "v1_5": "stop",  # ocr             → 1.0
+    "v1_6": "London",  # rec, ocr, know  → 0.0
+    "v1_7": "12",  # math            → 1.0
 }
 FAST = ["--backoff", "0.01"]
 
@@ -65,9 +65,9 @@ def test_scores_match_the_hand_computed_protocol(tmp_path, vip_bench_dir, server
     assert len(unit["total"]["runs"]) == 3
     caps = {k: (v["label"], v["n"], v["mean"]) for k, v in unit["breakdowns"]["capability"].items()}
     assert caps == {
-        "rec": ("Rec", 4, 12.5),        # (0 + .5 + 0 + 0) / 4
-        "ocr": ("OCR", 3, 66.7),        # (1 + 1 + 0) / 3
-        "know": ("Know", 2, 25.0),      # (.5 + 0) / 2
+        "rec": ("Rec", 4, 12.5),  # (0 + .5 + 0 + 0) / 4
+        "ocr": ("OCR", 3, 66.7),  # (1 + 1 + 0) / 3
+        "know": ("Know", 2, 25.0),  # (.5 + 0) / 2
         "math": ("Math", 2, 100.0),
         "lang": ("Lang", 1, 0.0),
         "rel": ("Rel", 1, 100.0),
@@ -88,7 +88,8 @@ def test_scores_match_the_hand_computed_protocol(tmp_path, vip_bench_dir, server
     # The request the judge saw: the split's question, spaced <AND>/<OR>, and the prediction, ending in " | ".
     content = next(b["messages"][-1]["content"] for b in server.bodies if "3/4" in b["messages"][-1]["content"])
     assert content.endswith(
-        "What is the value of x in the equation within the red rectangle? | 0.75 <OR> x=0.75 <OR> 3/4 | 3/4 | ")
+        "What is the value of x in the equation within the red rectangle? | 0.75 <OR> x=0.75 <OR> 3/4 | 3/4 | "
+    )
     assert all(b["temperature"] == 0.0 and b["max_tokens"] == 3 for b in server.bodies)
 
 
@@ -116,8 +117,14 @@ def test_rejudging_is_free_and_only_new_work_is_paid_for(tmp_path, vip_bench_dir
 
 
 def test_transient_faults_are_retried_and_still_graded(tmp_path, vip_bench_dir):
-    answers = {**ANSWERS, "v1_0": "3/4 [[429:2]]", "v1_1": "a dog [[500:2]]", "v1_3": "the cup is left of the "
-               "plate [[hang:1]]", "v1_5": "stop [[empty:1]]", "v1_7": "12 [[garbage:2]]"}
+    answers = {
+        **ANSWERS,
+        "v1_0": "3/4 [[429:2]]",
+        "v1_1": "a dog [[500:2]]",
+        "v1_3": "the cup is left of the plate [[hang:1]]",
+        "v1_5": "stop [[empty:1]]",
+        "v1_7": "12 [[garbage:2]]",
+    }
     run_dir = make_run(tmp_path, vip_bench_dir, answers)
     with JudgeServer(retry_after=0.4, hang_seconds=3.0) as server:
         started = time.monotonic()
@@ -194,13 +201,18 @@ def test_no_api_key_for_openai_is_one_clear_error(tmp_path, vip_bench_dir, monke
     assert main(["judge", "r", "--results", str(tmp_path), "--runs", "1"]) == 2
     err = capsys.readouterr().err
     assert "error: the judge needs an API key: set OPENAI_API_KEY" in err and "Traceback" not in err
-    assert not (tmp_path / "r" / "judgements.jsonl").exists() or "failed" not in (tmp_path / "r" / "judgements.jsonl").read_text()
+    assert (
+        not (tmp_path / "r" / "judgements.jsonl").exists()
+        or "failed" not in (tmp_path / "r" / "judgements.jsonl").read_text()
+    )
 
 
 def test_official_grader_script_as_template(tmp_path, vip_bench_dir, server):
     official = tmp_path / "vip-bench_evaluator.py"
-    official.write_text('import openai\nnum_run = 1\nprompt = """OFFICIAL FEW-SHOT PROMPT\n\nQuestion | Ground truth'
-                        ' | Prediction | Correctness\n--- | --- | --- | ---\n"""\nprint(prompt)\n')
+    official.write_text(
+        'import openai\nnum_run = 1\nprompt = """OFFICIAL FEW-SHOT PROMPT\n\nQuestion | Ground truth'
+        ' | Prediction | Correctness\n--- | --- | --- | ---\n"""\nprint(prompt)\n'
+    )
     run_dir = make_run(tmp_path, vip_bench_dir, ANSWERS)
     assert judge(server, tmp_path, "--runs", "1", "--judge-template", str(official)) == 0
     content = server.bodies[0]["messages"][-1]["content"]
@@ -230,8 +242,21 @@ def test_kill_mid_judge_loses_nothing_and_grades_nothing_twice(tmp_path, vip_ben
     run_dir = make_run(tmp_path, vip_bench_dir, ANSWERS)
     rows = run_dir / "judgements.jsonl"
     with JudgeServer(latency=0.05) as server:
-        args = [sys.executable, "-m", "vipbench", "judge", "r", "--results", str(tmp_path), "--base-url", server.url,
-                "--runs", "5", "--concurrency", "2"]
+        args = [
+            sys.executable,
+            "-m",
+            "vipbench",
+            "judge",
+            "r",
+            "--results",
+            str(tmp_path),
+            "--base-url",
+            server.url,
+            "--runs",
+            "5",
+            "--concurrency",
+            "2",
+        ]
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not (rows.exists() and rows.read_bytes().count(b"\n") >= 6):

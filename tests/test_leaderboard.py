@@ -12,11 +12,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from fixture_data import write_vip_bench
 from judge_server import JudgeServer
+from PIL import Image
 from scripted import ScriptedAdapter, use_script
+
 from vipbench import cli
 from vipbench.errors import VipbenchError
 from vipbench.leaderboard import IMAGE_MAX_SIDE, build_site, collect_runs, script_json
@@ -31,8 +31,14 @@ IMG_XSS = "<img src=x onerror=alert(1)>"
 EVIL_MODEL = "evil</script><script>alert(2)</script>"
 # ViP-Bench fixture references: v1_0 0.75<OR>x=0.75<OR>3/4, v1_1 cat, v1_2 -1<AND>-5, v1_3 "the cup is left of the
 # plate", v1_5 STOP, v1_6 Paris<OR>paris, v1_7 12.
-ALPHA = {"v1_0": "x = 3/4", "v1_1": HOSTILE + " a cat", "v1_2": "-1 " + IMG_XSS, "v1_3": "the cup is left of the plate",
-         "v1_5": "STOP\u2028<!-- -->", "v1_6": "Paris"}
+ALPHA = {
+    "v1_0": "x = 3/4",
+    "v1_1": HOSTILE + " a cat",
+    "v1_2": "-1 " + IMG_XSS,
+    "v1_3": "the cup is left of the plate",
+    "v1_5": "STOP\u2028<!-- -->",
+    "v1_6": "Paris",
+}
 BETA = {"v1_0": "no", "v1_1": "cat", "v1_2": "-1 and -5", "v1_5": "stop", "v1_7": "[[400]] 12"}
 PAIRS = {"alpha": "lb-alpha", "beta": "lb-beta", "evil": EVIL_MODEL}
 
@@ -58,26 +64,76 @@ def write_metric_run(results: Path, run_id: str, n: int = 45) -> None:
         Image.new("RGB", (96 + i, 64), (20 * (i % 12), 120, 200)).save(image)
         meta = {"question_type": SYNTH_TYPES[i % 3], "shape": SYNTH_SHAPES[(i // 3) % 3]}
         score = 10.0 if i % 4 else 0.0
-        predictions.append(PredictionRecord(
-            task="vip-synth", sample_id=f"s{i:03d}", region_mode="overlay", prediction=f"answer {i}",
-            prompt=f"What is the {meta['question_type']} of the object inside the {meta['shape']}? ({i})",
-            references=[f"answer {i}"], metadata=meta, image=str(image), doc_hash="d", prompt_hash="p",
-            target_hash="t", seconds=0.0))
-        judgements.append(Judgement(grade_key=f"k{i}", task="vip-synth", sample_id=f"s{i:03d}", run=0,
-                                    scorer="metric:exact", status="ok", score=score, created="2026-01-01T00:00:00+00:00"))
+        predictions.append(
+            PredictionRecord(
+                task="vip-synth",
+                sample_id=f"s{i:03d}",
+                region_mode="overlay",
+                prediction=f"answer {i}",
+                prompt=f"What is the {meta['question_type']} of the object inside the {meta['shape']}? ({i})",
+                references=[f"answer {i}"],
+                metadata=meta,
+                image=str(image),
+                doc_hash="d",
+                prompt_hash="p",
+                target_hash="t",
+                seconds=0.0,
+            )
+        )
+        judgements.append(
+            Judgement(
+                grade_key=f"k{i}",
+                task="vip-synth",
+                sample_id=f"s{i:03d}",
+                run=0,
+                scorer="metric:exact",
+                status="ok",
+                score=score,
+                created="2026-01-01T00:00:00+00:00",
+            )
+        )
         items.append((meta, [score]))
     total, breakdowns, combos = summarize(items, 1, ["question_type", "shape"])
-    unit = UnitScores(unit="vip-synth", task="vip-synth", region_mode="overlay", scorer={"kind": "metric", "name": "exact", "runs": 1},
-                      dataset_hash="synthhash" * 4, prompt_hash="p" * 32, n=n, expected_grades=n, failed=0,
-                      total=total, breakdowns=breakdowns, combinations=combos)
-    write_json(folder / "scores.json", RunScores(run_id=run_id, model="lb-alpha", units={"vip-synth": unit}).model_dump(mode="json"))
+    unit = UnitScores(
+        unit="vip-synth",
+        task="vip-synth",
+        region_mode="overlay",
+        scorer={"kind": "metric", "name": "exact", "runs": 1},
+        dataset_hash="synthhash" * 4,
+        prompt_hash="p" * 32,
+        n=n,
+        expected_grades=n,
+        failed=0,
+        total=total,
+        breakdowns=breakdowns,
+        combinations=combos,
+    )
+    write_json(
+        folder / "scores.json",
+        RunScores(run_id=run_id, model="lb-alpha", units={"vip-synth": unit}).model_dump(mode="json"),
+    )
     append_jsonl(folder / "predictions.jsonl", predictions, sync=False)
     append_jsonl(folder / "judgements.jsonl", judgements, sync=False)
-    provenance = TaskProvenance(version=1, source="generated", samples=n, dataset_hash="synthhash" * 4,
-                                prompt_hash="p" * 32, generation={}, scorer={"metric": "exact"})
-    manifest = Manifest(run_id=run_id, created="2026-01-02T00:00:00+00:00", updated="2026-01-02T00:00:00+00:00",
-                        status="complete", command=["vipbench", "run"], spec=RunSpec(model="lb-alpha", tasks=["vip-synth"]),
-                        model={"adapter": "ScriptedAdapter"}, tasks={"vip-synth": provenance}, environment={})
+    provenance = TaskProvenance(
+        version=1,
+        source="generated",
+        samples=n,
+        dataset_hash="synthhash" * 4,
+        prompt_hash="p" * 32,
+        generation={},
+        scorer={"metric": "exact"},
+    )
+    manifest = Manifest(
+        run_id=run_id,
+        created="2026-01-02T00:00:00+00:00",
+        updated="2026-01-02T00:00:00+00:00",
+        status="complete",
+        command=["vipbench", "run"],
+        spec=RunSpec(model="lb-alpha", tasks=["vip-synth"]),
+        model={"adapter": "ScriptedAdapter"},
+        tasks={"vip-synth": provenance},
+        environment={},
+    )
     (folder / "manifest.json").write_text(manifest.model_dump_json(indent=2))
 
 
@@ -101,8 +157,12 @@ def make_results(base: Path) -> Path:
 
     def make(run_id: str, model: str, script: dict, tasks=("vip-bench-bbox",), **spec) -> None:
         use_script(script)
-        run(RunSpec(model=model, tasks=list(tasks), data_dirs=dirs, **spec), results_dir=results, run_id=run_id,
-            warn=lambda m: None)
+        run(
+            RunSpec(model=model, tasks=list(tasks), data_dirs=dirs, **spec),
+            results_dir=results,
+            run_id=run_id,
+            warn=lambda m: None,
+        )
 
     make("alpha", "lb-alpha", ALPHA, both)
     make("beta", "lb-beta", BETA, both)
@@ -117,9 +177,24 @@ def make_results(base: Path) -> Path:
     os.environ["VIPBENCH_CACHE"] = str(base / "cache")
     try:
         with JudgeServer() as server:
+
             def judge(run_id: str, *extra: str) -> None:
-                code = cli.main(["judge", run_id, "--results", str(results), "--base-url", server.url, "--runs", "3",
-                                 "--allow-failures", "--max-retries", "0", *extra])
+                code = cli.main(
+                    [
+                        "judge",
+                        run_id,
+                        "--results",
+                        str(results),
+                        "--base-url",
+                        server.url,
+                        "--runs",
+                        "3",
+                        "--allow-failures",
+                        "--max-retries",
+                        "0",
+                        *extra,
+                    ]
+                )
                 assert code == 0, run_id
 
             for run_id in ("alpha", "beta", "alpha-judge2", "alpha-limit", "alpha-shapes"):
@@ -214,7 +289,7 @@ def test_overview_numbers_match_scores_json(site):
     for table in data["tables"]:
         html = tables[table["id"]]
         main = table["breakdowns"][0]
-        assert html["headers"][1:len(main["columns"]) + 2] == [c["label"] for c in main["columns"]] + ["All"]
+        assert html["headers"][1 : len(main["columns"]) + 2] == [c["label"] for c in main["columns"]] + ["All"]
         for row, html_row in zip(table["rows"], html["rows"]):
             assert html_row["run"] == row["run"]
             unit = scores_of(results, row["run"]).units[table["task"]]
@@ -240,7 +315,7 @@ def test_vip_bench_columns_are_the_capability_labels_in_data_order(site):
     table = next(t for t in page_data(index)["tables"] if t["task"] == "vip-bench-bbox")
     unit = scores_of(results, "alpha").units["vip-bench-bbox"]
     labels = [c["label"] for c in table["breakdowns"][0]["columns"]]
-    assert labels[:len(unit.breakdowns["capability"])] == [s.label for s in unit.breakdowns["capability"].values()]
+    assert labels[: len(unit.breakdowns["capability"])] == [s.label for s in unit.breakdowns["capability"].values()]
     assert set(labels) == {"Rec", "OCR", "Know", "Math", "Rel", "Lang"}
     groups = [g["name"] for g in page_data(index)["groups"]]
     assert groups == ["vip-bench", "vip-synth"]  # an unknown task is its own group
@@ -253,8 +328,15 @@ def test_breakdowns_render_generically(site):
     assert [b["key"] for b in table["breakdowns"]] == ["question_type", "shape"]
     assert [c["label"] for c in table["breakdowns"][0]["columns"]] == SYNTH_TYPES
     (row,) = table["rows"]
-    assert row["judge"] == {"kind": "metric", "name": "exact", "model": None, "reported": [], "runs": 1,
-                            "template_hash": "", "template": ""}
+    assert row["judge"] == {
+        "kind": "metric",
+        "name": "exact",
+        "model": None,
+        "reported": [],
+        "runs": 1,
+        "template_hash": "",
+        "template": "",
+    }
     unit = scores_of(results, "synth").units["vip-synth"]
     html = index.read_text(encoding="utf-8")
     assert "by shape" in html
@@ -285,7 +367,7 @@ def test_each_run_is_its_own_row_and_differences_are_labelled(site):
     assert tags["beta"] == "3/24 grades failed"  # beta's [[400]] answer could not be graded
     (warning,) = bbox["warnings"]
     assert "differ in judge model (gpt-4-0613, other-judge), judge template (" in warning
-    assert f"and dataset (" in warning and limited in warning and "prompts" not in warning
+    assert "and dataset (" in warning and limited in warning and "prompts" not in warning
     html = index.read_text(encoding="utf-8")
     assert "These rows differ in judge model" in html
     # The human split has only alpha and beta, graded alike: no warning there.
@@ -356,7 +438,7 @@ def test_hostile_text_appears_only_escaped(site):
 def _samples(index: Path, run_id: str, unit_name: str) -> tuple[dict, dict]:
     unit = next(u for u in page_data(index)["units"] if u["run"] == run_id and u["unit"] == unit_name)
     js = (index.parent / unit["src"]).read_text(encoding="utf-8")
-    payload = json.loads(js[js.index(",") + 1:js.rindex(")")])
+    payload = json.loads(js[js.index(",") + 1 : js.rindex(")")])
     return unit, {s["id"]: s for s in payload["samples"]}
 
 
@@ -382,7 +464,10 @@ def test_sample_files_carry_the_grades_behind_scores_json(site):
 
 def test_only_the_current_judges_grades_are_shown(site):
     results, index = site
-    lines = [Judgement.model_validate_json(x) for x in (results / "alpha-judge2" / "judgements.jsonl").read_text().splitlines()]
+    lines = [
+        Judgement.model_validate_json(x)
+        for x in (results / "alpha-judge2" / "judgements.jsonl").read_text().splitlines()
+    ]
     assert {j.judge_model for j in lines} == {"gpt-4-0613", "other-judge"}
     _, samples = _samples(index, "alpha-judge2", "vip-bench-bbox")
     reported = {g["reported"] for s in samples.values() for g in s["grades"]}
@@ -449,13 +534,16 @@ def test_unscored_runs_only_fail_clearly(site, tmp_path):
         build_site(tmp_path)
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("scores.json", "{not json", "scores.json: invalid scores file"),
-    ("scores.json", '{"run_id": "x", "model": "m"}', "scores.json: invalid scores file: Field required at units"),
-    ("predictions.jsonl", '{"task": 1}\n', "predictions.jsonl: line 1 is not a valid record"),
-    ("judgements.jsonl", "garbage\n", "judgements.jsonl: line 1 is not a valid record"),
-    ("manifest.json", '{"run_id": "x"}', "manifest.json: invalid manifest"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("scores.json", "{not json", "scores.json: invalid scores file"),
+        ("scores.json", '{"run_id": "x", "model": "m"}', "scores.json: invalid scores file: Field required at units"),
+        ("predictions.jsonl", '{"task": 1}\n', "predictions.jsonl: line 1 is not a valid record"),
+        ("judgements.jsonl", "garbage\n", "judgements.jsonl: line 1 is not a valid record"),
+        ("manifest.json", '{"run_id": "x"}', "manifest.json: invalid manifest"),
+    ],
+)
 def test_malformed_run_files_are_named(site, tmp_path, name, content, message):
     results, _ = site
     shutil.copytree(results / "alpha", tmp_path / "alpha")

@@ -20,8 +20,14 @@ from test_leaderboard import HOSTILE, IMG_XSS, make_results, page_data  # noqa: 
 
 from vipbench.leaderboard import build_site  # noqa: E402
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +77,9 @@ def watched(browser):
     w.page.close()
     assert not w.dialogs, f"a script ran: {w.dialogs}"
     assert not w.errors, w.errors
-    assert w.requests and all(url.startswith("file://") for url in w.requests), \
-        [u for u in w.requests if not u.startswith("file://")]
+    assert w.requests and all(url.startswith("file://") for url in w.requests), [
+        u for u in w.requests if not u.startswith("file://")
+    ]
 
 
 def _order(page, table_id: str) -> list[str]:
@@ -102,8 +109,10 @@ def test_sample_view_shows_image_and_hostile_text_literally(watched, index, tmp_
     unit = next(u for u in page_data(index)["units"] if u["run"] == "alpha" and u["unit"] == "vip-bench-bbox")
     page.goto(f"{index.as_uri()}#samples?unit={unit['key']}&sample=v1_1")
     page.wait_for_selector("#sample-detail img.full")
-    watched.wait("() => { const i = document.querySelector('#sample-detail img.full');"
-                 " return i && i.complete && i.naturalWidth > 0; }")
+    watched.wait(
+        "() => { const i = document.querySelector('#sample-detail img.full');"
+        " return i && i.complete && i.naturalWidth > 0; }"
+    )
     detail = page.text_content("#sample-detail")
     assert "What animal is within the red rectangle?" in detail
     assert HOSTILE + " a cat" in detail and "cat" in detail and "1.0" in detail

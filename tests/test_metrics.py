@@ -7,9 +7,20 @@ from vipbench.records import PredictionRecord
 
 
 def record(prediction: str, reference: str, choices=()) -> PredictionRecord:
-    return PredictionRecord(task="t", sample_id="s", region_mode="overlay", prediction=prediction, prompt="q",
-                            references=[reference], metadata={"choices": list(choices)}, image="i",
-                            doc_hash="", prompt_hash="", target_hash="", seconds=0.0)
+    return PredictionRecord(
+        task="t",
+        sample_id="s",
+        region_mode="overlay",
+        prediction=prediction,
+        prompt="q",
+        references=[reference],
+        metadata={"choices": list(choices)},
+        image="i",
+        doc_hash="",
+        prompt_hash="",
+        target_hash="",
+        seconds=0.0,
+    )
 
 
 def test_normalize():

@@ -81,8 +81,9 @@ def test_prompt_style_redraws_regions_and_rewrites_the_phrase(sample):
     s = samples["v1_3"]
     request = task.build_request(s, "overlay", prompt_style="arrow")
     assert request.prompt_style == "arrow"
-    assert request.text == ("Where is the object pointed to by the red arrow relative to "
-                            "the object pointed to by the lime arrow?")  # distinct colours, palette order
+    assert request.text == (
+        "Where is the object pointed to by the red arrow relative to the object pointed to by the lime arrow?"
+    )  # distinct colours, palette order
     assert [o.shape for o in request.overlays] == ["arrow", "arrow"]
     clean = np.asarray(Image.open(s.source_image).convert("RGB"))
     drawn = np.asarray(request.load_image())
@@ -98,8 +99,15 @@ def test_unsupported_mode_and_missing_annotation_are_clear_errors(sample):
         task.build_request(bare, "overlay")
     with pytest.raises(DataError, match="no source annotation"):
         task.build_request(bare, "coords")
-    wrong = Sample(id="y", image=None, question=None, references=("a",), template="What is <obj2>?",
-                   source_image=samples["v1_0"].source_image, regions=(Region(box=(0, 0, 1, 1)),))
+    wrong = Sample(
+        id="y",
+        image=None,
+        question=None,
+        references=("a",),
+        template="What is <obj2>?",
+        source_image=samples["v1_0"].source_image,
+        regions=(Region(box=(0, 0, 1, 1)),),
+    )
     with pytest.raises(DataError, match="obj2"):
         task.build_request(wrong, "coords")
     overlay_only = type(task)(dataclasses.replace(task.config, region_modes=("overlay",)))

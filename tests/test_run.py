@@ -16,8 +16,14 @@ pytest.importorskip("torch")
 
 
 def vipbench(*args: str, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vipbench", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "vipbench", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+        **kwargs,
+    )
 
 
 def lines(path: Path) -> list[dict]:
@@ -26,9 +32,23 @@ def lines(path: Path) -> list[dict]:
 
 def test_run_writes_manifest_predictions_and_official_upload_files(tmp_path, vip_bench_dir, tiny_checkpoint):
     results = tmp_path / "results"
-    proc = vipbench("run", "--model", "vip-llava-7b", "--model-path", str(tiny_checkpoint), "--tasks", "vip-bench",
-                    "--data-dir", str(vip_bench_dir), "--max-new-tokens", "6", "--results", str(results),
-                    "--run-id", "e2e")
+    proc = vipbench(
+        "run",
+        "--model",
+        "vip-llava-7b",
+        "--model-path",
+        str(tiny_checkpoint),
+        "--tasks",
+        "vip-bench",
+        "--data-dir",
+        str(vip_bench_dir),
+        "--max-new-tokens",
+        "6",
+        "--results",
+        str(results),
+        "--run-id",
+        "e2e",
+    )
     assert proc.returncode == 0, proc.stderr
     run = results / "e2e"
     manifest = json.loads((run / "manifest.json").read_text())
@@ -41,7 +61,9 @@ def test_run_writes_manifest_predictions_and_official_upload_files(tmp_path, vip
     bbox = manifest["tasks"]["vip-bench-bbox"]
     assert bbox["samples"] == 8 and bbox["source"].startswith("local:")
     assert bbox["generation"] == {"max_new_tokens": 6, "temperature": 0.0, "top_p": None, "num_beams": 1}
-    assert len(bbox["dataset_hash"]) == 64 and bbox["prompt_hash"] != manifest["tasks"]["vip-bench-human"]["prompt_hash"]
+    assert (
+        len(bbox["dataset_hash"]) == 64 and bbox["prompt_hash"] != manifest["tasks"]["vip-bench-human"]["prompt_hash"]
+    )
 
     records = lines(run / "predictions.jsonl")
     assert len(records) == 16
@@ -55,8 +77,9 @@ def test_run_writes_manifest_predictions_and_official_upload_files(tmp_path, vip
 def test_resume_finishes_a_partial_run_without_duplicates(tmp_path, vip_bench_dir):
     results = tmp_path / "results"
     common = ("--data-dir", str(vip_bench_dir), "--max-new-tokens", "4", "--results", str(results))
-    proc = vipbench("run", "--model", "vip-llava-tiny", "--tasks", "vip-bench-bbox", "--limit", "3", *common,
-                    "--run-id", "r")
+    proc = vipbench(
+        "run", "--model", "vip-llava-tiny", "--tasks", "vip-bench-bbox", "--limit", "3", *common, "--run-id", "r"
+    )
     assert proc.returncode == 0, proc.stderr
     first = lines(results / "r" / "predictions.jsonl")
     # Drop two finished predictions (as if the run had stopped there), then resume.
@@ -73,8 +96,24 @@ def test_resume_finishes_a_partial_run_without_duplicates(tmp_path, vip_bench_di
 def test_kill_mid_run_then_resume_gives_every_sample_exactly_once(tmp_path, vip_bench_dir):
     results = tmp_path / "results"
     predictions = results / "k" / "predictions.jsonl"
-    args = [sys.executable, "-m", "vipbench", "run", "--model", "vip-llava-tiny", "--tasks", "vip-bench",
-            "--data-dir", str(vip_bench_dir), "--max-new-tokens", "256", "--results", str(results), "--run-id", "k"]
+    args = [
+        sys.executable,
+        "-m",
+        "vipbench",
+        "run",
+        "--model",
+        "vip-llava-tiny",
+        "--tasks",
+        "vip-bench",
+        "--data-dir",
+        str(vip_bench_dir),
+        "--max-new-tokens",
+        "256",
+        "--results",
+        str(results),
+        "--run-id",
+        "k",
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -99,8 +138,24 @@ def test_kill_mid_run_then_resume_gives_every_sample_exactly_once(tmp_path, vip_
 def test_sigterm_marks_the_run_interrupted(tmp_path, vip_bench_dir):
     results = tmp_path / "results"
     predictions = results / "t" / "predictions.jsonl"
-    args = [sys.executable, "-m", "vipbench", "run", "--model", "vip-llava-tiny", "--tasks", "vip-bench",
-            "--data-dir", str(vip_bench_dir), "--max-new-tokens", "256", "--results", str(results), "--run-id", "t"]
+    args = [
+        sys.executable,
+        "-m",
+        "vipbench",
+        "run",
+        "--model",
+        "vip-llava-tiny",
+        "--tasks",
+        "vip-bench",
+        "--data-dir",
+        str(vip_bench_dir),
+        "--max-new-tokens",
+        "256",
+        "--results",
+        str(results),
+        "--run-id",
+        "t",
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (predictions.exists() and predictions.read_bytes().count(b"\n") >= 1):
@@ -113,10 +168,12 @@ def test_sigterm_marks_the_run_interrupted(tmp_path, vip_bench_dir):
 
 
 def test_help_and_listings_do_not_import_torch():
-    code = ("import sys\nfrom vipbench.cli import main\n"
-            "for argv in (['--help'], ['run', '--help'], ['judge', '--help'], ['tasks'], ['models']):\n"
-            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
-            "print('HEAVY', sorted(m for m in ('torch', 'transformers', 'openai') if m in sys.modules))")
+    code = (
+        "import sys\nfrom vipbench.cli import main\n"
+        "for argv in (['--help'], ['run', '--help'], ['judge', '--help'], ['tasks'], ['models']):\n"
+        "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+        "print('HEAVY', sorted(m for m in ('torch', 'transformers', 'openai') if m in sys.modules))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY []" in proc.stdout
@@ -124,8 +181,21 @@ def test_help_and_listings_do_not_import_torch():
 
 
 def test_limit_gives_a_quick_smoke_run(tmp_path, vip_bench_dir):
-    proc = vipbench("run", "--model", "vip-llava-tiny", "--tasks", "vip-bench-human", "--data-dir",
-                    str(vip_bench_dir), "--limit", "2", "--max-new-tokens", "3", "--results", str(tmp_path))
+    proc = vipbench(
+        "run",
+        "--model",
+        "vip-llava-tiny",
+        "--tasks",
+        "vip-bench-human",
+        "--data-dir",
+        str(vip_bench_dir),
+        "--limit",
+        "2",
+        "--max-new-tokens",
+        "3",
+        "--results",
+        str(tmp_path),
+    )
     assert proc.returncode == 0, proc.stderr
     (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     assert len(lines(run / "predictions.jsonl")) == 2
@@ -134,8 +204,21 @@ def test_limit_gives_a_quick_smoke_run(tmp_path, vip_bench_dir):
 
 def test_prompt_style_redraws_regions_and_scores_each_shape_apart(tmp_path, vip_bench_dir):
     results = tmp_path / "results"
-    proc = vipbench("run", "--model", "oracle", "--tasks", "vip-bench-bbox", "--data-dir", str(vip_bench_dir),
-                    "--prompt-style", "arrow,mask contour", "--results", str(results), "--run-id", "ps")
+    proc = vipbench(
+        "run",
+        "--model",
+        "oracle",
+        "--tasks",
+        "vip-bench-bbox",
+        "--data-dir",
+        str(vip_bench_dir),
+        "--prompt-style",
+        "arrow,mask contour",
+        "--results",
+        str(results),
+        "--run-id",
+        "ps",
+    )
     assert proc.returncode == 0, proc.stderr
     records = lines(results / "ps" / "predictions.jsonl")
     assert len(records) == 16 and {r["prompt_style"] for r in records} == {"arrow", "mask contour"}
@@ -143,7 +226,20 @@ def test_prompt_style_redraws_regions_and_scores_each_shape_apart(tmp_path, vip_
     assert first["prompt"] == "What is the value of x in the equation pointed to by the red arrow?"
     assert first["image"].endswith("source_image/v1_0.jpg") and first["overlays"][0]["shape"] == "arrow"
     assert sorted(p.name for p in (results / "ps" / "exports").iterdir()) == [
-        "vip-bench-bbox@arrow.json", "vip-bench-bbox@mask contour.json"]
-    bad = vipbench("run", "--model", "oracle", "--tasks", "vip-bench-bbox", "--data-dir", str(vip_bench_dir),
-                   "--prompt-style", "arow", "--results", str(results))
+        "vip-bench-bbox@arrow.json",
+        "vip-bench-bbox@mask contour.json",
+    ]
+    bad = vipbench(
+        "run",
+        "--model",
+        "oracle",
+        "--tasks",
+        "vip-bench-bbox",
+        "--data-dir",
+        str(vip_bench_dir),
+        "--prompt-style",
+        "arow",
+        "--results",
+        str(results),
+    )
     assert bad.returncode == 2 and "unknown prompt style(s) arow; choose from rectangle" in bad.stderr

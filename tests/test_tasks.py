@@ -29,7 +29,9 @@ def test_unknown_task_lists_known_names_and_suggests_the_closest():
 def test_yaml_include_and_function_hooks(tmp_path):
     (tmp_path / "_base.yaml").write_text("loader: !function hooks.load\nscorer: {metric: exact_match}\nversion: 3\n")
     (tmp_path / "t.yaml").write_text("task: my-task\ninclude: _base.yaml\ndataset: {key: mine, split: x}\nversion: 4\n")
-    (tmp_path / "hooks.py").write_text("def load(root, config):\n    return ['loaded', config.dataset.options['split']]\n")
+    (tmp_path / "hooks.py").write_text(
+        "def load(root, config):\n    return ['loaded', config.dataset.options['split']]\n"
+    )
     config = task_config_from_yaml(tmp_path / "t.yaml")
     assert config.version == 4  # the including file wins
     assert isinstance(config.loader, FunctionRef)
@@ -38,8 +40,9 @@ def test_yaml_include_and_function_hooks(tmp_path):
 
 
 def test_unknown_yaml_key_is_reported(tmp_path):
-    (tmp_path / "t.yaml").write_text("task: t\ndataset: {key: k}\nloader: !function hooks.f\n"
-                                     "scorer: {metric: exact_match}\nscorrer: oops\n")
+    (tmp_path / "t.yaml").write_text(
+        "task: t\ndataset: {key: k}\nloader: !function hooks.f\nscorer: {metric: exact_match}\nscorrer: oops\n"
+    )
     with pytest.raises(VipbenchError, match="unknown key.*scorrer"):
         task_config_from_yaml(tmp_path / "t.yaml")
 

@@ -6,9 +6,8 @@ import os
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from adapter_contract import AdapterContract
+from PIL import Image
 
 pytest.importorskip("torch")
 
@@ -43,7 +42,8 @@ def test_defaults_follow_the_official_recipe(adapter):
     assert adapter.generation_defaults == GenerationSettings(max_new_tokens=1024, temperature=0.0, num_beams=1)
     assert adapter.prompt("Q?") == (
         "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, "
-        "detailed, and polite answers to the human's questions. USER: <image>\nQ? ASSISTANT:")
+        "detailed, and polite answers to the human's questions. USER: <image>\nQ? ASSISTANT:"
+    )
     assert set(TEMPLATES) == {"llava_v1", "hf"}
 
 
@@ -75,8 +75,10 @@ def test_sampling_settings_reach_generate(adapter, requests):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("VIPBENCH_VIP_LLAVA_7B"), reason="set VIPBENCH_VIP_LLAVA_7B to a local "
-                    "llava-hf/vip-llava-7b-hf checkpoint to run the real-weights check")
+@pytest.mark.skipif(
+    not os.environ.get("VIPBENCH_VIP_LLAVA_7B"),
+    reason="set VIPBENCH_VIP_LLAVA_7B to a local llava-hf/vip-llava-7b-hf checkpoint to run the real-weights check",
+)
 def test_real_vip_llava_7b_reads_red_boxes(tmp_path):
     """The released 7B model must answer colour questions about boxed objects far above the blind baseline."""
     from vipbench.cli import main

@@ -76,8 +76,10 @@ def test_same_seed_gives_the_same_samples_and_byte_identical_images(task, tmp_pa
     assert str(tmp_path / "b") in str(again_samples[0].source_image)  # really written twice, not shared
     # The pixels a model sees, prompt drawn, are identical too.
     for a, b in zip(first_samples[::7], again_samples[::7]):
-        assert small.build_request(a, "overlay").load_image().tobytes() == \
-            small.build_request(b, "overlay").load_image().tobytes()
+        assert (
+            small.build_request(a, "overlay").load_image().tobytes()
+            == small.build_request(b, "overlay").load_image().tobytes()
+        )
 
     other, other_images, _ = generate("c", seed=1)
     assert [r[0] for r in other] == [r[0] for r in first]  # same ids, different content
@@ -110,8 +112,11 @@ def test_every_question_type_is_asked_under_every_shape(samples):
         meta = s.metadata
         assert meta["prompt_style"] == meta["shape"]
         labels = [m.group(1) for m in OBJ_PLACEHOLDER.finditer(s.template)]
-        assert labels == [r.label for r in s.regions] == (["obj1", "obj2"] if meta["question_type"] == "compare"
-                                                          else ["obj"])
+        assert (
+            labels
+            == [r.label for r in s.regions]
+            == (["obj1", "obj2"] if meta["question_type"] == "compare" else ["obj"])
+        )
         assert len(meta["prompt_colors"]) == len(s.regions) and all(c in COLORS for c in meta["prompt_colors"])
         assert s.references[0] in meta["choices"] and "Answer with" in s.template
     # --limit N still sees every question type.
@@ -165,8 +170,11 @@ def test_count_answer_is_the_number_of_shapes_whose_centre_lies_in_the_region(sa
     for s in of_type(samples, "count"):
         item = scenes.make_item(s.metadata["seed"], "count", s.metadata["scene"])
         x1, y1, x2, y2 = s.regions[0].box
-        inside = [t for t in item.things if t.kind in scenes.SHAPE_KINDS
-                  and x1 <= t.center[0] <= x2 and y1 <= t.center[1] <= y2]
+        inside = [
+            t
+            for t in item.things
+            if t.kind in scenes.SHAPE_KINDS and x1 <= t.center[0] <= x2 and y1 <= t.center[1] <= y2
+        ]
         assert len(inside) == int(s.references[0])
         assert all(x1 <= t.box[0] and t.box[2] <= x2 and y1 <= t.box[1] and t.box[3] <= y2 for t in inside)
         seen[s.references[0]] += 1
@@ -176,13 +184,18 @@ def test_count_answer_is_the_number_of_shapes_whose_centre_lies_in_the_region(sa
 def test_ocr_answer_is_the_glyph_drawn_on_the_marked_tile(samples, scenes):
     """Read the tile's pixels back on the glyph grid: the ink pattern is the answer's bitmap."""
     size = scenes.GLYPH_PIXEL
-    for s in of_type(samples, "ocr")[::len(SHAPES)]:
+    for s in of_type(samples, "ocr")[:: len(SHAPES)]:
         image = pixels(s.source_image)
         cx, cy = s.regions[0].point
         bitmap = scenes.GLYPHS[s.references[0]].split("/")
         x0, y0 = cx - len(bitmap[0]) * size / 2, cy - len(bitmap) * size / 2
-        read = "/".join("".join("#" if image[int(y0 + (r + 0.5) * size), int(x0 + (c + 0.5) * size)].sum() < 150
-                                else "." for c in range(len(bitmap[0]))) for r in range(len(bitmap)))
+        read = "/".join(
+            "".join(
+                "#" if image[int(y0 + (r + 0.5) * size), int(x0 + (c + 0.5) * size)].sum() < 150 else "."
+                for c in range(len(bitmap[0]))
+            )
+            for r in range(len(bitmap))
+        )
         assert read == scenes.GLYPHS[s.references[0]], s.id
         assert len(set(scenes.GLYPHS.values())) == len(scenes.GLYPHS)
 
@@ -204,8 +217,12 @@ def test_compare_answer_follows_from_the_two_regions(samples):
     relations = Counter()
     for s in of_type(samples, "compare"):
         first, second = s.regions
-        assert first.box[2] < second.box[0] or second.box[2] < first.box[0] or \
-            first.box[3] < second.box[1] or second.box[3] < first.box[1]  # the regions never overlap
+        assert (
+            first.box[2] < second.box[0]
+            or second.box[2] < first.box[0]
+            or first.box[3] < second.box[1]
+            or second.box[3] < first.box[1]
+        )  # the regions never overlap
         relation = s.metadata["relation"]
         if relation == "left":
             first_wins = first.box[2] < second.box[0]
@@ -225,8 +242,10 @@ def test_overlay_text_names_each_prompt_by_its_shape_and_colour(task, samples):
     s = next(s for s in samples if s.metadata["question_type"] == "compare" and s.metadata["shape"] == "arrow")
     request = task.build_request(s, "overlay")
     first, second = s.metadata["prompt_colors"]
-    assert f"the first object, pointed to by the {first} arrow, or the second object, pointed to by the {second} " \
-           "arrow?" in request.text
+    assert (
+        f"the first object, pointed to by the {first} arrow, or the second object, pointed to by the {second} "
+        "arrow?" in request.text
+    )
     assert [o.color for o in request.overlays] == [first, second]
     coords = task.build_request(s, "coords")
     assert "<obj" not in coords.text and "[" in coords.text and not coords.overlays
@@ -247,8 +266,9 @@ def test_oracle_scores_100_everywhere(tmp_path):
     assert unit["total"]["mean"] == 100.0
     assert len(unit["breakdowns"]["shape"]) == len(SHAPES)
     assert unit["breakdowns"]["shape"]["mask contour"]["label"] == "Mask contour"
-    assert {k: v["mean"] for k, v in unit["breakdowns"]["question_type"].items()} == dict.fromkeys(QUESTION_TYPES,
-                                                                                                   100.0)
+    assert {k: v["mean"] for k, v in unit["breakdowns"]["question_type"].items()} == dict.fromkeys(
+        QUESTION_TYPES, 100.0
+    )
 
 
 def test_blind_scores_the_majority_share_of_each_question_type(tmp_path, samples):
@@ -297,8 +317,9 @@ def test_modes_that_draw_nothing_ask_each_distinct_request_once():
 
     warnings: list[str] = []
     (overlay,) = plan(RunSpec(model="oracle", tasks=["vip-synth"]), TaskIndex(), warn=warnings.append)
-    (coords,) = plan(RunSpec(model="oracle", tasks=["vip-synth"], region_mode="coords"), TaskIndex(),
-                     warn=warnings.append)
+    (coords,) = plan(
+        RunSpec(model="oracle", tasks=["vip-synth"], region_mode="coords"), TaskIndex(), warn=warnings.append
+    )
     assert len(overlay.requests) == 400 and len(coords.requests) == 50
     assert len({(r.text, r.image_path) for r in coords.requests}) == 50
     assert warnings and "350 of 400 requests are identical" in warnings[0]

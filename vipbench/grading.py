@@ -63,9 +63,18 @@ class _Job:
 
 
 def _grade_key(scorer: str, settings: dict, record: PredictionRecord, run: int) -> str:
-    return stable_hash({"scorer": scorer, **settings, "run": run, "task": record.task, "sample": record.sample_id,
-                        "style": record.prompt_style, "prediction": record.prediction,
-                        "references": record.references})
+    return stable_hash(
+        {
+            "scorer": scorer,
+            **settings,
+            "run": run,
+            "task": record.task,
+            "sample": record.sample_id,
+            "style": record.prompt_style,
+            "prediction": record.prediction,
+            "references": record.references,
+        }
+    )
 
 
 def _build_judge(name: str, options: JudgeOptions) -> Judge:
@@ -76,10 +85,17 @@ def _build_judge(name: str, options: JudgeOptions) -> Judge:
 
 def _judge_settings(judge: Judge) -> dict:
     c = judge.config
-    return {"model": judge.model, "base_url": judge.base_url, "template": judge.template.sha256,
-            "system": c.system, "temperature": c.temperature, "max_tokens": c.max_tokens,
-            "reask": [c.reask.attempts, c.reask.temperature_step, c.reask.suffix], "parser": c.parser,
-            "scale": c.scale}
+    return {
+        "model": judge.model,
+        "base_url": judge.base_url,
+        "template": judge.template.sha256,
+        "system": c.system,
+        "temperature": c.temperature,
+        "max_tokens": c.max_tokens,
+        "reask": [c.reask.attempts, c.reask.temperature_step, c.reask.suffix],
+        "parser": c.parser,
+        "scale": c.scale,
+    }
 
 
 def grade_run(store: RunStore, options: JudgeOptions, console=None) -> GradeOutcome:
@@ -109,8 +125,11 @@ def grade_run(store: RunStore, options: JudgeOptions, console=None) -> GradeOutc
             for record in records:
                 row = [_grade_key(judge.scorer, settings, record, r) for r in range(runs)]
                 keys[unit].append(row)
-                jobs += [_Job(record, r, k, judge) for r, k in enumerate(row)
-                         if existing.get(k) is None or existing[k].status != "ok"]
+                jobs += [
+                    _Job(record, r, k, judge)
+                    for r, k in enumerate(row)
+                    if existing.get(k) is None or existing[k].status != "ok"
+                ]
         else:
             metric = get_metric(config.scorer.metric or "")
             scorer = f"metric:{config.scorer.metric}"
@@ -119,9 +138,19 @@ def grade_run(store: RunStore, options: JudgeOptions, console=None) -> GradeOutc
                 key = _grade_key(scorer, {}, record, 0)
                 keys[unit].append([key])
                 if key not in existing:
-                    fresh.append(Judgement(grade_key=key, task=record.task, sample_id=record.sample_id,
-                                           prompt_style=record.prompt_style, run=0, scorer=scorer, status="ok",
-                                           score=metric(record), created=now()))
+                    fresh.append(
+                        Judgement(
+                            grade_key=key,
+                            task=record.task,
+                            sample_id=record.sample_id,
+                            prompt_style=record.prompt_style,
+                            run=0,
+                            scorer=scorer,
+                            status="ok",
+                            score=metric(record),
+                            created=now(),
+                        )
+                    )
     append_jsonl(store.judgements_path, fresh)
     existing.update((j.grade_key, j) for j in fresh)
 
@@ -130,16 +159,26 @@ def grade_run(store: RunStore, options: JudgeOptions, console=None) -> GradeOutc
     if jobs:
         models = {j.judge.model for j in jobs}
         if len(models) > 1:  # one command, one judge model: keeps cost accounting and the report honest
-            raise VipbenchError(f"these tasks ask for different judge models ({', '.join(sorted(models))}); "
-                                "judge them with --judge MODEL")
+            raise VipbenchError(
+                f"these tasks ask for different judge models ({', '.join(sorted(models))}); "
+                "judge them with --judge MODEL"
+            )
         model = models.pop()
         price = price_for(model, load_prices(options.prices))
         cache = JudgeCache(options.cache_path or default_cache_path())
         try:
             _preflight_cost(jobs, cache, options, price, model)
-            client = JudgeClient(model, cache, base_url=options.base_url, concurrency=options.concurrency,
-                                 timeout=options.timeout, max_retries=options.max_retries,
-                                 backoff_initial=options.backoff_initial, price=price, cost_limit=options.cost_limit)
+            client = JudgeClient(
+                model,
+                cache,
+                base_url=options.base_url,
+                concurrency=options.concurrency,
+                timeout=options.timeout,
+                max_retries=options.max_retries,
+                backoff_initial=options.backoff_initial,
+                price=price,
+                cost_limit=options.cost_limit,
+            )
             for judgement in asyncio.run(_run_jobs(jobs, client, store, console)):
                 existing[judgement.grade_key] = judgement
             stats = client.stats
@@ -151,8 +190,10 @@ def grade_run(store: RunStore, options: JudgeOptions, console=None) -> GradeOutc
     for unit, records in units.items():
         config = index.task(records[0].task).config
         judgements = [[existing.get(k) for k in row] for row in keys[unit]]
-        items = [(r.metadata, [j.score if j is not None and j.status == "ok" else None for j in row])
-                 for r, row in zip(records, judgements)]
+        items = [
+            (r.metadata, [j.score if j is not None and j.status == "ok" else None for j in row])
+            for r, row in zip(records, judgements)
+        ]
         runs = len(keys[unit][0])
         total, breakdowns, combos = summarize(items, runs, config.breakdowns, config.combinations, config.labels)
         unit_failed = sum(1 for row in judgements for j in row if j is None or j.status != "ok")
@@ -160,19 +201,34 @@ def grade_run(store: RunStore, options: JudgeOptions, console=None) -> GradeOutc
         flat = [j for row in judgements for j in row if j is not None]
         usage = sum((j.usage for j in flat), Usage())
         judge = judges.get(config.scorer.judge or "")
-        scorer = {"kind": "judge" if judge else "metric", "name": config.scorer.judge or config.scorer.metric,
-                  "runs": runs}
+        scorer = {
+            "kind": "judge" if judge else "metric",
+            "name": config.scorer.judge or config.scorer.metric,
+            "runs": runs,
+        }
         if judge:
-            scorer.update(judge_model=judge.model, base_url=judge.base_url, template=str(judge.template.source),
-                          template_hash=judge.template.sha256,
-                          reported_models=sorted({j.reported_model for j in flat if j.reported_model}))
+            scorer.update(
+                judge_model=judge.model,
+                base_url=judge.base_url,
+                template=str(judge.template.source),
+                template_hash=judge.template.sha256,
+                reported_models=sorted({j.reported_model for j in flat if j.reported_model}),
+            )
         provenance = manifest.tasks.get(records[0].task)
         scores.units[unit] = UnitScores(
-            unit=unit, task=records[0].task, prompt_style=records[0].prompt_style,
-            region_mode=records[0].region_mode, scorer=scorer,
-            dataset_hash=provenance.dataset_hash if provenance else "", prompt_hash=provenance.prompt_hash if provenance else "",
-            n=len(records), expected_grades=len(records) * runs, failed=unit_failed, total=total,
-            breakdowns=breakdowns, combinations=combos,
+            unit=unit,
+            task=records[0].task,
+            prompt_style=records[0].prompt_style,
+            region_mode=records[0].region_mode,
+            scorer=scorer,
+            dataset_hash=provenance.dataset_hash if provenance else "",
+            prompt_hash=provenance.prompt_hash if provenance else "",
+            n=len(records),
+            expected_grades=len(records) * runs,
+            failed=unit_failed,
+            total=total,
+            breakdowns=breakdowns,
+            combinations=combos,
             usage={**usage.model_dump(), "cost_usd": cost(usage.prompt_tokens, usage.completion_tokens, price)},
         )
     write_json(store.scores_path, scores.model_dump(mode="json"))
@@ -191,20 +247,39 @@ def _preflight_cost(jobs: list[_Job], cache: JudgeCache, options: JudgeOptions, 
     for job in jobs:
         messages = job.judge.messages(job.record)
         config = job.judge.config
-        if cache.get(call_key(model, options.base_url, messages, config.temperature, config.max_tokens, job.run)) is None:
+        if (
+            cache.get(call_key(model, options.base_url, messages, config.temperature, config.max_tokens, job.run))
+            is None
+        ):
             estimate += cost(estimate_tokens(messages), config.max_tokens, price) or 0.0
     if estimate > options.cost_limit:
-        raise VipbenchError(f"judging the {len(jobs)} remaining grades would cost about ${estimate:.2f}, over "
-                            f"--cost-limit ${options.cost_limit:.2f}; nothing was sent")
+        raise VipbenchError(
+            f"judging the {len(jobs)} remaining grades would cost about ${estimate:.2f}, over "
+            f"--cost-limit ${options.cost_limit:.2f}; nothing was sent"
+        )
 
 
 async def _run_jobs(jobs: list[_Job], client: JudgeClient, store: RunStore, console) -> list[Judgement]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     results: list[Judgement] = []
     failures = 0
-    columns = (TextColumn("[bold]judging"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    columns = (
+        TextColumn("[bold]judging"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console) as progress:
         bar = progress.add_task("judge", total=len(jobs), info="")
 

@@ -92,7 +92,9 @@ def _read_scores(path: Path) -> RunScores | None:
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(p) for p in error.get("loc", ()))
-        raise VipbenchError(f"{path}: invalid scores file: {error['msg']}" + (f" at {where}" if where else "")) from None
+        raise VipbenchError(
+            f"{path}: invalid scores file: {error['msg']}" + (f" at {where}" if where else "")
+        ) from None
     except UnicodeDecodeError:
         raise VipbenchError(f"{path}: invalid scores file: not UTF-8 text") from None
 
@@ -155,11 +157,24 @@ def _stat(stat: Stat | None) -> dict[str, Any] | None:
 def _judge_info(unit: UnitScores) -> dict[str, Any]:
     s = unit.scorer
     if s.get("kind") == "judge":
-        return {"kind": "judge", "name": s.get("name"), "model": s.get("judge_model") or "?",
-                "reported": list(s.get("reported_models") or []), "runs": s.get("runs", len(unit.total.runs)),
-                "template_hash": s.get("template_hash") or "", "template": s.get("template") or ""}
-    return {"kind": s.get("kind", "metric"), "name": s.get("name") or "?", "model": None, "reported": [],
-            "runs": s.get("runs", len(unit.total.runs)), "template_hash": "", "template": ""}
+        return {
+            "kind": "judge",
+            "name": s.get("name"),
+            "model": s.get("judge_model") or "?",
+            "reported": list(s.get("reported_models") or []),
+            "runs": s.get("runs", len(unit.total.runs)),
+            "template_hash": s.get("template_hash") or "",
+            "template": s.get("template") or "",
+        }
+    return {
+        "kind": s.get("kind", "metric"),
+        "name": s.get("name") or "?",
+        "model": None,
+        "reported": [],
+        "runs": s.get("runs", len(unit.total.runs)),
+        "template_hash": "",
+        "template": "",
+    }
 
 
 # What must agree for two rows of one table to be compared as equals, and how a row is labelled when not.
@@ -206,8 +221,10 @@ def _mark_differences(rows: list[dict[str, Any]]) -> list[str]:
     if not differences:
         return []
     listed = ", ".join(differences[:-1]) + (" and " if len(differences) > 1 else "") + differences[-1]
-    return [f"These rows differ in {listed}. Each run is its own row, never averaged with another; "
-            "compare rows that differ with care (tags mark the odd ones out)."]
+    return [
+        f"These rows differ in {listed}. Each run is its own row, never averaged with another; "
+        "compare rows that differ with care (tags mark the odd ones out)."
+    ]
 
 
 def _row(run: LoadedRun, unit: UnitScores) -> dict[str, Any]:
@@ -216,10 +233,20 @@ def _row(run: LoadedRun, unit: UnitScores) -> dict[str, Any]:
         tags.append({"kind": "warn", "text": f"run {run.manifest.status}"})
     if unit.failed:
         tags.append({"kind": "warn", "text": f"{unit.failed}/{unit.expected_grades} grades failed"})
-    return {"run": run.run_id, "model": run.scores.model if run.scores else run.manifest.spec.model,
-            "unit": unit.unit, "total": _stat(unit.total), "judge": _judge_info(unit), "n": unit.n,
-            "failed": unit.failed, "expected": unit.expected_grades, "dataset_hash": unit.dataset_hash,
-            "prompt_hash": unit.prompt_hash, "region_mode": unit.region_mode, "tags": tags}
+    return {
+        "run": run.run_id,
+        "model": run.scores.model if run.scores else run.manifest.spec.model,
+        "unit": unit.unit,
+        "total": _stat(unit.total),
+        "judge": _judge_info(unit),
+        "n": unit.n,
+        "failed": unit.failed,
+        "expected": unit.expected_grades,
+        "dataset_hash": unit.dataset_hash,
+        "prompt_hash": unit.prompt_hash,
+        "region_mode": unit.region_mode,
+        "tags": tags,
+    }
 
 
 def _columns(units: Sequence[UnitScores], key: str) -> list[dict[str, str]]:
@@ -232,9 +259,14 @@ def _columns(units: Sequence[UnitScores], key: str) -> list[dict[str, str]]:
 
 
 def _sort_rows(rows: list[dict[str, Any]]) -> None:
-    rows.sort(key=lambda r: (r["total"] is None or r["total"]["mean"] is None,
-                             -(r["total"] or {}).get("mean", 0) if r["total"] and r["total"]["mean"] is not None else 0,
-                             r["model"], r["run"]))
+    rows.sort(
+        key=lambda r: (
+            r["total"] is None or r["total"]["mean"] is None,
+            -(r["total"] or {}).get("mean", 0) if r["total"] and r["total"]["mean"] is not None else 0,
+            r["model"],
+            r["run"],
+        )
+    )
 
 
 def _mark_best(cells: Iterable[dict[str, Any] | None]) -> None:
@@ -303,9 +335,18 @@ def build_model(runs: Sequence[LoadedRun]) -> dict[str, Any]:
             for column in b["columns"]:
                 _mark_best(r["cells"][b["key"]].get(column["key"]) for r in rows)
         warnings = _mark_differences(rows)
-        tables.append({"id": f"t{len(tables)}", "task": task, "group": task_group.get(task, task),
-                       "description": descriptions.get(task, ""), "breakdowns": breakdowns,
-                       "combinations": combos, "rows": rows, "warnings": warnings})
+        tables.append(
+            {
+                "id": f"t{len(tables)}",
+                "task": task,
+                "group": task_group.get(task, task),
+                "description": descriptions.get(task, ""),
+                "breakdowns": breakdowns,
+                "combinations": combos,
+                "rows": rows,
+                "warnings": warnings,
+            }
+        )
 
     groups: list[dict[str, Any]] = []
     for table in sorted(tables, key=lambda t: (t["group"], t["task"])):
@@ -345,8 +386,16 @@ def build_model(runs: Sequence[LoadedRun]) -> dict[str, Any]:
         for style in styles:
             _mark_best(r["cells"].get(style) for r in rows)
         warnings = _mark_differences(rows)
-        style_tables.append({"id": f"s{len(style_tables)}", "task": task, "styles": styles, "rows": rows,
-                             "warnings": warnings, "description": descriptions.get(task, "")})
+        style_tables.append(
+            {
+                "id": f"s{len(style_tables)}",
+                "task": task,
+                "styles": styles,
+                "rows": rows,
+                "warnings": warnings,
+                "description": descriptions.get(task, ""),
+            }
+        )
 
     return {"groups": groups, "tables": tables, "styles": style_tables}
 
@@ -366,8 +415,9 @@ def _current_judgements(run: LoadedRun) -> dict[tuple[str, str, int], Judgement]
         s = unit.scorer
         if j.scorer != f"{s.get('kind')}:{s.get('name')}" or j.run >= s.get("runs", 1):
             continue
-        if s.get("kind") == "judge" and (j.judge_model != s.get("judge_model")
-                                         or j.template_hash != s.get("template_hash")):
+        if s.get("kind") == "judge" and (
+            j.judge_model != s.get("judge_model") or j.template_hash != s.get("template_hash")
+        ):
             continue
         chosen[(j.unit, j.sample_id, j.run)] = j
     return chosen
@@ -410,7 +460,9 @@ class ImageWriter:
         digest = self._digest(image)
         if digest is None:
             return None
-        key = hashlib.sha256(f"{digest}|{IMAGE_MAX_SIDE}|{json.dumps(overlays, sort_keys=True)}".encode()).hexdigest()[:24]
+        key = hashlib.sha256(f"{digest}|{IMAGE_MAX_SIDE}|{json.dumps(overlays, sort_keys=True)}".encode()).hexdigest()[
+            :24
+        ]
         name = f"{key}.jpg"
         self.written.add(self.dir / name)
         if not (self.dir / name).exists():
@@ -445,15 +497,26 @@ class ImageWriter:
                 return
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-            with Progress(TextColumn("[bold]leaderboard images"), BarColumn(), MofNCompleteColumn(),
-                          TimeRemainingColumn(), console=console, transient=True) as progress:
+            with Progress(
+                TextColumn("[bold]leaderboard images"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+            ) as progress:
                 bar = progress.add_task("images", total=len(jobs))
                 for _ in pool.map(one, jobs):
                     progress.advance(bar)
 
 
-def unit_samples(run: LoadedRun, unit: UnitScores, records: list[PredictionRecord],
-                 judgements: dict[tuple[str, str, int], Judgement], images: ImageWriter) -> list[dict[str, Any]]:
+def unit_samples(
+    run: LoadedRun,
+    unit: UnitScores,
+    records: list[PredictionRecord],
+    judgements: dict[tuple[str, str, int], Judgement],
+    images: ImageWriter,
+) -> list[dict[str, Any]]:
     """One unit's samples as the browser shows them. ``score`` is the mean over judge runs on 0–10."""
     runs = int(unit.scorer.get("runs", 1) or 1)
     keys = list(unit.breakdowns)
@@ -463,23 +526,41 @@ def unit_samples(run: LoadedRun, unit: UnitScores, records: list[PredictionRecor
         for r in range(runs):
             j = judgements.get((record.unit, record.sample_id, r))
             if j is None:
-                grades.append({"run": r, "status": "missing", "score": None, "replies": [], "error": "not graded",
-                               "reported": None})
+                grades.append(
+                    {
+                        "run": r,
+                        "status": "missing",
+                        "score": None,
+                        "replies": [],
+                        "error": "not graded",
+                        "reported": None,
+                    }
+                )
             else:
-                grades.append({"run": r, "status": j.status, "score": j.score, "replies": j.replies,
-                               "error": j.error, "reported": j.reported_model})
+                grades.append(
+                    {
+                        "run": r,
+                        "status": j.status,
+                        "score": j.score,
+                        "replies": j.replies,
+                        "error": j.error,
+                        "reported": j.reported_model,
+                    }
+                )
         ok = [g["score"] for g in grades if g["status"] == "ok" and g["score"] is not None]
-        samples.append({
-            "id": record.sample_id,
-            "question": record.prompt,
-            "references": record.references,
-            "prediction": record.prediction,
-            "image": images.plan(record.image, record.overlays),
-            "groups": {k: _metadata_values(record.metadata, k) for k in keys},
-            "score": round(sum(ok) / len(ok), 2) if ok else None,
-            "failed": sum(1 for g in grades if g["status"] != "ok"),
-            "grades": grades,
-        })
+        samples.append(
+            {
+                "id": record.sample_id,
+                "question": record.prompt,
+                "references": record.references,
+                "prediction": record.prediction,
+                "image": images.plan(record.image, record.overlays),
+                "groups": {k: _metadata_values(record.metadata, k) for k in keys},
+                "score": round(sum(ok) / len(ok), 2) if ok else None,
+                "failed": sum(1 for g in grades if g["status"] != "ok"),
+                "grades": grades,
+            }
+        )
     return samples
 
 
@@ -488,16 +569,20 @@ def unit_samples(run: LoadedRun, unit: UnitScores, records: list[PredictionRecor
 
 def _prepare_out_dir(out_dir: Path, results_dir: Path) -> None:
     if out_dir.resolve() == results_dir.resolve():
-        raise VipbenchError(f"the leaderboard cannot be written into the results folder itself ({out_dir}); "
-                            "choose a subfolder such as results/leaderboard")
+        raise VipbenchError(
+            f"the leaderboard cannot be written into the results folder itself ({out_dir}); "
+            "choose a subfolder such as results/leaderboard"
+        )
     if out_dir.exists() and not out_dir.is_dir():
         raise VipbenchError(f"{out_dir} exists and is not a folder")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MARKER).exists():
-        raise VipbenchError(f"{out_dir} is not empty and holds no vipbench leaderboard; choose an empty or new "
-                            "folder with --out")
+        raise VipbenchError(
+            f"{out_dir} is not empty and holds no vipbench leaderboard; choose an empty or new folder with --out"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / MARKER).write_text("built by vipbench leaderboard build; rebuilds replace img/ data/ runs/ assets/\n",
-                                  encoding="utf-8")
+    (out_dir / MARKER).write_text(
+        "built by vipbench leaderboard build; rebuilds replace img/ data/ runs/ assets/\n", encoding="utf-8"
+    )
 
 
 def _write(path: Path, text: str, written: set[Path]) -> None:
@@ -528,17 +613,25 @@ def _run_info(run: LoadedRun, key: str, files: dict[str, str]) -> dict[str, Any]
     if run.scores:
         for unit in run.scores.units.values():
             info = _judge_info(unit)
-            text = (f"{info['model']} ×{info['runs']}" if info["kind"] == "judge" else f"metric {info['name']}")
+            text = f"{info['model']} ×{info['runs']}" if info["kind"] == "judge" else f"metric {info['name']}"
             if text not in judges:
                 judges.append(text)
     return {
-        "id": run.run_id, "key": key, "model": run.scores.model if run.scores else m.spec.model,
-        "created": m.created, "status": m.status, "tasks": list(m.tasks), "scored": bool(run.scores),
-        "units": list(run.scores.units) if run.scores else [], "judges": judges,
-        "prompt_styles": m.spec.prompt_styles, "limit": m.spec.limit,
+        "id": run.run_id,
+        "key": key,
+        "model": run.scores.model if run.scores else m.spec.model,
+        "created": m.created,
+        "status": m.status,
+        "tasks": list(m.tasks),
+        "scored": bool(run.scores),
+        "units": list(run.scores.units) if run.scores else [],
+        "judges": judges,
+        "prompt_styles": m.spec.prompt_styles,
+        "limit": m.spec.limit,
         "vipbench": m.environment.get("vipbench", ""),
         "git": (str(git.get("commit") or "")[:10] + (" (dirty)" if git.get("dirty") else "")) if git else "",
-        "command": " ".join(m.command), "files": files,
+        "command": " ".join(m.command),
+        "files": files,
     }
 
 
@@ -562,8 +655,10 @@ def build_site(results_dir: Path, out_dir: Path | None = None, *, console=None) 
     if not runs:
         raise VipbenchError(f"no runs in {results_dir}: make one with vipbench run, then grade it with vipbench judge")
     if not any(r.scores and r.scores.units for r in runs):
-        raise VipbenchError(f"no scored runs in {results_dir} ({len(runs)} run(s) without scores.json): "
-                            "grade them with vipbench judge first")
+        raise VipbenchError(
+            f"no scored runs in {results_dir} ({len(runs)} run(s) without scores.json): "
+            "grade them with vipbench judge first"
+        )
     _prepare_out_dir(out_dir, results_dir)
     site = build_model(runs)
 
@@ -575,8 +670,11 @@ def build_site(results_dir: Path, out_dir: Path | None = None, *, console=None) 
     for run in runs:
         key = _unique(_slug(run.run_id), keys)
         files: dict[str, str] = {}
-        for name, source in (("manifest", run.store.manifest_path), ("scores", run.store.scores_path),
-                             ("csv", run.store.scores_csv_path)):
+        for name, source in (
+            ("manifest", run.store.manifest_path),
+            ("scores", run.store.scores_path),
+            ("csv", run.store.scores_csv_path),
+        ):
             if source.is_file():
                 target = out_dir / "runs" / key / source.name
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -594,18 +692,32 @@ def build_site(results_dir: Path, out_dir: Path | None = None, *, console=None) 
         for unit in run.scores.units.values():
             ukey = f"{key}/{_unique(_slug(unit.unit), unit_keys)}"
             samples = unit_samples(run, unit, by_unit.get(unit.unit, []), judgements, images)
-            breakdowns = [{"key": k, "values": [{"value": v, "label": s.label or v, "n": s.n}
-                                                for v, s in table.items()]}
-                          for k, table in unit.breakdowns.items()]
+            breakdowns = [
+                {"key": k, "values": [{"value": v, "label": s.label or v, "n": s.n} for v, s in table.items()]}
+                for k, table in unit.breakdowns.items()
+            ]
             payload = {"run": run.run_id, "unit": unit.unit, "samples": samples}
-            _write(out_dir / "data" / f"{ukey}.js", f"vipbenchSamples({script_json(ukey)},{script_json(payload)});\n",
-                   written)
-            units_index.append({
-                "key": ukey, "src": f"data/{ukey}.js", "run": run.run_id, "model": run.scores.model,
-                "unit": unit.unit, "task": unit.task, "style": unit.prompt_style, "n": len(samples),
-                "judge": _judge_info(unit), "breakdowns": breakdowns, "dataset_hash": unit.dataset_hash,
-                "total": _stat(unit.total),
-            })
+            _write(
+                out_dir / "data" / f"{ukey}.js",
+                f"vipbenchSamples({script_json(ukey)},{script_json(payload)});\n",
+                written,
+            )
+            units_index.append(
+                {
+                    "key": ukey,
+                    "src": f"data/{ukey}.js",
+                    "run": run.run_id,
+                    "model": run.scores.model,
+                    "unit": unit.unit,
+                    "task": unit.task,
+                    "style": unit.prompt_style,
+                    "n": len(samples),
+                    "judge": _judge_info(unit),
+                    "breakdowns": breakdowns,
+                    "dataset_hash": unit.dataset_hash,
+                    "total": _stat(unit.total),
+                }
+            )
     images.render(console)
     written |= images.written
 
@@ -616,17 +728,33 @@ def build_site(results_dir: Path, out_dir: Path | None = None, *, console=None) 
         shutil.copyfile(template_dir / asset, target)
         written.add(target)
 
-    data = {**site, "runs": run_infos, "units": units_index, "missing_images": images.missing[:20],
-            "missing_image_count": len(images.missing)}
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir)), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    data = {
+        **site,
+        "runs": run_infos,
+        "units": units_index,
+        "missing_images": images.missing[:20],
+        "missing_image_count": len(images.missing),
+    }
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["script_json"] = lambda obj: Markup(script_json(obj))
     env.filters["short"] = _short
     built = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     html = env.get_template("index.html.j2").render(
-        site=site, runs=run_infos, data=data, built=built, version=__version__,
-        scored=sum(1 for r in run_infos if r["scored"]), missing=images.missing,
-        run_keys={r["id"]: r["key"] for r in run_infos}, run_files={r["id"]: r["files"] for r in run_infos},
+        site=site,
+        runs=run_infos,
+        data=data,
+        built=built,
+        version=__version__,
+        scored=sum(1 for r in run_infos if r["scored"]),
+        missing=images.missing,
+        run_keys={r["id"]: r["key"] for r in run_infos},
+        run_files={r["id"]: r["files"] for r in run_infos},
         unit_keys={(u["run"], u["unit"]): u["key"] for u in units_index},
     )
     index = out_dir / "index.html"

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from vipbench.errors import UnknownNameError
 from vipbench.records import PredictionRecord
 
-_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve".split())}
+_NUMBER_WORDS = {
+    w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())
+}
 _ARTICLES = {"a", "an", "the"}
 
 

@@ -11,8 +11,17 @@ from typing import Any
 
 import vipbench
 
-_PACKAGES = ("torch", "transformers", "tokenizers", "huggingface_hub", "pillow", "numpy", "openai", "jinja2",
-             "pydantic")
+_PACKAGES = (
+    "torch",
+    "transformers",
+    "tokenizers",
+    "huggingface_hub",
+    "pillow",
+    "numpy",
+    "openai",
+    "jinja2",
+    "pydantic",
+)
 
 
 def package_versions() -> dict[str, str | None]:
@@ -31,10 +40,16 @@ def git_commit() -> dict[str, Any] | None:
     if not (root / ".git").exists():
         return None
     try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": commit, "dirty": bool(dirty)}

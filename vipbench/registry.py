@@ -50,8 +50,9 @@ class Registry(Generic[T]):
         self._entries: dict[str, Entry[T]] = {}
         self._plugins_loaded = False
 
-    def register(self, name: str, target: T | str, description: str = "", origin: str = "builtin",
-                 **options: Any) -> None:
+    def register(
+        self, name: str, target: T | str, description: str = "", origin: str = "builtin", **options: Any
+    ) -> None:
         existing = self._entries.get(name)
         if existing is not None and existing.target != target:
             raise VipbenchError(f"{self.kind} {name!r} is registered twice ({existing.origin} and {origin})")

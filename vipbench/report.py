@@ -30,8 +30,10 @@ def print_scores(outcome, console) -> None:
         for key, stats in capability_tables[1:]:  # further breakdowns (e.g. shape) as compact lines
             console.print(f"  by {key}: " + ", ".join(f"{s.label or v} {fmt(s)}" for v, s in stats.items()))
         if unit.combinations:
-            console.print("  capability combinations: " +
-                          ", ".join(f"{name} {fmt(s)} (n={s.n})" for name, s in unit.combinations.items()))
+            console.print(
+                "  capability combinations: "
+                + ", ".join(f"{name} {fmt(s)} (n={s.n})" for name, s in unit.combinations.items())
+            )
     s = outcome.stats
     if not any(u.scorer["kind"] == "judge" for u in outcome.scores.units.values()):
         return
@@ -39,6 +41,12 @@ def print_scores(outcome, console) -> None:
         console.print("judge calls: none (every grade was already in judgements.jsonl)")
         return
     tokens = s.usage.prompt_tokens + s.usage.completion_tokens
-    spent = "cost unknown (no price for this model; see --prices)" if outcome.cost_usd is None else f"${outcome.cost_usd:.4f}"
-    console.print(f"judge calls: {s.requests} HTTP requests ({s.retries} retries), {s.cache_hits} cache hits, "
-                  f"{tokens} tokens, {spent}")
+    spent = (
+        "cost unknown (no price for this model; see --prices)"
+        if outcome.cost_usd is None
+        else f"${outcome.cost_usd:.4f}"
+    )
+    console.print(
+        f"judge calls: {s.requests} HTTP requests ({s.retries} retries), {s.cache_hits} cache hits, "
+        f"{tokens} tokens, {spent}"
+    )

@@ -15,7 +15,7 @@ from vipbench.errors import VipbenchError
 from vipbench.models import MODELS, create_model
 from vipbench.models.base import GenerationSettings, ModelAdapter
 from vipbench.provenance import environment
-from vipbench.records import Manifest, PredictionRecord, RunSpec, TaskProvenance, sha256_text, stable_hash, unit_name
+from vipbench.records import Manifest, PredictionRecord, RunSpec, TaskProvenance, sha256_text, stable_hash
 from vipbench.store import RunStore, now, write_json
 from vipbench.tasks import Task, TaskIndex
 from vipbench.types import Request, Sample
@@ -30,13 +30,18 @@ class PlannedTask:
 
 
 def sample_hash(sample: Sample) -> str:
-    return stable_hash({
-        "id": sample.id, "question": sample.question, "template": sample.template,
-        "references": sample.references, "regions": [r.__dict__ for r in sample.regions],
-        "image": sample.image.name if sample.image else None,
-        "source_image": sample.source_image.name if sample.source_image else None,
-        "metadata": sample.metadata,
-    })
+    return stable_hash(
+        {
+            "id": sample.id,
+            "question": sample.question,
+            "template": sample.template,
+            "references": sample.references,
+            "regions": [r.__dict__ for r in sample.regions],
+            "image": sample.image.name if sample.image else None,
+            "source_image": sample.source_image.name if sample.source_image else None,
+            "metadata": sample.metadata,
+        }
+    )
 
 
 def request_hash(request: Request) -> str:
@@ -47,13 +52,17 @@ def choose_region_mode(task: Task, adapter_cls: type[ModelAdapter], requested: s
     supported = [m for m in adapter_cls.region_modes if m in task.config.region_modes]
     if requested:
         if requested not in supported:
-            raise VipbenchError(f"region mode {requested!r} is not supported by both the model "
-                                f"({', '.join(adapter_cls.region_modes)}) and task {task.name} "
-                                f"({', '.join(task.config.region_modes)})")
+            raise VipbenchError(
+                f"region mode {requested!r} is not supported by both the model "
+                f"({', '.join(adapter_cls.region_modes)}) and task {task.name} "
+                f"({', '.join(task.config.region_modes)})"
+            )
         return requested
     if not supported:
-        raise VipbenchError(f"the model reads regions as {', '.join(adapter_cls.region_modes)} but task {task.name} "
-                            f"gives them as {', '.join(task.config.region_modes)}")
+        raise VipbenchError(
+            f"the model reads regions as {', '.join(adapter_cls.region_modes)} but task {task.name} "
+            f"gives them as {', '.join(task.config.region_modes)}"
+        )
     return supported[0]
 
 
@@ -99,8 +108,11 @@ def _distinct(requests: list[Request], task: str, warn) -> list[Request]:
             seen.add(key)
             kept.append(r)
     if len(kept) < len(requests):
-        warn(f"task {task}: {len(requests) - len(kept)} of {len(requests)} requests are identical to earlier ones "
-             f"in {requests[0].region_mode} mode (their samples differ only in how regions are drawn); each is asked once")
+        warn(
+            f"task {task}: {len(requests) - len(kept)} of {len(requests)} requests are identical to earlier ones "
+            f"in {requests[0].region_mode} mode (their samples differ only in how regions are drawn); "
+            "each is asked once"
+        )
     return kept
 
 
@@ -126,7 +138,7 @@ def _record(request: Request, prediction: str, seconds: float) -> PredictionReco
 
 def _chunks(items: Sequence[Request], size: int) -> Iterator[Sequence[Request]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def new_run_id(model: str) -> str:
@@ -138,17 +150,35 @@ def resume_run(results_dir: Path, resume: str, overrides: dict[str, Any]) -> tup
     since all of a run's predictions must come from one setup."""
     store = RunStore.open(results_dir, resume)
     stored = store.manifest().spec
-    clashes = [f"{k} (run has {getattr(stored, k)!r}, command gives {v!r})"
-               for k, v in overrides.items() if v is not None and getattr(stored, k) != v]
+    clashes = [
+        f"{k} (run has {getattr(stored, k)!r}, command gives {v!r})"
+        for k, v in overrides.items()
+        if v is not None and getattr(stored, k) != v
+    ]
     if clashes:
         raise VipbenchError(f"cannot resume {store.run_id} with different settings: {'; '.join(clashes)}")
     return store, stored
 
 
-def execute(store: RunStore, spec: RunSpec, planned: list[PlannedTask], model: ModelAdapter, batch_size: int,
-            command: list[str], resumed: bool, console=None) -> dict[str, int]:
+def execute(
+    store: RunStore,
+    spec: RunSpec,
+    planned: list[PlannedTask],
+    model: ModelAdapter,
+    batch_size: int,
+    command: list[str],
+    resumed: bool,
+    console=None,
+) -> dict[str, int]:
     """Generate every missing prediction; return how many were generated per task."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     previous = store.manifest() if resumed else None
     manifest = Manifest(
@@ -164,16 +194,24 @@ def execute(store: RunStore, spec: RunSpec, planned: list[PlannedTask], model: M
     )
     if previous and previous.tasks != manifest.tasks:
         changed = [t for t in manifest.tasks if previous.tasks.get(t) != manifest.tasks[t]]
-        raise VipbenchError(f"the data or prompts of {', '.join(changed)} changed since run {store.run_id} started; "
-                            "start a new run")
+        raise VipbenchError(
+            f"the data or prompts of {', '.join(changed)} changed since run {store.run_id} started; start a new run"
+        )
     store.write_manifest(manifest)
 
     done = {r.key for r in store.predictions()}
     pending = {p.task.name: [r for r in p.requests if r.key not in done] for p in planned}
     total = sum(map(len, pending.values()))
     generated = {name: 0 for name in pending}
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    )
     try:
         with Progress(*columns, console=console, transient=False) as progress:
             bar = progress.add_task(f"{spec.model}", total=total, rate="")
@@ -221,9 +259,20 @@ def write_exports(store: RunStore, planned: list[PlannedTask]) -> list[Path]:
     return written
 
 
-def run(spec: RunSpec | None, *, results_dir: Path, resume: str | None = None, run_id: str | None = None,
-        overrides: dict[str, Any] | None = None, include_paths: Sequence[Path] = (), batch_size: int | None = None,
-        device: str = "auto", command: Sequence[str] = (), console=None, warn=print) -> RunStore:
+def run(
+    spec: RunSpec | None,
+    *,
+    results_dir: Path,
+    resume: str | None = None,
+    run_id: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    include_paths: Sequence[Path] = (),
+    batch_size: int | None = None,
+    device: str = "auto",
+    command: Sequence[str] = (),
+    console=None,
+    warn=print,
+) -> RunStore:
     """Plan (data and prompts), load the model, then create or reopen the run folder and generate."""
     store = None
     if resume is not None:

@@ -68,9 +68,13 @@ def _stat(per_run_items: list[list[float]], n: int, label: str | None = None) ->
     return Stat(mean=mean, std=std, runs=[None if r is None else round(r, DECIMALS) for r in runs], n=n, label=label)
 
 
-def summarize(items: Sequence[tuple[Mapping[str, Any], Sequence[float | None]]], runs: int,
-              breakdowns: Sequence[str] = (), combinations: str | None = None,
-              labels: Mapping[str, str] | None = None) -> tuple[Stat, dict[str, dict[str, Stat]], dict[str, Stat]]:
+def summarize(
+    items: Sequence[tuple[Mapping[str, Any], Sequence[float | None]]],
+    runs: int,
+    breakdowns: Sequence[str] = (),
+    combinations: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> tuple[Stat, dict[str, dict[str, Stat]], dict[str, Stat]]:
     """``items`` = (metadata, score per run or None if that grade failed). Returns total, breakdowns, combinations."""
     labels = labels or {}
 
@@ -108,15 +112,43 @@ def scores_csv(scores: RunScores) -> str:
     """One row per (unit, table, column): easy to load into a spreadsheet or pandas."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["run_id", "model", "unit", "table", "column", "label", "n", "mean", "std", "runs", "failed",
-                     "judge_model", "reported_models"])
+    writer.writerow(
+        [
+            "run_id",
+            "model",
+            "unit",
+            "table",
+            "column",
+            "label",
+            "n",
+            "mean",
+            "std",
+            "runs",
+            "failed",
+            "judge_model",
+            "reported_models",
+        ]
+    )
     for unit in scores.units.values():
         rows = [("total", "All", unit.total)]
         rows += [(key, value, stat) for key, table in unit.breakdowns.items() for value, stat in table.items()]
         rows += [("combination", name, stat) for name, stat in unit.combinations.items()]
         for table, column, stat in rows:
-            writer.writerow([scores.run_id, scores.model, unit.unit, table, column, stat.label or column, stat.n,
-                             stat.mean, stat.std, " ".join("" if r is None else str(r) for r in stat.runs),
-                             unit.failed, unit.scorer.get("judge_model", ""),
-                             " ".join(unit.scorer.get("reported_models", []))])
+            writer.writerow(
+                [
+                    scores.run_id,
+                    scores.model,
+                    unit.unit,
+                    table,
+                    column,
+                    stat.label or column,
+                    stat.n,
+                    stat.mean,
+                    stat.std,
+                    " ".join("" if r is None else str(r) for r in stat.runs),
+                    unit.failed,
+                    unit.scorer.get("judge_model", ""),
+                    " ".join(unit.scorer.get("reported_models", [])),
+                ]
+            )
     return out.getvalue()

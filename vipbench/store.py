@@ -51,7 +51,9 @@ def read_jsonl_records(path: Path, model: type[M]) -> list[M]:
             try:
                 records.append(model.model_validate_json(raw))
             except ValidationError as exc:
-                raise VipbenchError(f"{path}: line {len(records) + 1} is not a valid record: {exc.errors()[0]['msg']}") from None
+                raise VipbenchError(
+                    f"{path}: line {len(records) + 1} is not a valid record: {exc.errors()[0]['msg']}"
+                ) from None
             good += len(raw)
         fh.truncate(good)
     return records

@@ -129,21 +129,30 @@ def read_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     return data
 
 
+def check_keys(path: Path, data: dict[str, Any], cls: type) -> None:
+    """Every YAML key must be a field of ``cls``, and every field without a default must be given."""
+    fields = [f for f in dataclasses.fields(cls) if f.name != "source"]
+    unknown = sorted(set(data) - {f.name for f in fields})
+    if unknown:
+        raise VipbenchError(
+            f"{path}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(f.name for f in fields))}"
+        )
+    missing = [
+        f.name
+        for f in fields
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in data
+    ]
+    if missing:
+        raise VipbenchError(f"{path}: missing key(s) {', '.join(missing)}")
+
+
 _NESTED = {"dataset": DatasetConfig, "scorer": ScorerConfig}
 _TUPLES = {"groups", "region_modes", "breakdowns"}
 
 
 def task_config_from_yaml(path: Path) -> TaskConfig:
     data = read_yaml(path)
-    known = {f.name for f in dataclasses.fields(TaskConfig)} - {"source"}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise VipbenchError(f"{path}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
-    missing = sorted(f.name for f in dataclasses.fields(TaskConfig)
-                     if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-                     and f.name not in data)
-    if missing:
-        raise VipbenchError(f"{path}: missing key(s) {', '.join(missing)}")
+    check_keys(path, data, TaskConfig)
     for key, cls in _NESTED.items():
         value = data[key]
         if not isinstance(value, dict):
@@ -151,7 +160,10 @@ def task_config_from_yaml(path: Path) -> TaskConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
         extra = {k: v for k, v in value.items() if k not in fields}
         if extra and "options" in fields:
-            value = {**{k: v for k, v in value.items() if k in fields}, "options": {**value.get("options", {}), **extra}}
+            value = {
+                **{k: v for k, v in value.items() if k in fields},
+                "options": {**value.get("options", {}), **extra},
+            }
         elif extra:
             raise VipbenchError(f"{path}: unknown {key} key(s) {', '.join(sorted(extra))}")
         data[key] = cls(**value)

@@ -100,7 +100,8 @@ class Task:
         """Render the sample for one region mode; ``prompt_style`` redraws overlay regions in that shape."""
         if region_mode not in self.config.region_modes:
             raise VipbenchError(
-                f"task {self.name} cannot give regions as {region_mode!r}; it supports {', '.join(self.config.region_modes)}"
+                f"task {self.name} cannot give regions as {region_mode!r}; "
+                f"it supports {', '.join(self.config.region_modes)}"
             )
         style = prompt_style or sample.metadata.get("prompt_style")
         if region_mode == "overlay" and style is None:
@@ -148,8 +149,9 @@ def _image_size(path: Path) -> tuple[int, int]:
         raise DataError(f"cannot read image {path}") from None
 
 
-def _overlay_request(task: str, sample: Sample, shape: str, order: list[str], by_label: Mapping[str, Region],
-                     prompt_style: str | None) -> Request:
+def _overlay_request(
+    task: str, sample: Sample, shape: str, order: list[str], by_label: Mapping[str, Region], prompt_style: str | None
+) -> Request:
     """Draw each region in ``shape``. A sample's own style keeps its own colours; a ``--prompt-style``
     redraw uses the palette in order, so every model sees the same pixels."""
     from vipbench.prompting import COLORS, phrase
@@ -162,5 +164,12 @@ def _overlay_request(task: str, sample: Sample, shape: str, order: list[str], by
         seed = int(hashlib.sha256(f"{sample.id}|{shape}|{label}".encode()).hexdigest()[:8], 16)
         overlays.append(Overlay(by_label[label], shape, color, seed))
         texts[label] = phrase(shape, color)
-    return Request(task, sample, _fill(sample.template or "", texts), sample.source_image,  # type: ignore[arg-type]
-                   "overlay", prompt_style=prompt_style, overlays=tuple(overlays))
+    return Request(
+        task,
+        sample,
+        _fill(sample.template or "", texts),
+        sample.source_image,  # type: ignore[arg-type]
+        "overlay",
+        prompt_style=prompt_style,
+        overlays=tuple(overlays),
+    )

@@ -119,8 +119,12 @@ class Overlay:
             "color": self.color,
             "seed": self.seed,
             "alpha": self.alpha,
-            "region": {"box": list(r.box), "polygons": [list(map(list, p)) for p in r.polygons],
-                       "point": list(r.point) if r.point else None, "label": r.label},
+            "region": {
+                "box": list(r.box),
+                "polygons": [list(map(list, p)) for p in r.polygons],
+                "point": list(r.point) if r.point else None,
+                "label": r.label,
+            },
         }
 
     @classmethod
@@ -132,8 +136,9 @@ class Overlay:
             point=tuple(r["point"]) if r.get("point") else None,
             label=r.get("label", "obj"),
         )
-        return cls(region=region, shape=data["shape"], color=data["color"], seed=data["seed"],
-                   alpha=data.get("alpha", 128))
+        return cls(
+            region=region, shape=data["shape"], color=data["color"], seed=data["seed"], alpha=data.get("alpha", 128)
+        )
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """ViP-Bench in its official layout (HF ``mucai/ViP-Bench``)::
 
-    {bbox,human}/questions.jsonl     question_id, image, text (phrased for the drawn prompt)
-    {bbox,human}/images/             images with the prompt already drawn
-    vip-bench-meta-data.json         "v1_<id>": question (with <obj>), answer (<AND>/<OR>), capability [...]
-    source_image/                    clean images + LabelMe JSON (shapes: label, points, shape_type)
+{bbox,human}/questions.jsonl     question_id, image, text (phrased for the drawn prompt)
+{bbox,human}/images/             images with the prompt already drawn
+vip-bench-meta-data.json         "v1_<id>": question (with <obj>), answer (<AND>/<OR>), capability [...]
+source_image/                    clean images + LabelMe JSON (shapes: label, points, shape_type)
 """
 
 from __future__ import annotations
@@ -42,16 +42,18 @@ def load_samples(root: Path, config: TaskConfig) -> list[Sample]:
         if not isinstance(capabilities, list) or not all(isinstance(c, str) for c in capabilities):
             raise DataError(f"{meta_path} [{key}]: capability must be a list of strings")
         source_image, regions = _source_annotation(root, entry, key)
-        samples.append(Sample(
-            id=key,
-            image=image,
-            question=str(field(line, "text", where)),
-            references=(str(field(entry, "answer", f"{meta_path} [{key}]")),),
-            regions=regions,
-            template=entry.get("question"),
-            source_image=source_image,
-            metadata={"capability": capabilities, "split": split, "question_id": line["question_id"]},
-        ))
+        samples.append(
+            Sample(
+                id=key,
+                image=image,
+                question=str(field(line, "text", where)),
+                references=(str(field(entry, "answer", f"{meta_path} [{key}]")),),
+                regions=regions,
+                template=entry.get("question"),
+                source_image=source_image,
+                metadata={"capability": capabilities, "split": split, "question_id": line["question_id"]},
+            )
+        )
     if not samples:
         raise DataError(f"{questions_path} holds no questions")
     return samples
@@ -88,7 +90,7 @@ def parse_labelme(path: Path) -> tuple[Region, ...]:
         elif kind == "polygon" and len(points) >= 3:
             region = Region.from_polygon(tuple(points), label)
         elif kind == "point" and len(points) == 1:
-            (x, y), = points
+            ((x, y),) = points
             region = Region(box=(x, y, x, y), point=(x, y), label=label)
         else:
             raise DataError(f"{where}: unsupported shape_type {kind!r} with {len(points)} point(s)")

@@ -121,8 +121,10 @@ class Thing:
         x1, y1, x2, y2 = self.box
         if self.kind == "circle":
             r = self.width / 2
-            return tuple((round(cx + r * math.cos(2 * math.pi * k / 48), 2), round(cy + r * math.sin(2 * math.pi * k / 48), 2))
-                         for k in range(48))
+            return tuple(
+                (round(cx + r * math.cos(2 * math.pi * k / 48), 2), round(cy + r * math.sin(2 * math.pi * k / 48), 2))
+                for k in range(48)
+            )
         if self.kind == "triangle":
             return ((cx, y1), (x2, y2), (x1, y2))
         if self.kind == "diamond":
@@ -178,13 +180,16 @@ def _place(rng: random.Random, cell: int, size: float) -> Point:
     """A centre that keeps a ``size``-px object at least ``MARGIN`` inside grid ``cell``."""
     row, col = divmod(cell, GRID)
     slack = max(CELL - size - 2 * MARGIN, 0)
-    return (round(col * CELL + MARGIN + size / 2 + rng.uniform(0, slack), 2),
-            round(row * CELL + MARGIN + size / 2 + rng.uniform(0, slack), 2))
+    return (
+        round(col * CELL + MARGIN + size / 2 + rng.uniform(0, slack), 2),
+        round(row * CELL + MARGIN + size / 2 + rng.uniform(0, slack), 2),
+    )
 
 
 def _shape(rng: random.Random, cell: int, size: float, color: str | None = None, kind: str | None = None) -> Thing:
-    return Thing(kind or rng.choice(SHAPE_KINDS), _place(rng, cell, size), size, size,
-                 color or rng.choice(tuple(PALETTE)))
+    return Thing(
+        kind or rng.choice(SHAPE_KINDS), _place(rng, cell, size), size, size, color or rng.choice(tuple(PALETTE))
+    )
 
 
 def _cell_of(thing: Thing) -> int:
@@ -219,7 +224,9 @@ def _ocr(seed: int, index: int) -> Item:
     answer = _balanced(seed, "ocr", index, CHARACTERS)
     cells = rng.sample(range(GRID * GRID), rng.randint(5, 7))
     chars = [answer, *rng.sample([c for c in CHARACTERS if c != answer], len(cells) - 1)]
-    tiles = [Thing("tile", _place(rng, cell, TILE_SIZE), TILE_SIZE, TILE_SIZE, char=ch) for cell, ch in zip(cells, chars)]
+    tiles = [
+        Thing("tile", _place(rng, cell, TILE_SIZE), TILE_SIZE, TILE_SIZE, char=ch) for cell, ch in zip(cells, chars)
+    ]
     template = "What character is written on the tile <obj>? Answer with the single letter or digit."
     return Item("ocr", index, tuple(tiles), (tiles[0],), template, answer, CHARACTERS)
 
@@ -242,8 +249,9 @@ def _count(seed: int, index: int) -> Item:
             slack = (sub - size) / 2 - 6
             cx = px + (slot % 3 + 0.5) * sub + rng.uniform(-slack, slack)
             cy = py + (slot // 3 + 0.5) * sub + rng.uniform(-slack, slack)
-            shapes.append(Thing(rng.choice(SHAPE_KINDS), (round(cx, 2), round(cy, 2)), size, size,
-                                rng.choice(tuple(PALETTE))))
+            shapes.append(
+                Thing(rng.choice(SHAPE_KINDS), (round(cx, 2), round(cy, 2)), size, size, rng.choice(tuple(PALETTE)))
+            )
     target = panels[counts.index(answer)]
     template = "How many shapes are inside the panel <obj>? Answer with a number."
     return Item("count", index, (*panels, *shapes), (target,), template, str(answer), COUNTS)
@@ -269,8 +277,9 @@ def _compare(seed: int, index: int) -> Item:
     targets = (winner, loser) if answer == "first" else (loser, winner)
     free = [c for c in range(GRID * GRID) if c not in {_cell_of(winner), _cell_of(loser)}]
     others = [_shape(rng, c, rng.randint(44, 64)) for c in rng.sample(free, rng.randint(3, 4))]
-    template = (f"{question}: the first object, <obj1>, or the second object, <obj2>? "
-                "Answer with one word: first or second.")
+    template = (
+        f"{question}: the first object, <obj1>, or the second object, <obj2>? Answer with one word: first or second."
+    )
     return Item("compare", index, (*targets, *others), targets, template, answer, ORDINALS, relation)
 
 
@@ -287,8 +296,10 @@ def _location(seed: int, index: int) -> Item:
     cells = [rng.choice(by_quadrant[q]) for q in QUADRANTS if q != answer]
     cells += rng.sample([c for c in free if c not in cells], rng.randint(1, 3))
     others = [_shape(rng, c, rng.randint(44, 76)) for c in cells]
-    template = ("In which part of the image is the object <obj>? "
-                "Answer with one of: top left, top right, bottom left, bottom right.")
+    template = (
+        "In which part of the image is the object <obj>? "
+        "Answer with one of: top left, top right, bottom left, bottom right."
+    )
     return Item("location", index, (target, *others), (target,), template, answer, QUADRANTS)
 
 
@@ -311,9 +322,12 @@ def prompt_colors(item: Item, shape: str, seed: int) -> list[str]:
     rng = _rng(seed, item.question_type, item.index, "prompt", shape)
     chosen: list[str] = []
     for _ in item.targets:
-        options = [name for name, rgb in COLORS.items()
-                   if all(_stands_out(rgb, t) for t in item.targets)
-                   and all(math.dist(rgb, COLORS[c]) >= MIN_PROMPT_CONTRAST for c in chosen)]
+        options = [
+            name
+            for name, rgb in COLORS.items()
+            if all(_stands_out(rgb, t) for t in item.targets)
+            and all(math.dist(rgb, COLORS[c]) >= MIN_PROMPT_CONTRAST for c in chosen)
+        ]
         chosen.append(rng.choice(options))
     return chosen
 

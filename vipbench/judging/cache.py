@@ -25,10 +25,17 @@ class Reply:
     cached: bool = False
 
 
-def call_key(model: str, base_url: str | None, messages: list[dict[str, str]], temperature: float,
-             max_tokens: int, run: int) -> str:
-    payload = {"model": model, "base_url": base_url, "messages": messages, "temperature": temperature,
-               "max_tokens": max_tokens, "run": run}
+def call_key(
+    model: str, base_url: str | None, messages: list[dict[str, str]], temperature: float, max_tokens: int, run: int
+) -> str:
+    payload = {
+        "model": model,
+        "base_url": base_url,
+        "messages": messages,
+        "temperature": temperature,
+        "max_tokens": max_tokens,
+        "run": run,
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 

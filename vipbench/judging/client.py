@@ -38,8 +38,16 @@ class JudgeEndpointError(VipbenchError):
 def _retryable(exc: BaseException) -> bool:
     import openai
 
-    if isinstance(exc, (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
-                        openai.APIConnectionError, EmptyReply)):
+    if isinstance(
+        exc,
+        (
+            openai.RateLimitError,
+            openai.InternalServerError,
+            openai.APITimeoutError,
+            openai.APIConnectionError,
+            EmptyReply,
+        ),
+    ):
         return True
     return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
 
@@ -76,9 +84,20 @@ class ClientStats:
 
 
 class JudgeClient:
-    def __init__(self, model: str, cache: JudgeCache, *, base_url: str | None = None, concurrency: int = 64,
-                 timeout: float = 60.0, max_retries: int = 6, backoff_initial: float = 1.0, backoff_max: float = 60.0,
-                 price: tuple[float, float] | None = None, cost_limit: float | None = None):
+    def __init__(
+        self,
+        model: str,
+        cache: JudgeCache,
+        *,
+        base_url: str | None = None,
+        concurrency: int = 64,
+        timeout: float = 60.0,
+        max_retries: int = 6,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 60.0,
+        price: tuple[float, float] | None = None,
+        cost_limit: float | None = None,
+    ):
         self.model, self.base_url, self.cache = model, base_url, cache
         self.timeout, self.max_retries = timeout, max_retries
         self.wait = _RetryAfterOrBackoff(backoff_initial, backoff_max)
@@ -98,8 +117,10 @@ class JudgeClient:
             api_key = os.environ.get("OPENAI_API_KEY")
             if not api_key:
                 if self.base_url is None:
-                    raise VipbenchError("the judge needs an API key: set OPENAI_API_KEY (or give --base-url for a "
-                                        "local OpenAI-compatible server)")
+                    raise VipbenchError(
+                        "the judge needs an API key: set OPENAI_API_KEY (or give --base-url for a "
+                        "local OpenAI-compatible server)"
+                    )
                 api_key = "EMPTY"  # local servers (vLLM, Ollama) accept any key
             self._client = AsyncOpenAI(api_key=api_key, base_url=self.base_url, timeout=self.timeout, max_retries=0)
         return self._client
@@ -129,35 +150,51 @@ class JudgeClient:
         import openai
 
         client = self._openai()
-        retrying = AsyncRetrying(retry=retry_if_exception(_retryable), stop=stop_after_attempt(self.max_retries + 1),
-                                 wait=self.wait, before_sleep=self._before_sleep, reraise=True)
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_retryable),
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=self.wait,
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
         try:
             async for attempt in retrying:
                 with attempt:
                     self.stats.requests += 1
                     response = await client.chat.completions.create(
-                        model=self.model, messages=messages, temperature=temperature, max_tokens=max_tokens,
+                        model=self.model,
+                        messages=messages,
+                        temperature=temperature,
+                        max_tokens=max_tokens,
                     )
                     if not response.choices or response.choices[0].message.content is None:
                         raise EmptyReply("the endpoint returned no choices")
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
             raise JudgeEndpointError(f"the judge endpoint refused the API key ({exc.status_code})") from None
         except openai.NotFoundError as exc:
-            raise JudgeEndpointError(f"the judge endpoint does not serve model {self.model!r} ({exc.status_code}); "
-                                     "check --judge and --base-url") from None
+            raise JudgeEndpointError(
+                f"the judge endpoint does not serve model {self.model!r} ({exc.status_code}); "
+                "check --judge and --base-url"
+            ) from None
         usage = response.usage
         return Reply(
             content=response.choices[0].message.content,
             model=response.model,
-            usage=Usage(prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-                        completion_tokens=getattr(usage, "completion_tokens", 0) or 0),
+            usage=Usage(
+                prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+                completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            ),
         )
 
     def _before_sleep(self, retry_state) -> None:
         self.stats.retries += 1
         exc = retry_state.outcome.exception() if retry_state.outcome else None
-        log.info("judge call failed (%s); retry %d in %.1fs", type(exc).__name__, retry_state.attempt_number,
-                 retry_state.next_action.sleep if retry_state.next_action else 0)
+        log.info(
+            "judge call failed (%s); retry %d in %.1fs",
+            type(exc).__name__,
+            retry_state.attempt_number,
+            retry_state.next_action.sleep if retry_state.next_action else 0,
+        )
 
     async def close(self) -> None:
         if self._client is not None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vipbench.errors import UnknownNameError, VipbenchError
-from vipbench.taskconfig import read_yaml
+from vipbench.errors import UnknownNameError
+from vipbench.taskconfig import check_keys, read_yaml
 
 
 @dataclass(frozen=True)
@@ -39,13 +38,7 @@ class JudgeConfig:
 
 def judge_config_from_yaml(path: Path) -> JudgeConfig:
     data = read_yaml(path)
-    known = {f.name for f in dataclasses.fields(JudgeConfig)} - {"source"}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise VipbenchError(f"{path}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
-    for key in ("judge", "template", "model", "parser"):
-        if key not in data:
-            raise VipbenchError(f"{path}: missing key {key!r}")
+    check_keys(path, data, JudgeConfig)
     data["template"] = (path.parent / data["template"]).resolve()
     if "reask" in data:
         data["reask"] = ReaskConfig(**data["reask"])

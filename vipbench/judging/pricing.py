@@ -41,7 +41,9 @@ def load_prices(path: Path | None) -> dict[str, tuple[float, float]]:
         try:
             prices[str(model)] = (float(entry["input"]), float(entry["output"]))
         except (TypeError, KeyError, ValueError):
-            raise VipbenchError(f"{path}: {model}: expected {{input: <$ per 1M tokens>, output: <$ per 1M tokens>}}") from None
+            raise VipbenchError(
+                f"{path}: {model}: expected {{input: <$ per 1M tokens>, output: <$ per 1M tokens>}}"
+            ) from None
     return prices
 
 

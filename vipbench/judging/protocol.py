@@ -49,7 +49,9 @@ class Judge:
     def temperatures(self) -> list[float]:
         """The temperature of the first ask and of each re-ask."""
         c = self.config
-        return [c.temperature] + [min(2.0, c.temperature + c.reask.temperature_step * k) for k in range(c.reask.attempts)]
+        return [c.temperature] + [
+            min(2.0, c.temperature + c.reask.temperature_step * k) for k in range(c.reask.attempts)
+        ]
 
 
 async def grade(judge: Judge, client: JudgeClient, record: PredictionRecord, run: int, grade_key: str) -> Judgement:
@@ -78,18 +80,55 @@ async def grade(judge: Judge, client: JudgeClient, record: PredictionRecord, run
         all_cached = all_cached and reply.cached
         value = parse(reply.content, judge.config.scale)
         if value is not None:
-            return _judgement(judge, record, run, grade_key, "ok", value / judge.config.scale * 10, None,
-                              replies, reported, all_cached, usage)
+            return _judgement(
+                judge,
+                record,
+                run,
+                grade_key,
+                "ok",
+                value / judge.config.scale * 10,
+                None,
+                replies,
+                reported,
+                all_cached,
+                usage,
+            )
     else:
         error = f"no parseable score in {len(replies)} replies"
-    return _judgement(judge, record, run, grade_key, "failed", None, error, replies, reported, all_cached and bool(replies), usage)
+    return _judgement(
+        judge, record, run, grade_key, "failed", None, error, replies, reported, all_cached and bool(replies), usage
+    )
 
 
-def _judgement(judge: Judge, record: PredictionRecord, run: int, grade_key: str, status: str, score: float | None,
-               error: str | None, replies: list[str], reported: str | None, cached: bool, usage: Usage) -> Judgement:
+def _judgement(
+    judge: Judge,
+    record: PredictionRecord,
+    run: int,
+    grade_key: str,
+    status: str,
+    score: float | None,
+    error: str | None,
+    replies: list[str],
+    reported: str | None,
+    cached: bool,
+    usage: Usage,
+) -> Judgement:
     return Judgement(
-        grade_key=grade_key, task=record.task, sample_id=record.sample_id, prompt_style=record.prompt_style, run=run,
-        scorer=judge.scorer, judge_model=judge.model, reported_model=reported, template_hash=judge.template.sha256,
-        status=status, score=None if score is None else round(score, 4), error=error, replies=replies,
-        attempts=len(replies), cached=cached, usage=usage, created=now(),
+        grade_key=grade_key,
+        task=record.task,
+        sample_id=record.sample_id,
+        prompt_style=record.prompt_style,
+        run=run,
+        scorer=judge.scorer,
+        judge_model=judge.model,
+        reported_model=reported,
+        template_hash=judge.template.sha256,
+        status=status,
+        score=None if score is None else round(score, 4),
+        error=error,
+        replies=replies,
+        attempts=len(replies),
+        cached=cached,
+        usage=usage,
+        created=now(),
     )

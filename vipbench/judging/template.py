@@ -69,7 +69,11 @@ def load_template(path: Path) -> JudgeTemplate:
     except SyntaxError as exc:
         raise VipbenchError(f"{path}: not a valid Python file ({exc.msg}, line {exc.lineno})") from None
     for node in tree.body:
-        if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "prompt" for t in node.targets)
-                and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "prompt" for t in node.targets)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
             return JudgeTemplate(path, _OFFICIAL_QUERY, {"official_prompt": node.value.value})
-    raise VipbenchError(f"{path}: no module-level string assignment 'prompt = \"\"\"...\"\"\"' to use as the judge prompt")
+    raise VipbenchError(f'{path}: no module-level string assignment \'prompt = """..."""\' to use as the judge prompt')

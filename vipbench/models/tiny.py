@@ -55,32 +55,56 @@ def build_tiny_vipllava(out: Path, seed: int = 0, image_size: int = 30, patch_si
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
     backend.decoder = decoders.WordPiece(prefix="##", cleanup=True)
     backend.post_processor = processors.TemplateProcessing(  # Llama tokenizers prepend <s>
-        single="<s> $A", pair="<s> $A $B", special_tokens=[("<s>", vocab["<s>"])],
+        single="<s> $A",
+        pair="<s> $A $B",
+        special_tokens=[("<s>", vocab["<s>"])],
     )
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
+        tokenizer_object=backend,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
         extra_special_tokens={"image_token": "<image>"},
     )
     image_processor = ImageProcessor(
-        size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size},
+        size={"shortest_edge": image_size},
+        crop_size={"height": image_size, "width": image_size},
     )
     processor = LlavaProcessor(
-        image_processor=image_processor, tokenizer=tokenizer, patch_size=patch_size,
-        vision_feature_select_strategy="default", num_additional_image_tokens=1,
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=patch_size,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
     )
     text = LlamaConfig(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
-        max_position_embeddings=2048, pad_token_id=vocab["<pad>"], bos_token_id=vocab["<s>"],
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=2048,
+        pad_token_id=vocab["<pad>"],
+        bos_token_id=vocab["<s>"],
         eos_token_id=vocab["</s>"],
     )
     vision = CLIPVisionConfig(
-        image_size=image_size, patch_size=patch_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=37, projection_dim=32,
+        image_size=image_size,
+        patch_size=patch_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        projection_dim=32,
     )
     # Five feature layers like the real [-2, -5, -8, -11, 6], within a 2-layer tower's 3 hidden states.
     config = VipLlavaConfig(
-        text_config=text.to_dict(), vision_config=vision.to_dict(), image_token_index=vocab["<image>"],
-        vision_feature_layer=[-2, -3, -1, 0, 1], image_seq_length=(image_size // patch_size) ** 2,
+        text_config=text.to_dict(),
+        vision_config=vision.to_dict(),
+        image_token_index=vocab["<image>"],
+        vision_feature_layer=[-2, -3, -1, 0, 1],
+        image_seq_length=(image_size // patch_size) ** 2,
     )
     torch.manual_seed(seed)
     model = VipLlavaForConditionalGeneration(config).eval()

@@ -54,8 +54,15 @@ class VipLlavaAdapter(ModelAdapter):
     region_modes: ClassVar[tuple[str, ...]] = ("overlay", "coords")
     generation_defaults: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=1024, temperature=0.0)
 
-    def __init__(self, checkpoint: str, model_path: str | None = None, device: str = "auto", dtype: str = "auto",
-                 conv_template: str = "llava_v1", image_preprocess: str = "pad"):
+    def __init__(
+        self,
+        checkpoint: str,
+        model_path: str | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+        conv_template: str = "llava_v1",
+        image_preprocess: str = "pad",
+    ):
         try:
             import torch  # noqa: F401
             from transformers import AutoProcessor, VipLlavaForConditionalGeneration
@@ -64,7 +71,9 @@ class VipLlavaAdapter(ModelAdapter):
         if conv_template not in TEMPLATES:
             raise VipbenchError(f"unknown conversation template {conv_template!r}; choose from {', '.join(TEMPLATES)}")
         if image_preprocess not in PREPROCESSING:
-            raise VipbenchError(f"unknown image preprocessing {image_preprocess!r}; choose from {', '.join(PREPROCESSING)}")
+            raise VipbenchError(
+                f"unknown image preprocessing {image_preprocess!r}; choose from {', '.join(PREPROCESSING)}"
+            )
 
         if model_path:
             source = str(Path(model_path).expanduser())
@@ -142,7 +151,7 @@ class VipLlavaAdapter(ModelAdapter):
             kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
         with torch.inference_mode():
             output = self.model.generate(**inputs, **kwargs)
-        new_tokens = output[:, inputs["input_ids"].shape[1]:]
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
         return [text.strip() for text in self.processor.batch_decode(new_tokens, skip_special_tokens=True)]
 
 
@@ -160,8 +169,10 @@ def _load_config(source: str):
         except json.JSONDecodeError as exc:
             raise VipbenchError(f"{config_file}: invalid JSON ({exc.msg})") from None
         if model_type != "vipllava":
-            raise VipbenchError(f"{path} holds a {model_type or 'unknown'!s} checkpoint, not a VipLlava one "
-                                "(config.json model_type must be 'vipllava')")
+            raise VipbenchError(
+                f"{path} holds a {model_type or 'unknown'!s} checkpoint, not a VipLlava one "
+                "(config.json model_type must be 'vipllava')"
+            )
     try:
         config = AutoConfig.from_pretrained(source)
     except (OSError, ValueError) as exc:

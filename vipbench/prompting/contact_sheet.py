@@ -53,10 +53,18 @@ def scene(size: tuple[int, int] = TILE) -> tuple[Image.Image, Region]:
     draw.polygon(roof, fill=(120, 72, 60))
     draw.rectangle((w * 0.43, h * 0.62, w * 0.49, base), fill=(96, 66, 48))
     for wx in (0.34, 0.53):
-        draw.rectangle((w * wx, h * 0.53, w * (wx + 0.06), h * 0.61), fill=(150, 196, 226), outline=(250, 250, 250),
-                       width=2)
-    house = ((left - overhang, eave), ((left + right) / 2, ridge), (right + overhang, eave), (right, eave),
-             (right, base), (left, base), (left, eave))
+        draw.rectangle(
+            (w * wx, h * 0.53, w * (wx + 0.06), h * 0.61), fill=(150, 196, 226), outline=(250, 250, 250), width=2
+        )
+    house = (
+        (left - overhang, eave),
+        ((left + right) / 2, ridge),
+        (right + overhang, eave),
+        (right, eave),
+        (right, base),
+        (left, base),
+        (left, eave),
+    )
 
     # A tree to the right and a ball on the lawn, for context.
     draw.rectangle((w * 0.78, h * 0.50, w * 0.81, h * 0.78), fill=(112, 80, 52))

@@ -37,9 +37,7 @@ class Target:
 
     @classmethod
     def from_region(cls, region: Region) -> Target:
-        polygons = tuple(
-            np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in region.polygons if len(p) >= 3
-        )
+        polygons = tuple(np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in region.polygons if len(p) >= 3)
         anchor = (float(region.point[0]), float(region.point[1])) if region.point is not None else None
         bx1, by1, bx2, by2 = (float(v) for v in region.box)
         box = (min(bx1, bx2), min(by1, by2), max(bx1, bx2), max(by1, by2))

@@ -38,8 +38,13 @@ def paint(draw: ImageDraw.ImageDraw, size: tuple[int, int], overlay: Overlay) ->
     alpha = overlay.alpha
     if not isinstance(alpha, int) or isinstance(alpha, bool) or not 0 <= alpha <= 255:
         raise VipbenchError(f"prompt alpha must be an integer in 0..255, got {alpha!r}")
-    draw_shape(draw, Target.from_region(overlay.region), (*rgb, alpha), shape_rng(overlay.seed, overlay.shape),
-               prompt_scale(size))
+    draw_shape(
+        draw,
+        Target.from_region(overlay.region),
+        (*rgb, alpha),
+        shape_rng(overlay.seed, overlay.shape),
+        prompt_scale(size),
+    )
 
 
 def composite(image: Image.Image, layer: Image.Image) -> Image.Image:
@@ -69,7 +74,8 @@ def draw_overlays(image: Image.Image, overlays: Iterable[Overlay]) -> Image.Imag
     return composite(base, layer)
 
 
-def draw_prompt(image: Image.Image, region: Region, shape: str, color: str, seed: int,
-                alpha: int = DEFAULT_ALPHA) -> Image.Image:
+def draw_prompt(
+    image: Image.Image, region: Region, shape: str, color: str, seed: int, alpha: int = DEFAULT_ALPHA
+) -> Image.Image:
     """``image`` with one visual prompt of ``shape`` and ``color`` on ``region``, as a new RGB image."""
     return draw_overlays(image, [Overlay(region=region, shape=shape, color=color, seed=seed, alpha=alpha)])

@@ -44,15 +44,15 @@ def _xy(points: np.ndarray) -> list[tuple[float, float]]:
     return [(float(x), float(y)) for x, y in points]
 
 
-def draw_rectangle(draw: ImageDraw.ImageDraw, target: Target, fill: RGBA, rng: np.random.Generator,
-                   scale: float) -> None:
+def draw_rectangle(
+    draw: ImageDraw.ImageDraw, target: Target, fill: RGBA, rng: np.random.Generator, scale: float
+) -> None:
     """The box outline, 3 px at 336 (the width every ViP-LLaVA evaluation script uses), drawn inwards."""
     x1, y1, x2, y2 = target.box
     draw.rectangle((x1, y1, x2, y2), outline=fill, width=fixed_size(3, scale))
 
 
-def draw_ellipse(draw: ImageDraw.ImageDraw, target: Target, fill: RGBA, rng: np.random.Generator,
-                 scale: float) -> None:
+def draw_ellipse(draw: ImageDraw.ImageDraw, target: Target, fill: RGBA, rng: np.random.Generator, scale: float) -> None:
     """An ellipse around the mask bounds (or box), enlarged by U(1, 1.5) so it encloses the object."""
     width = random_size(rng, 2, 8, scale)
     ratio = rng.uniform(1.0, 1.5)
@@ -62,8 +62,7 @@ def draw_ellipse(draw: ImageDraw.ImageDraw, target: Target, fill: RGBA, rng: np.
     draw.ellipse((cx - half_w, cy - half_h, cx + half_w, cy + half_h), outline=fill, width=width)
 
 
-def draw_point(draw: ImageDraw.ImageDraw, target: Target, fill: RGBA, rng: np.random.Generator,
-               scale: float) -> None:
+def draw_point(draw: ImageDraw.ImageDraw, target: Target, fill: RGBA, rng: np.random.Generator, scale: float) -> None:
     """A filled disk of radius 8 px at 336, near the centre of one mask part and inside it.
 
     As in ViP-LLaVA the centre is Gaussian around the part's bounds centre (around the region's annotated
@@ -82,8 +81,9 @@ def draw_point(draw: ImageDraw.ImageDraw, target: Target, fill: RGBA, rng: np.ra
     draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=fill, outline=fill)
 
 
-def draw_triangle(draw: ImageDraw.ImageDraw, target: Target, fill: RGBA, rng: np.random.Generator,
-                  scale: float) -> None:
+def draw_triangle(
+    draw: ImageDraw.ImageDraw, target: Target, fill: RGBA, rng: np.random.Generator, scale: float
+) -> None:
     """A closed triangle outline on three random points inside the object, all its angles below 150°.
 
     The joints are rounded, as in ViP-LLaVA; the start corner is rounded too, so all three match.
@@ -97,15 +97,15 @@ def draw_triangle(draw: ImageDraw.ImageDraw, target: Target, fill: RGBA, rng: np
     draw.line(_xy(corners[[0, 1, 2, 0, 1]]), fill=fill, width=width, joint="curve")
 
 
-def draw_mask(draw: ImageDraw.ImageDraw, target: Target, fill: RGBA, rng: np.random.Generator,
-              scale: float) -> None:
+def draw_mask(draw: ImageDraw.ImageDraw, target: Target, fill: RGBA, rng: np.random.Generator, scale: float) -> None:
     """Every polygon filled (the box when there is no segmentation)."""
     for polygon in target.polygons:
         draw.polygon(_xy(polygon), fill=fill)
 
 
-def draw_mask_contour(draw: ImageDraw.ImageDraw, target: Target, fill: RGBA, rng: np.random.Generator,
-                      scale: float) -> None:
+def draw_mask_contour(
+    draw: ImageDraw.ImageDraw, target: Target, fill: RGBA, rng: np.random.Generator, scale: float
+) -> None:
     """The polygon outline, thickened as ViP-LLaVA does: redrawn at every (dx, dy) in [-w, w]².
 
     w is drawn from [1, 2] px at 336, so the stroke is a square-brush dilation 2w+1 px wide.
@@ -118,8 +118,7 @@ def draw_mask_contour(draw: ImageDraw.ImageDraw, target: Target, fill: RGBA, rng
                 draw.polygon(_xy(polygon + (dx, dy)), outline=fill)
 
 
-def draw_arrow(draw: ImageDraw.ImageDraw, target: Target, fill: RGBA, rng: np.random.Generator,
-               scale: float) -> None:
+def draw_arrow(draw: ImageDraw.ImageDraw, target: Target, fill: RGBA, rng: np.random.Generator, scale: float) -> None:
     """An arrow whose tip sits at the box centre jittered by up to ±25%, pointing in from a random angle.
 
     Length U(0.8·shorter box side, 50 px at 336); the head is max(U(0.2, 0.5)·length, 6 px at 336) long,
@@ -140,8 +139,10 @@ def draw_arrow(draw: ImageDraw.ImageDraw, target: Target, fill: RGBA, rng: np.ra
         wobble = rng.uniform(-5, 5, 2) * scale
         shaft.insert(1, ((tip_x + tail[0]) / 2 + wobble[0], (tip_y + tail[1]) / 2 + wobble[1]))
     draw.line(shaft, fill=fill, width=width)
-    wings = [(tip_x + head * math.cos(angle + s * math.pi / 3), tip_y + head * math.sin(angle + s * math.pi / 3))
-             for s in (1, -1)]
+    wings = [
+        (tip_x + head * math.cos(angle + s * math.pi / 3), tip_y + head * math.sin(angle + s * math.pi / 3))
+        for s in (1, -1)
+    ]
     outline = [wings[0], (tip_x, tip_y), wings[1]]
     if rng.random() < 0.5:
         draw.polygon(outline, fill=fill)
@@ -149,8 +150,9 @@ def draw_arrow(draw: ImageDraw.ImageDraw, target: Target, fill: RGBA, rng: np.ra
         draw.line(outline, fill=fill, width=width)
 
 
-def draw_scribble(draw: ImageDraw.ImageDraw, target: Target, fill: RGBA, rng: np.random.Generator,
-                  scale: float) -> None:
+def draw_scribble(
+    draw: ImageDraw.ImageDraw, target: Target, fill: RGBA, rng: np.random.Generator, scale: float
+) -> None:
     """A cubic Bézier stroke through 4 random points inside one mask part (or the box), 2–12 px at 336.
 
     ViP-LLaVA strokes 1000·scale tiny wide segments one by one, which is slow and leaves pin-holes. Here
