@@ -20,9 +20,11 @@ from vipbench.judging.pricing import cost, estimate_tokens, load_prices, price_f
 from vipbench.judging.protocol import Judge, grade
 from vipbench.judging.template import load_template
 from vipbench.metrics import get_metric
-from vipbench.records import Judgement, PredictionRecord, Usage, stable_hash
+from vipbench.progress import progress_bar
+from vipbench.records import Judgement, Manifest, PredictionRecord, Usage, stable_hash
 from vipbench.scoring import RunScores, UnitScores, scores_csv, summarize
 from vipbench.store import RunStore, append_jsonl, now, read_jsonl_records, write_atomic, write_json
+from vipbench.taskconfig import TaskConfig
 from vipbench.tasks import TaskIndex
 
 
@@ -98,6 +100,17 @@ def _judge_settings(judge: Judge) -> dict:
     }
 
 
+@dataclass
+class _Plan:
+    """What grading a run takes: per unit, the grade key of each (record, run); the judge calls still to make;
+    metric grades computed on the spot."""
+
+    judges: dict[str, Judge] = field(default_factory=dict)
+    keys: dict[str, list[list[str]]] = field(default_factory=dict)
+    jobs: list[_Job] = field(default_factory=list)
+    fresh: list[Judgement] = field(default_factory=list)
+
+
 def grade_run(store: RunStore, options: JudgeOptions, console=None) -> GradeOutcome:
     manifest = store.manifest()
     predictions = store.predictions()
@@ -105,136 +118,148 @@ def grade_run(store: RunStore, options: JudgeOptions, console=None) -> GradeOutc
         raise VipbenchError(f"run {store.run_id} has no predictions yet; run or resume it first")
     index = TaskIndex(options.include_paths)
     existing = {j.grade_key: j for j in read_jsonl_records(store.judgements_path, Judgement)}
-
     units: dict[str, list[PredictionRecord]] = {}
     for record in predictions:
         units.setdefault(record.unit, []).append(record)
 
-    judges: dict[str, Judge] = {}
-    keys: dict[str, list[list[str]]] = {}  # unit → per record → grade key per run
-    jobs: list[_Job] = []
-    fresh: list[Judgement] = []
+    plan = _plan(units, index, options, existing)
+    append_jsonl(store.judgements_path, plan.fresh)
+    existing.update((j.grade_key, j) for j in plan.fresh)
+    stats, price = ClientStats(), None
+    if plan.jobs:
+        stats, price, judged = _judge(plan.jobs, options, store, console)
+        existing.update((j.grade_key, j) for j in judged)
+
+    scores = RunScores(run_id=store.run_id, model=manifest.spec.model, units={})
+    for unit, records in units.items():
+        rows = [[existing.get(k) for k in row] for row in plan.keys[unit]]
+        config = index.task(records[0].task).config
+        scores.units[unit] = _unit_scores(
+            unit, records, rows, config, plan.judges.get(config.scorer.judge or ""), manifest, price
+        )
+    write_json(store.scores_path, scores.model_dump(mode="json"))
+    write_atomic(store.scores_csv_path, scores_csv(scores))
+    failed = sum(u.failed for u in scores.units.values())
+    spent = cost(stats.usage.prompt_tokens, stats.usage.completion_tokens, price) if plan.jobs else None
+    return GradeOutcome(scores, failed, stats, spent)
+
+
+def _plan(
+    units: dict[str, list[PredictionRecord]], index: TaskIndex, options: JudgeOptions, existing: dict[str, Judgement]
+) -> _Plan:
+    plan = _Plan()
     for unit, records in units.items():
         config = index.task(records[0].task).config
+        plan.keys[unit] = []
         if config.scorer.judge:
-            judge = judges.get(config.scorer.judge) or _build_judge(config.scorer.judge, options)
-            judges[config.scorer.judge] = judge
-            runs = options.runs or config.scorer.runs
+            judge = plan.judges.get(config.scorer.judge) or _build_judge(config.scorer.judge, options)
+            plan.judges[config.scorer.judge] = judge
             settings = _judge_settings(judge)
-            keys[unit] = []
             for record in records:
-                row = [_grade_key(judge.scorer, settings, record, r) for r in range(runs)]
-                keys[unit].append(row)
-                jobs += [
+                row = [_grade_key(judge.scorer, settings, record, r) for r in range(options.runs or config.scorer.runs)]
+                plan.keys[unit].append(row)
+                plan.jobs += [
                     _Job(record, r, k, judge)
                     for r, k in enumerate(row)
                     if existing.get(k) is None or existing[k].status != "ok"
                 ]
-        else:
-            metric = get_metric(config.scorer.metric or "")
-            scorer = f"metric:{config.scorer.metric}"
-            keys[unit] = []
-            for record in records:
-                key = _grade_key(scorer, {}, record, 0)
-                keys[unit].append([key])
-                if key not in existing:
-                    fresh.append(
-                        Judgement(
-                            grade_key=key,
-                            task=record.task,
-                            sample_id=record.sample_id,
-                            prompt_style=record.prompt_style,
-                            run=0,
-                            scorer=scorer,
-                            status="ok",
-                            score=metric(record),
-                            created=now(),
-                        )
+            continue
+        metric, scorer = get_metric(config.scorer.metric or ""), f"metric:{config.scorer.metric}"
+        for record in records:
+            key = _grade_key(scorer, {}, record, 0)
+            plan.keys[unit].append([key])
+            if key not in existing:
+                plan.fresh.append(
+                    Judgement(
+                        grade_key=key,
+                        task=record.task,
+                        sample_id=record.sample_id,
+                        prompt_style=record.prompt_style,
+                        run=0,
+                        scorer=scorer,
+                        status="ok",
+                        score=metric(record),
+                        created=now(),
                     )
-    append_jsonl(store.judgements_path, fresh)
-    existing.update((j.grade_key, j) for j in fresh)
+                )
+    return plan
 
-    stats = ClientStats()
-    price = None
-    if jobs:
-        models = {j.judge.model for j in jobs}
-        if len(models) > 1:  # one command, one judge model: keeps cost accounting and the report honest
-            raise VipbenchError(
-                f"these tasks ask for different judge models ({', '.join(sorted(models))}); "
-                "judge them with --judge MODEL"
-            )
-        model = models.pop()
-        price = price_for(model, load_prices(options.prices))
-        cache = JudgeCache(options.cache_path or default_cache_path())
-        try:
-            _preflight_cost(jobs, cache, options, price, model)
-            client = JudgeClient(
-                model,
-                cache,
-                base_url=options.base_url,
-                concurrency=options.concurrency,
-                timeout=options.timeout,
-                max_retries=options.max_retries,
-                backoff_initial=options.backoff_initial,
-                price=price,
-                cost_limit=options.cost_limit,
-            )
-            for judgement in asyncio.run(_run_jobs(jobs, client, store, console)):
-                existing[judgement.grade_key] = judgement
-            stats = client.stats
-        finally:
-            cache.close()
 
-    scores = RunScores(run_id=store.run_id, model=manifest.spec.model, units={})
-    failed = 0
-    for unit, records in units.items():
-        config = index.task(records[0].task).config
-        judgements = [[existing.get(k) for k in row] for row in keys[unit]]
-        items = [
-            (r.metadata, [j.score if j is not None and j.status == "ok" else None for j in row])
-            for r, row in zip(records, judgements)
-        ]
-        runs = len(keys[unit][0])
-        total, breakdowns, combos = summarize(items, runs, config.breakdowns, config.combinations, config.labels)
-        unit_failed = sum(1 for row in judgements for j in row if j is None or j.status != "ok")
-        failed += unit_failed
-        flat = [j for row in judgements for j in row if j is not None]
-        usage = sum((j.usage for j in flat), Usage())
-        judge = judges.get(config.scorer.judge or "")
-        scorer = {
-            "kind": "judge" if judge else "metric",
-            "name": config.scorer.judge or config.scorer.metric,
-            "runs": runs,
-        }
-        if judge:
-            scorer.update(
-                judge_model=judge.model,
-                base_url=judge.base_url,
-                template=str(judge.template.source),
-                template_hash=judge.template.sha256,
-                reported_models=sorted({j.reported_model for j in flat if j.reported_model}),
-            )
-        provenance = manifest.tasks.get(records[0].task)
-        scores.units[unit] = UnitScores(
-            unit=unit,
-            task=records[0].task,
-            prompt_style=records[0].prompt_style,
-            region_mode=records[0].region_mode,
-            scorer=scorer,
-            dataset_hash=provenance.dataset_hash if provenance else "",
-            prompt_hash=provenance.prompt_hash if provenance else "",
-            n=len(records),
-            expected_grades=len(records) * runs,
-            failed=unit_failed,
-            total=total,
-            breakdowns=breakdowns,
-            combinations=combos,
-            usage={**usage.model_dump(), "cost_usd": cost(usage.prompt_tokens, usage.completion_tokens, price)},
+def _judge(
+    jobs: list[_Job], options: JudgeOptions, store: RunStore, console
+) -> tuple[ClientStats, tuple[float, float] | None, list[Judgement]]:
+    """Run the judge calls; return (client stats, the model's price, the new judgements)."""
+    models = {j.judge.model for j in jobs}
+    if len(models) > 1:  # one command, one judge model: keeps cost accounting and the report honest
+        raise VipbenchError(
+            f"these tasks ask for different judge models ({', '.join(sorted(models))}); judge them with --judge MODEL"
         )
-    write_json(store.scores_path, scores.model_dump(mode="json"))
-    write_atomic(store.scores_csv_path, scores_csv(scores))
-    total_cost = cost(stats.usage.prompt_tokens, stats.usage.completion_tokens, price) if jobs else None
-    return GradeOutcome(scores, failed, stats, total_cost)
+    model = models.pop()
+    price = price_for(model, load_prices(options.prices))
+    cache = JudgeCache(options.cache_path or default_cache_path())
+    try:
+        _preflight_cost(jobs, cache, options, price, model)
+        client = JudgeClient(
+            model,
+            cache,
+            base_url=options.base_url,
+            concurrency=options.concurrency,
+            timeout=options.timeout,
+            max_retries=options.max_retries,
+            backoff_initial=options.backoff_initial,
+            price=price,
+            cost_limit=options.cost_limit,
+        )
+        judged = asyncio.run(_run_jobs(jobs, client, store, console))
+        return client.stats, price, judged
+    finally:
+        cache.close()
+
+
+def _unit_scores(
+    unit: str,
+    records: list[PredictionRecord],
+    rows: list[list[Judgement | None]],
+    config: TaskConfig,
+    judge: Judge | None,
+    manifest: Manifest,
+    price: tuple[float, float] | None,
+) -> UnitScores:
+    """Aggregate one unit's grades; a missing or failed grade is left out of the means and counted."""
+    runs = len(rows[0])
+    items = [
+        (r.metadata, [j.score if j is not None and j.status == "ok" else None for j in row])
+        for r, row in zip(records, rows)
+    ]
+    total, breakdowns, combos = summarize(items, runs, config.breakdowns, config.combinations, config.labels)
+    graded = [j for row in rows for j in row if j is not None]
+    usage = sum((j.usage for j in graded), Usage())
+    scorer = {"kind": "judge" if judge else "metric", "name": config.scorer.judge or config.scorer.metric, "runs": runs}
+    if judge:
+        scorer.update(
+            judge_model=judge.model,
+            base_url=judge.base_url,
+            template=str(judge.template.source),
+            template_hash=judge.template.sha256,
+            reported_models=sorted({j.reported_model for j in graded if j.reported_model}),
+        )
+    provenance = manifest.tasks.get(records[0].task)
+    return UnitScores(
+        unit=unit,
+        task=records[0].task,
+        prompt_style=records[0].prompt_style,
+        region_mode=records[0].region_mode,
+        scorer=scorer,
+        dataset_hash=provenance.dataset_hash if provenance else "",
+        prompt_hash=provenance.prompt_hash if provenance else "",
+        n=len(records),
+        expected_grades=len(records) * runs,
+        failed=sum(1 for row in rows for j in row if j is None or j.status != "ok"),
+        total=total,
+        breakdowns=breakdowns,
+        combinations=combos,
+        usage={**usage.model_dump(), "cost_usd": cost(usage.prompt_tokens, usage.completion_tokens, price)},
+    )
 
 
 def _preflight_cost(jobs: list[_Job], cache: JudgeCache, options: JudgeOptions, price, model: str) -> None:
@@ -260,28 +285,10 @@ def _preflight_cost(jobs: list[_Job], cache: JudgeCache, options: JudgeOptions, 
 
 
 async def _run_jobs(jobs: list[_Job], client: JudgeClient, store: RunStore, console) -> list[Judgement]:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     results: list[Judgement] = []
     failures = 0
-    columns = (
-        TextColumn("[bold]judging"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console) as progress:
-        bar = progress.add_task("judge", total=len(jobs), info="")
+    with progress_bar(console) as progress:
+        bar = progress.add_task("judging", total=len(jobs), detail="")
 
         async def one(job: _Job) -> None:
             nonlocal failures
@@ -290,7 +297,7 @@ async def _run_jobs(jobs: list[_Job], client: JudgeClient, store: RunStore, cons
             results.append(judgement)
             failures += judgement.status != "ok"
             s = client.stats
-            progress.update(bar, advance=1, info=f"{s.requests} requests · {s.cache_hits} cached · {failures} failed")
+            progress.update(bar, advance=1, detail=f"{s.requests} requests · {s.cache_hits} cached · {failures} failed")
 
         try:
             # One grade alone first: an endpoint that refuses the key or the model fails on one request,

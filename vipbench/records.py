@@ -90,7 +90,8 @@ class Manifest(_Record):
     created: str
     updated: str
     status: str
-    """``running``, ``interrupted`` or ``complete``."""
+    """``running``, ``interrupted`` (Ctrl-C or SIGTERM), ``failed`` (an error) or ``complete``; any but
+    ``complete`` can be resumed."""
     command: list[str]
     spec: RunSpec
     model: dict[str, Any]

@@ -14,6 +14,7 @@ from vipbench.data import resolve_data_root
 from vipbench.errors import VipbenchError
 from vipbench.models import MODELS, create_model
 from vipbench.models.base import GenerationSettings, ModelAdapter
+from vipbench.progress import progress_bar
 from vipbench.provenance import environment
 from vipbench.records import Manifest, PredictionRecord, RunSpec, TaskProvenance, sha256_text, stable_hash
 from vipbench.store import RunStore, now, write_json
@@ -103,7 +104,7 @@ def _distinct(requests: list[Request], task: str, warn) -> list[Request]:
     seen: set[tuple] = set()
     kept = []
     for r in requests:
-        key = (r.text, str(r.image_path), request_hash(r), tuple(map(repr, r.regions)), r.prompt_style)
+        key = (request_hash(r), r.image_path, r.regions, r.prompt_style)
         if key not in seen:
             seen.add(key)
             kept.append(r)
@@ -171,15 +172,6 @@ def execute(
     console=None,
 ) -> dict[str, int]:
     """Generate every missing prediction; return how many were generated per task."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     previous = store.manifest() if resumed else None
     manifest = Manifest(
         run_id=store.run_id,
@@ -203,18 +195,9 @@ def execute(
     pending = {p.task.name: [r for r in p.requests if r.key not in done] for p in planned}
     total = sum(map(len, pending.values()))
     generated = {name: 0 for name in pending}
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-    )
     try:
-        with Progress(*columns, console=console, transient=False) as progress:
-            bar = progress.add_task(f"{spec.model}", total=total, rate="")
+        with progress_bar(console) as progress:
+            bar = progress.add_task(spec.model, total=total, detail="")
             started = time.perf_counter()
             for item in planned:
                 model.begin_task(item.task.name, item.requests)
@@ -229,9 +212,9 @@ def execute(
                     generated[item.task.name] += len(batch)
                     done_now = sum(generated.values())
                     rate = done_now / max(time.perf_counter() - started, 1e-9)
-                    progress.update(bar, advance=len(batch), rate=f"{rate:.2f} samples/s")
-    except BaseException:
-        manifest.status = "interrupted"
+                    progress.update(bar, advance=len(batch), detail=f"{rate:.2f} samples/s")
+    except BaseException as exc:
+        manifest.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         store.write_manifest(manifest)
         raise
     write_exports(store, planned)
