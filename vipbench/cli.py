@@ -22,6 +22,27 @@ examples:
 """
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
 def _console():
     from rich.console import Console
 
@@ -119,7 +140,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             include_paths=args.include_path,
             batch_size=args.batch_size,
             device=args.device,
-            command=sys.argv,
+            command=["vipbench", *args.argv],
             console=console,
             warn=_warn,
         )
@@ -152,18 +173,28 @@ def _add_run(sub) -> None:
         "(default: download from the Hugging Face Hub)",
     )
     p.add_argument("--model-path", help="local checkpoint folder in Hugging Face format, instead of the hub id")
-    p.add_argument("--limit", type=int, help="only the first N samples of each task (smoke runs)")
-    p.add_argument("--batch-size", type=int, help="requests per generate call (default: 8 on a GPU, 1 on a CPU)")
+    p.add_argument("--limit", type=_positive_int, help="only the first N samples of each task (smoke runs)")
+    p.add_argument(
+        "--batch-size", type=_positive_int, help="requests per generate call (default: 8 on a GPU, 1 on a CPU)"
+    )
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
-    p.add_argument("--dtype", help="float32, bfloat16 or float16 (default: bfloat16 on a GPU, float32 on a CPU)")
+    p.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16", "float16"],
+        help="weights' dtype (default: bfloat16 on a GPU, float32 on a CPU)",
+    )
     p.add_argument("--conv-template", help="conversation template (ViP-LLaVA default: llava_v1, as the paper)")
     p.add_argument(
         "--image-preprocess",
         choices=["pad", "crop", "resize"],
         help="pad to square with the CLIP mean colour (default, as the paper), HF centre crop, or squash",
     )
-    p.add_argument("--max-new-tokens", type=int, help="override the task's generation length (ViP-Bench: 1024)")
-    p.add_argument("--temperature", type=float, help="0 is greedy (the default of every supported recipe)")
+    p.add_argument(
+        "--max-new-tokens", type=_positive_int, help="override the task's generation length (ViP-Bench: 1024)"
+    )
+    p.add_argument(
+        "--temperature", type=_non_negative_float, help="0 is greedy (the default of every supported recipe)"
+    )
     p.add_argument(
         "--region-mode",
         choices=["overlay", "mask", "box", "coords", "point"],
@@ -209,10 +240,6 @@ def _cmd_judge(args: argparse.Namespace) -> int:
     from vipbench.report import print_scores
     from vipbench.store import RunStore
 
-    if args.runs is not None and args.runs < 1:
-        raise VipbenchError("--runs must be at least 1")
-    if args.concurrency < 1:
-        raise VipbenchError("--concurrency must be at least 1")
     store = RunStore.open(args.results, args.run)
     options = JudgeOptions(
         judge_model=args.judge,
@@ -253,10 +280,12 @@ def _add_judge(sub) -> None:
     p.add_argument("run", nargs="?", help="run id or folder (default: the latest run)")
     p.add_argument("--judge", metavar="MODEL", help="judge model (default: the paper's, gpt-4-0613 for ViP-Bench)")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (OpenAI, Azure /openai/v1, vLLM, SGLang, Ollama)")
-    p.add_argument("--runs", type=int, help="independent judge runs per item (default: the task's; ViP-Bench: 5)")
+    p.add_argument(
+        "--runs", type=_positive_int, help="independent judge runs per item (default: the task's; ViP-Bench: 5)"
+    )
     p.add_argument(
         "--concurrency",
-        type=int,
+        type=_positive_int,
         default=64,
         help="requests in flight at once (default: 64; lower it if your endpoint rate-limits hard)",
     )
@@ -271,18 +300,22 @@ def _add_judge(sub) -> None:
         action="store_true",
         help="exit 0 even if some grades failed after their retries (they are still reported)",
     )
-    p.add_argument("--cost-limit", type=float, metavar="USD", help="refuse to spend more than this on judge calls")
+    p.add_argument(
+        "--cost-limit", type=_non_negative_float, metavar="USD", help="refuse to spend more than this on judge calls"
+    )
     p.add_argument(
         "--prices",
         type=Path,
         metavar="FILE",
         help="YAML/JSON price table: model: {input: $, output: $} per million tokens",
     )
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per request before it is retried")
-    p.add_argument("--max-retries", type=int, default=6, help="retries per request on 429, 5xx and timeouts")
+    p.add_argument("--timeout", type=_non_negative_float, default=60.0, help="seconds per request before it is retried")
+    p.add_argument(
+        "--max-retries", type=_non_negative_int, default=6, help="retries per request on 429, 5xx and timeouts"
+    )
     p.add_argument(
         "--backoff",
-        type=float,
+        type=_non_negative_float,
         default=1.0,
         metavar="SECONDS",
         help="first wait before a retry; it doubles each time, with jitter (a Retry-After header wins)",
@@ -376,7 +409,7 @@ def _add_demo(sub) -> None:
     )
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results folder (default: ./results)")
     p.add_argument("--out", type=Path, help="leaderboard folder (default: <results>/leaderboard)")
-    p.add_argument("--limit", type=int, help="only the first N samples (quicker)")
+    p.add_argument("--limit", type=_positive_int, help="only the first N samples (quicker)")
     p.set_defaults(handler=_cmd_demo)
 
 
@@ -453,7 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
