@@ -93,33 +93,26 @@ def test_resume_finishes_a_partial_run_without_duplicates(tmp_path, vip_bench_di
     assert clash.returncode == 2 and "cannot resume r with different settings: limit" in clash.stderr
 
 
+def start_slow_run(results: Path, data: Path, run_id: str, wait_for_lines: int) -> subprocess.Popen:
+    """Start a run that takes ~0.5 s a sample; return once it has written ``wait_for_lines`` predictions."""
+    predictions = results / run_id / "predictions.jsonl"
+    args = ["run", "--model", "vip-llava-tiny", "--tasks", "vip-bench", "--data-dir", str(data)]
+    args += ["--max-new-tokens", "256", "--results", str(results), "--run-id", run_id]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vipbench", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if predictions.exists() and predictions.read_bytes().count(b"\n") >= wait_for_lines:
+            break
+        time.sleep(0.01)
+    return proc
+
+
 def test_kill_mid_run_then_resume_gives_every_sample_exactly_once(tmp_path, vip_bench_dir):
     results = tmp_path / "results"
     predictions = results / "k" / "predictions.jsonl"
-    args = [
-        sys.executable,
-        "-m",
-        "vipbench",
-        "run",
-        "--model",
-        "vip-llava-tiny",
-        "--tasks",
-        "vip-bench",
-        "--data-dir",
-        str(vip_bench_dir),
-        "--max-new-tokens",
-        "256",
-        "--results",
-        str(results),
-        "--run-id",
-        "k",
-    ]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if predictions.exists() and len(predictions.read_bytes().splitlines()) >= 3:
-            break
-        time.sleep(0.01)
+    proc = start_slow_run(results, vip_bench_dir, "k", wait_for_lines=3)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     at_kill = len(predictions.read_bytes().splitlines())
@@ -137,29 +130,7 @@ def test_kill_mid_run_then_resume_gives_every_sample_exactly_once(tmp_path, vip_
 
 def test_sigterm_marks_the_run_interrupted(tmp_path, vip_bench_dir):
     results = tmp_path / "results"
-    predictions = results / "t" / "predictions.jsonl"
-    args = [
-        sys.executable,
-        "-m",
-        "vipbench",
-        "run",
-        "--model",
-        "vip-llava-tiny",
-        "--tasks",
-        "vip-bench",
-        "--data-dir",
-        str(vip_bench_dir),
-        "--max-new-tokens",
-        "256",
-        "--results",
-        str(results),
-        "--run-id",
-        "t",
-    ]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (predictions.exists() and predictions.read_bytes().count(b"\n") >= 1):
-        time.sleep(0.01)
+    proc = start_slow_run(results, vip_bench_dir, "t", wait_for_lines=1)
     proc.terminate()
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130

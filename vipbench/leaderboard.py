@@ -32,9 +32,10 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from vipbench.errors import VipbenchError
+from vipbench.progress import progress_bar
 from vipbench.records import Judgement, Manifest, PredictionRecord
-from vipbench.scoring import RunScores, Stat, UnitScores, fmt
-from vipbench.store import RunStore, list_runs
+from vipbench.scoring import RunScores, Stat, UnitScores, fmt, metadata_values
+from vipbench.store import RunStore, list_runs, read_jsonl_records
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -65,25 +66,6 @@ class LoadedRun:
         return self.store.run_id
 
 
-def _read_jsonl(path: Path, model: type[M]) -> list[M]:
-    """Like ``store.read_jsonl_records``, but read-only: a published results folder may be read-only, and a
-    final line torn by a kill is skipped rather than cut off."""
-    if not path.exists():
-        return []
-    records: list[M] = []
-    with path.open("rb") as fh:
-        for number, raw in enumerate(fh, 1):
-            if not raw.endswith(b"\n"):
-                break
-            if not raw.strip():
-                continue
-            try:
-                records.append(model.model_validate_json(raw))
-            except ValidationError as exc:
-                raise VipbenchError(f"{path}: line {number} is not a valid record: {exc.errors()[0]['msg']}") from None
-    return records
-
-
 def _read_scores(path: Path) -> RunScores | None:
     if not path.exists():
         return None
@@ -108,8 +90,8 @@ def collect_runs(results_dir: Path) -> list[LoadedRun]:
     for store in list_runs(Path(results_dir)):
         manifest = store.manifest()
         scores = _read_scores(store.scores_path)
-        predictions = _read_jsonl(store.predictions_path, PredictionRecord) if scores else []
-        judgements = _read_jsonl(store.judgements_path, Judgement) if scores else []
+        predictions = read_jsonl_records(store.predictions_path, PredictionRecord, repair=False) if scores else []
+        judgements = read_jsonl_records(store.judgements_path, Judgement, repair=False) if scores else []
         runs.append(LoadedRun(store, manifest, scores, predictions, judgements))
     return runs
 
@@ -423,14 +405,6 @@ def _current_judgements(run: LoadedRun) -> dict[tuple[str, str, int], Judgement]
     return chosen
 
 
-def _metadata_values(meta: dict[str, Any], key: str) -> list[str]:
-    value = meta.get(key)
-    if value is None:
-        return []
-    values = value if isinstance(value, (list, tuple)) else [value]
-    return list(dict.fromkeys(str(v) for v in values))
-
-
 class ImageWriter:
     """Renders each distinct (image file, overlays) once into ``img/`` as a downsized JPEG.
 
@@ -495,17 +469,8 @@ class ImageWriter:
             if len(jobs) < 50:
                 list(pool.map(one, jobs))
                 return
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            with Progress(
-                TextColumn("[bold]leaderboard images"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=console,
-                transient=True,
-            ) as progress:
-                bar = progress.add_task("images", total=len(jobs))
+            with progress_bar(console) as progress:
+                bar = progress.add_task("leaderboard images", total=len(jobs), detail="")
                 for _ in pool.map(one, jobs):
                     progress.advance(bar)
 
@@ -555,7 +520,7 @@ def unit_samples(
                 "references": record.references,
                 "prediction": record.prediction,
                 "image": images.plan(record.image, record.overlays),
-                "groups": {k: _metadata_values(record.metadata, k) for k in keys},
+                "groups": {k: metadata_values(record.metadata, k) for k in keys},
                 "score": round(sum(ok) / len(ok), 2) if ok else None,
                 "failed": sum(1 for g in grades if g["status"] != "ok"),
                 "grades": grades,

@@ -52,11 +52,13 @@ class RunScores(BaseModel):
     units: dict[str, UnitScores]
 
 
-def _values(meta: Mapping[str, Any], key: str) -> list[str]:
+def metadata_values(meta: Mapping[str, Any], key: str) -> list[str]:
+    """A breakdown key's values for one item, without repeats: a list-valued key (capabilities) gives several."""
     value = meta.get(key)
     if value is None:
         return []
-    return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return list(dict.fromkeys(str(v) for v in values))
 
 
 def _stat(per_run_items: list[list[float]], n: int, label: str | None = None) -> Stat:
@@ -87,7 +89,7 @@ def summarize(
     for key in breakdowns:
         groups: dict[str, list[Sequence[float | None]]] = {}
         for meta, scores in items:
-            for value in dict.fromkeys(_values(meta, key)):
+            for value in metadata_values(meta, key):
                 groups.setdefault(value, []).append(scores)
         ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))  # by frequency, as the official
         tables[key] = {value: group_stat(members, labels.get(value, value)) for value, members in ordered}
@@ -95,7 +97,7 @@ def summarize(
     if combinations:
         groups = {}
         for meta, scores in items:
-            name = "_".join(sorted(set(_values(meta, combinations))))  # sorted: stable across runs
+            name = "_".join(sorted(set(metadata_values(meta, combinations))))  # sorted: stable across runs
             groups.setdefault(name, []).append(scores)
         for name, members in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
             combos[name] = group_stat(members)

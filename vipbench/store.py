@@ -38,24 +38,26 @@ def write_json(path: Path, obj: Any) -> None:
     write_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
-def read_jsonl_records(path: Path, model: type[M]) -> list[M]:
-    """Read an append-only JSONL file, cutting off a final line torn by a kill."""
+def read_jsonl_records(path: Path, model: type[M], repair: bool = True) -> list[M]:
+    """Read an append-only JSONL file. A final line torn by a kill is ignored, and with ``repair`` also cut
+    off, so the next append starts on a fresh line (readers of a published, read-only folder pass False)."""
     if not path.exists():
         return []
     records: list[M] = []
-    with path.open("rb+") as fh:
+    with path.open("rb+" if repair else "rb") as fh:
         good = 0
-        for raw in fh:
+        for number, raw in enumerate(fh, start=1):
             if not raw.endswith(b"\n"):
                 break  # torn by a kill mid-write
+            good += len(raw)
+            if not raw.strip():
+                continue
             try:
                 records.append(model.model_validate_json(raw))
             except ValidationError as exc:
-                raise VipbenchError(
-                    f"{path}: line {len(records) + 1} is not a valid record: {exc.errors()[0]['msg']}"
-                ) from None
-            good += len(raw)
-        fh.truncate(good)
+                raise VipbenchError(f"{path}: line {number} is not a valid record: {exc.errors()[0]['msg']}") from None
+        if repair:
+            fh.truncate(good)
     return records
 
 
