@@ -83,7 +83,7 @@ def test_scores_match_the_hand_computed_protocol(tmp_path, vip_bench_dir, server
     assert {r["reported_model"] for r in rows} == {"gpt-4-0613-loopback"}
     csv = (run_dir / "scores.csv").read_text()
     assert "vip-bench-bbox,capability,ocr,OCR,3,66.7,0.0" in csv
-    report = capsys.readouterr().err  # the rich table
+    report = capsys.readouterr().out  # the rich table
     assert "All" in report and "OCR" in report and "66.7" in report and "gpt-4-0613-loopback" in report
     # The request the judge saw: the split's question, spaced <AND>/<OR>, and the prediction, ending in " | ".
     content = next(b["messages"][-1]["content"] for b in server.bodies if "3/4" in b["messages"][-1]["content"])

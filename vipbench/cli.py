@@ -49,6 +49,12 @@ def _console():
     return Console(stderr=True)
 
 
+def _stdout():
+    from rich.console import Console
+
+    return Console()
+
+
 def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
@@ -257,7 +263,7 @@ def _cmd_judge(args: argparse.Namespace) -> int:
     )
     console = _console()
     outcome = grade_run(store, options, console=console)
-    print_scores(outcome, console)
+    print_scores(outcome, _stdout())  # the report on stdout, progress and errors on stderr
     if outcome.failed and not args.allow_failures:
         console.print(
             f"[red]{outcome.failed} grade(s) failed[/] (reasons in judgements.jsonl); run the command "
@@ -393,7 +399,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             console=console,
             warn=_warn,
         )
-        print_scores(grade_run(RunStore(store.path), JudgeOptions(), console=console), console)
+        print_scores(grade_run(RunStore(store.path), JudgeOptions(), console=console), _stdout())
     index = build_site(args.results, args.out)
     console.print(f"[green]leaderboard[/]: {index}")
     return 0
@@ -417,7 +423,6 @@ def _add_demo(sub) -> None:
 
 
 def _cmd_tasks(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from vipbench.tasks import TaskIndex
@@ -431,7 +436,7 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
         scorer = config.scorer
         scored = f"judge {scorer.judge} ×{scorer.runs}" if scorer.judge else f"metric {scorer.metric}"
         table.add_row(name, ", ".join(config.groups), config.dataset.hf_id or "generated", scored, config.description)
-    console = Console()
+    console = _stdout()
     console.print(table)
     for group, members in sorted(index.groups.items()):
         console.print(f"group [bold]{group}[/]: {', '.join(members)}")
@@ -439,7 +444,6 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from vipbench.models import MODELS
@@ -450,7 +454,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
     table.add_column("description")
     for entry in MODELS:
         table.add_row(entry.name, str(entry.options.get("checkpoint", "")), entry.description)
-    Console().print(table)
+    _stdout().print(table)
     return 0
 
 
