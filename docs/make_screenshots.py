@@ -19,15 +19,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 # sample id → answer, per demo model. The fixture's references: v1_0 0.75/x=0.75/3/4, v1_1 cat,
 # v1_2 -1<AND>-5, v1_3 "the cup is left of the plate", v1_4 "un café ☕ sur la table", v1_5 STOP,
@@ -121,11 +112,12 @@ def jittery_server():
 
 
 def screenshot(index: Path, out_dir: Path) -> list[Path]:
+    from browser import launch
     from playwright.sync_api import sync_playwright
 
     shots = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1320, "height": 1060}, device_scale_factor=1)
         page.goto(index.as_uri())
         page.wait_for_selector("svg.bars")

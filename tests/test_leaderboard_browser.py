@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from browser import CHROMIUM, launch
 
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason=f"{CHROMIUM} is not installed (apt install chromium)"),
@@ -19,15 +19,6 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (Python
 from test_leaderboard import HOSTILE, IMG_XSS, make_results, page_data  # noqa: E402
 
 from vipbench.leaderboard import build_site  # noqa: E402
-
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +30,7 @@ def index(tmp_path_factory) -> Path:
 def browser(index):
     # After `index`: judging runs asyncio.run, which cannot start inside Playwright's running event loop.
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = launch(p)
         yield browser
         browser.close()
 

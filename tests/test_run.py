@@ -175,21 +175,9 @@ def test_limit_gives_a_quick_smoke_run(tmp_path, vip_bench_dir):
 
 def test_prompt_style_redraws_regions_and_scores_each_shape_apart(tmp_path, vip_bench_dir):
     results = tmp_path / "results"
-    proc = vipbench(
-        "run",
-        "--model",
-        "oracle",
-        "--tasks",
-        "vip-bench-bbox",
-        "--data-dir",
-        str(vip_bench_dir),
-        "--prompt-style",
-        "arrow,mask contour",
-        "--results",
-        str(results),
-        "--run-id",
-        "ps",
-    )
+    common = ["run", "--model", "oracle", "--tasks", "vip-bench-bbox", "--data-dir", str(vip_bench_dir)]
+    common += ["--results", str(results)]
+    proc = vipbench(*common, "--prompt-style", "arrow,mask contour", "--run-id", "ps")
     assert proc.returncode == 0, proc.stderr
     records = lines(results / "ps" / "predictions.jsonl")
     assert len(records) == 16 and {r["prompt_style"] for r in records} == {"arrow", "mask contour"}
@@ -200,17 +188,5 @@ def test_prompt_style_redraws_regions_and_scores_each_shape_apart(tmp_path, vip_
         "vip-bench-bbox@arrow.json",
         "vip-bench-bbox@mask contour.json",
     ]
-    bad = vipbench(
-        "run",
-        "--model",
-        "oracle",
-        "--tasks",
-        "vip-bench-bbox",
-        "--data-dir",
-        str(vip_bench_dir),
-        "--prompt-style",
-        "arow",
-        "--results",
-        str(results),
-    )
+    bad = vipbench(*common, "--prompt-style", "arow")
     assert bad.returncode == 2 and "unknown prompt style(s) arow; choose from rectangle" in bad.stderr
