@@ -22,6 +22,7 @@ from vipbench.errors import VipbenchError
 from vipbench.leaderboard import IMAGE_MAX_SIDE, build_site, collect_runs, script_json
 from vipbench.models import MODELS
 from vipbench.records import Judgement, Manifest, PredictionRecord, RunSpec, TaskProvenance
+from vipbench.resources import builtin_dir
 from vipbench.runner import run
 from vipbench.scoring import RunScores, UnitScores, fmt, summarize
 from vipbench.store import append_jsonl, write_json
@@ -152,7 +153,7 @@ def make_results(base: Path) -> Path:
     dirs = {"vip-bench": str(data)}
     both = ["vip-bench-bbox", "vip-bench-human"]
     template = base / "variant.jinja"
-    original = Path(cli.__file__).resolve().parent.parent / "judges" / "vip-bench-mmvet.jinja"
+    original = builtin_dir("judges") / "vip-bench-mmvet.jinja"
     template.write_text("A variant of the grading prompt.\n" + original.read_text(encoding="utf-8"), encoding="utf-8")
 
     def make(run_id: str, model: str, script: dict, tasks=("vip-bench-bbox",), **spec) -> None:

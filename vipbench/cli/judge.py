@@ -1,0 +1,124 @@
+"""``vipbench judge``: a run's predictions → grades and scores."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vipbench.cli.common import (
+    DEFAULT_RESULTS,
+    non_negative_float,
+    non_negative_int,
+    positive_int,
+    stderr_console,
+    stdout_console,
+)
+
+JUDGE_EXAMPLES = """\
+examples:
+  vipbench judge                                   # the latest run, the paper's judge (gpt-4-0613), OPENAI_API_KEY
+  vipbench judge RUN_ID --judge gpt-4o-2024-08-06 --runs 5
+  vipbench judge RUN_ID --base-url http://localhost:8000/v1 --judge Qwen/Qwen2.5-72B-Instruct
+  vipbench judge RUN_ID --judge-template ~/ViP-LLaVA/scripts/eval/vip-bench_evaluator.py
+
+The API key is read from OPENAI_API_KEY and never written anywhere. Every reply is cached
+(~/.cache/vipbench/judge-cache.sqlite, or $VIPBENCH_CACHE), so running the same command again is free.
+"""
+
+
+def cmd_judge(args: argparse.Namespace) -> int:
+    from vipbench.grading import JudgeOptions, grade_run
+    from vipbench.report import print_scores
+    from vipbench.store import RunStore
+
+    store = RunStore.open(args.results, args.run)
+    options = JudgeOptions(
+        judge_model=args.judge,
+        base_url=args.base_url,
+        runs=args.runs,
+        concurrency=args.concurrency,
+        template=args.judge_template,
+        cost_limit=args.cost_limit,
+        prices=args.prices,
+        timeout=args.timeout,
+        max_retries=args.max_retries,
+        backoff_initial=args.backoff,
+        cache_path=args.cache,
+        include_paths=args.include_path,
+    )
+    console = stderr_console()
+    outcome = grade_run(store, options, console=console)
+    print_scores(outcome, stdout_console())  # the report on stdout, progress and errors on stderr
+    if outcome.failed and not args.allow_failures:
+        console.print(
+            f"[red]{outcome.failed} grade(s) failed[/] (reasons in judgements.jsonl); run the command "
+            "again to retry them, or pass --allow-failures to accept scores over the graded items only"
+        )
+        return 1
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "judge",
+        help="grade a run's predictions (LLM judge or metric) and write scores",
+        description="Grade a run's predictions with each task's scorer: an OpenAI-compatible LLM "
+        "judge on a 0-10 scale (cached, concurrent, retried) or a local metric. Writes "
+        "judgements.jsonl, scores.json and scores.csv into the run folder.",
+        epilog=JUDGE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("run", nargs="?", help="run id or folder (default: the latest run)")
+    p.add_argument("--judge", metavar="MODEL", help="judge model (default: the paper's, gpt-4-0613 for ViP-Bench)")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint (OpenAI, Azure /openai/v1, vLLM, SGLang, Ollama)")
+    p.add_argument(
+        "--runs", type=positive_int, help="independent judge runs per item (default: the task's; ViP-Bench: 5)"
+    )
+    p.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=64,
+        help="requests in flight at once (default: 64; lower it if your endpoint rate-limits hard)",
+    )
+    p.add_argument(
+        "--judge-template",
+        type=Path,
+        metavar="PATH",
+        help="jinja2 template, or the official grader script (its prompt string is used)",
+    )
+    p.add_argument(
+        "--allow-failures",
+        action="store_true",
+        help="exit 0 even if some grades failed after their retries (they are still reported)",
+    )
+    p.add_argument(
+        "--cost-limit", type=non_negative_float, metavar="USD", help="refuse to spend more than this on judge calls"
+    )
+    p.add_argument(
+        "--prices",
+        type=Path,
+        metavar="FILE",
+        help="YAML/JSON price table: model: {input: $, output: $} per million tokens",
+    )
+    p.add_argument("--timeout", type=non_negative_float, default=60.0, help="seconds per request before it is retried")
+    p.add_argument(
+        "--max-retries", type=non_negative_int, default=6, help="retries per request on 429, 5xx and timeouts"
+    )
+    p.add_argument(
+        "--backoff",
+        type=non_negative_float,
+        default=1.0,
+        metavar="SECONDS",
+        help="first wait before a retry; it doubles each time, with jitter (a Retry-After header wins)",
+    )
+    p.add_argument("--cache", type=Path, metavar="FILE", help="judge reply cache (SQLite)")
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results folder (default: ./results)")
+    p.add_argument(
+        "--include-path",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="extra folder of task YAML files (for runs of tasks defined outside vipbench)",
+    )
+    p.set_defaults(handler=cmd_judge)

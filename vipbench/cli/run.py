@@ -1,0 +1,188 @@
+"""``vipbench run``: a model on tasks → predictions, resumable."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from vipbench.cli.common import (
+    DEFAULT_RESULTS,
+    non_negative_float,
+    positive_int,
+    stderr_console,
+    warn,
+)
+from vipbench.errors import VipbenchError
+
+RUN_EXAMPLES = """\
+examples:
+  vipbench run --model vip-llava-7b --tasks vip-bench --data-dir ~/data/ViP-Bench
+  vipbench run --model vip-llava-7b --tasks vip-bench-bbox --limit 10          # data from the HF Hub
+  vipbench run --model vip-llava-7b --tasks vip-bench --prompt-style arrow,ellipse
+  vipbench run --resume                                                          # continue the latest run
+"""
+
+
+def _parse_data_dirs(values: Sequence[str], index, task_names: Sequence[str]) -> dict[str, str]:
+    """``KEY=PATH`` pairs; a bare PATH is allowed when the chosen tasks need exactly one dataset."""
+    keys = {index.task(t).config.dataset.key for t in task_names if index.task(t).config.dataset.hf_id}
+    dirs: dict[str, str] = {}
+    for value in values:
+        key, sep, path = value.partition("=")
+        if not sep or os.sep in key:
+            if len(keys) != 1:
+                raise VipbenchError(
+                    f"--data-dir {value}: these tasks read several datasets "
+                    f"({', '.join(sorted(keys)) or 'none'}); write --data-dir KEY=PATH"
+                )
+            key, path = next(iter(keys)), value
+        dirs[key] = str(Path(path).expanduser().resolve())
+    return dirs
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from vipbench.records import RunSpec
+    from vipbench.runner import run
+    from vipbench.tasks import TaskIndex
+
+    model_options = {
+        k: getattr(args, k)
+        for k in ("model_path", "dtype", "conv_template", "image_preprocess")
+        if getattr(args, k) is not None
+    }
+    generation = {k: getattr(args, k) for k in ("max_new_tokens", "temperature") if getattr(args, k) is not None}
+    styles = [s.strip() for s in args.prompt_style.split(",") if s.strip()] if args.prompt_style else []
+    if styles:
+        from vipbench.prompting import SHAPES
+
+        bad = [s for s in styles if s not in SHAPES]
+        if bad:
+            raise VipbenchError(f"unknown prompt style(s) {', '.join(bad)}; choose from {', '.join(SHAPES)}")
+    index = TaskIndex(args.include_path)
+    spec = None
+    overrides: dict = {}
+    if args.resume is None:
+        if not args.model or not args.tasks:
+            raise VipbenchError("vipbench run needs --model and --tasks (or --resume RUN_ID)")
+        from vipbench.models import MODELS
+
+        MODELS.entry(args.model)  # an unknown name fails here, before any data is read
+        tasks = index.resolve(args.tasks)
+        spec = RunSpec(
+            model=args.model,
+            tasks=tasks,
+            limit=args.limit,
+            region_mode=args.region_mode,
+            prompt_styles=styles,
+            data_dirs=_parse_data_dirs(args.data_dir, index, tasks),
+            model_options=model_options,
+            generation=generation,
+        )
+    else:
+        tasks = index.resolve(args.tasks) if args.tasks else None
+        overrides = {
+            "model": args.model,
+            "tasks": tasks,
+            "limit": args.limit,
+            "region_mode": args.region_mode,
+            "prompt_styles": styles or None,
+            "model_options": model_options or None,
+            "generation": generation or None,
+        }
+    import signal
+
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops as cleanly as Ctrl-C
+    console = stderr_console()
+    try:
+        store = run(
+            spec,
+            results_dir=args.results,
+            resume=args.resume,
+            run_id=args.run_id,
+            overrides=overrides,
+            include_paths=args.include_path,
+            batch_size=args.batch_size,
+            device=args.device,
+            command=["vipbench", *args.argv],
+            console=console,
+            warn=warn,
+        )
+    except KeyboardInterrupt:
+        console.print(
+            "[yellow]interrupted[/]: finished predictions are saved; continue with [bold]vipbench run --resume[/]"
+        )
+        return 130
+    console.print(f"[green]done[/]: {store.path}  (next: [bold]vipbench judge {store.run_id}[/])", soft_wrap=True)
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run a model on tasks and write predictions",
+        description="Run a model on tasks. Predictions are appended to results/<run-id>/"
+        "predictions.jsonl as each batch finishes; a killed run continues with --resume.",
+        epilog=RUN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", help="registered model name (see: vipbench models)")
+    p.add_argument("--tasks", help="comma-separated task or group names, or 'all' (see: vipbench tasks)")
+    p.add_argument(
+        "--data-dir",
+        action="append",
+        default=[],
+        metavar="[KEY=]PATH",
+        help="local dataset folder in the official layout, e.g. vip-bench=~/ViP-Bench "
+        "(default: download from the Hugging Face Hub)",
+    )
+    p.add_argument("--model-path", help="local checkpoint folder in Hugging Face format, instead of the hub id")
+    p.add_argument("--limit", type=positive_int, help="only the first N samples of each task (smoke runs)")
+    p.add_argument(
+        "--batch-size", type=positive_int, help="requests per generate call (default: 8 on a GPU, 1 on a CPU)"
+    )
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    p.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16", "float16"],
+        help="weights' dtype (default: bfloat16 on a GPU, float32 on a CPU)",
+    )
+    p.add_argument("--conv-template", help="conversation template (ViP-LLaVA default: llava_v1, as the paper)")
+    p.add_argument(
+        "--image-preprocess",
+        choices=["pad", "crop", "resize"],
+        help="pad to square with the CLIP mean colour (default, as the paper), HF centre crop, or squash",
+    )
+    p.add_argument(
+        "--max-new-tokens", type=positive_int, help="override the task's generation length (ViP-Bench: 1024)"
+    )
+    p.add_argument("--temperature", type=non_negative_float, help="0 is greedy (the default of every supported recipe)")
+    p.add_argument(
+        "--region-mode",
+        choices=["overlay", "mask", "box", "coords", "point"],
+        help="how regions reach the model (default: the first mode both model and task support)",
+    )
+    p.add_argument(
+        "--prompt-style",
+        metavar="SHAPE[,SHAPE...]",
+        help="redraw regions from the source annotations in these shapes (rectangle, ellipse, point, "
+        "triangle, mask, 'mask contour', arrow, scribble) and score each shape separately",
+    )
+    p.add_argument("--run-id", help="name of the run folder (default: <timestamp>_<model>)")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        metavar="RUN_ID",
+        help="continue a run (default: the latest); only missing samples are generated",
+    )
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results folder (default: ./results)")
+    p.add_argument(
+        "--include-path", action="append", type=Path, default=[], metavar="DIR", help="extra folder of task YAML files"
+    )
+    p.set_defaults(handler=cmd_run)

@@ -1,0 +1,91 @@
+"""``vipbench leaderboard build`` and ``vipbench demo``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vipbench.cli.common import (
+    DEFAULT_RESULTS,
+    positive_int,
+    stderr_console,
+    stdout_console,
+    warn,
+)
+
+
+def _cmd_leaderboard_build(args: argparse.Namespace) -> int:
+    from vipbench.leaderboard import build_site
+
+    index = build_site(args.results, args.out)
+    print(f"leaderboard: {index}  (open it in a browser, or publish the folder as-is)")
+    return 0
+
+
+def add_leaderboard_parser(sub) -> None:
+    p = sub.add_parser("leaderboard", help="build the static leaderboard site from every scored run")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    b = actions.add_parser(
+        "build",
+        help="write a static site (no server, no network) from results/",
+        description="Turn every scored run in the results folder into a static website: "
+        "score tables, charts, a sample browser and model comparison. It never calls "
+        "a judge or loads a model; open index.html from disk or publish the folder.",
+    )
+    b.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results folder (default: ./results)")
+    b.add_argument("--out", type=Path, help="output folder (default: <results>/leaderboard)")
+    b.set_defaults(handler=_cmd_leaderboard_build)
+
+
+DEMO_MODELS = ("oracle", "blind", "vip-llava-tiny")
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """The whole pipeline offline: vip-synth on the baselines (and the tiny ViP-LLaVA when the [models] extra
+    is installed), scored, then the leaderboard. Run it again and finished steps are skipped."""
+    import importlib.util
+
+    from vipbench.grading import JudgeOptions, grade_run
+    from vipbench.leaderboard import build_site
+    from vipbench.records import RunSpec
+    from vipbench.report import print_scores
+    from vipbench.runner import run
+    from vipbench.store import RunStore
+
+    console = stderr_console()
+    models = [m for m in DEMO_MODELS if m != "vip-llava-tiny" or importlib.util.find_spec("torch")]
+    if "vip-llava-tiny" not in models:
+        console.print(
+            "[yellow]note[/]: torch is not installed, so the tiny ViP-LLaVA is left out "
+            "(pip install 'vipbench[models]')"
+        )
+    for model in models:
+        run_id = f"demo-{model}"
+        exists = (args.results / run_id / "manifest.json").is_file()
+        spec = RunSpec(model=model, tasks=["vip-synth"], limit=args.limit)
+        store = run(
+            None if exists else spec,
+            results_dir=args.results,
+            resume=run_id if exists else None,
+            run_id=run_id,
+            console=console,
+            warn=warn,
+        )
+        print_scores(grade_run(RunStore(store.path), JudgeOptions(), console=console), stdout_console())
+    index = build_site(args.results, args.out)
+    console.print(f"[green]leaderboard[/]: {index}")
+    return 0
+
+
+def add_demo_parser(sub) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="run the whole pipeline offline on the built-in vip-synth suite",
+        description="Run vip-synth (generated offline) on the oracle and blind baselines, and on a "
+        "tiny random ViP-LLaVA when torch is installed; score the runs; build the "
+        "leaderboard. Needs no download and no API key.",
+    )
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results folder (default: ./results)")
+    p.add_argument("--out", type=Path, help="leaderboard folder (default: <results>/leaderboard)")
+    p.add_argument("--limit", type=positive_int, help="only the first N samples (quicker)")
+    p.set_defaults(handler=_cmd_demo)
