@@ -170,8 +170,8 @@ def execute(
     command: list[str],
     resumed: bool,
     console=None,
-) -> dict[str, int]:
-    """Generate every missing prediction; return how many were generated per task."""
+) -> None:
+    """Generate every missing prediction, then write the exports and mark the run complete."""
     previous = store.manifest() if resumed else None
     manifest = Manifest(
         run_id=store.run_id,
@@ -194,7 +194,7 @@ def execute(
     done = {r.key for r in store.predictions()}
     pending = {p.task.name: [r for r in p.requests if r.key not in done] for p in planned}
     total = sum(map(len, pending.values()))
-    generated = {name: 0 for name in pending}
+    done_now = 0
     try:
         with progress_bar(console) as progress:
             bar = progress.add_task(spec.model, total=total, detail="")
@@ -209,8 +209,7 @@ def execute(
                         raise VipbenchError(f"model returned {len(answers)} answers for {len(batch)} requests")
                     per_sample = (time.perf_counter() - t0) / len(batch)
                     store.append_predictions(_record(r, a, per_sample) for r, a in zip(batch, answers))
-                    generated[item.task.name] += len(batch)
-                    done_now = sum(generated.values())
+                    done_now += len(batch)
                     rate = done_now / max(time.perf_counter() - started, 1e-9)
                     progress.update(bar, advance=len(batch), detail=f"{rate:.2f} samples/s")
     except BaseException as exc:
@@ -220,13 +219,11 @@ def execute(
     write_exports(store, planned)
     manifest.status = "complete"
     store.write_manifest(manifest)
-    return generated
 
 
-def write_exports(store: RunStore, planned: list[PlannedTask]) -> list[Path]:
+def write_exports(store: RunStore, planned: list[PlannedTask]) -> None:
     """Each task's official upload format, one file per scored unit (``exports/vip-bench-bbox.json``)."""
     records = store.predictions()
-    written = []
     for item in planned:
         if item.task.config.export is None:
             continue
@@ -238,8 +235,6 @@ def write_exports(store: RunStore, planned: list[PlannedTask]) -> list[Path]:
         for unit, unit_records in units.items():
             path = store.exports_dir / f"{unit}.json"
             write_json(path, item.task.config.export(unit_records))
-            written.append(path)
-    return written
 
 
 def run(

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from vipbench.errors import VipbenchError
+from vipbench.errors import UnknownNameError, VipbenchError
 from vipbench.records import Manifest, PredictionRecord
 
 M = TypeVar("M", bound=BaseModel)
@@ -110,10 +110,7 @@ class RunStore:
         for path in candidates:
             if (path / "manifest.json").is_file():
                 return cls(path)
-        known = [r.run_id for r in list_runs(results_dir)]
-        from vipbench.errors import UnknownNameError
-
-        raise UnknownNameError("run", ref, known)
+        raise UnknownNameError("run", ref, [r.run_id for r in list_runs(results_dir)])
 
     def manifest(self) -> Manifest:
         try:

@@ -45,3 +45,18 @@ def stdout_console():
 
 def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
+
+
+def add_results_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results folder (default: ./results)")
+
+
+def add_include_path_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--include-path",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="extra folder of task YAML files (tasks defined outside vipbench)",
+    )

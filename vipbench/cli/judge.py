@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from vipbench.cli.common import (
-    DEFAULT_RESULTS,
+    add_include_path_option,
+    add_results_option,
     non_negative_float,
     non_negative_int,
     positive_int,
@@ -112,13 +113,6 @@ def add_parser(sub) -> None:
         help="first wait before a retry; it doubles each time, with jitter (a Retry-After header wins)",
     )
     p.add_argument("--cache", type=Path, metavar="FILE", help="judge reply cache (SQLite)")
-    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results folder (default: ./results)")
-    p.add_argument(
-        "--include-path",
-        action="append",
-        type=Path,
-        default=[],
-        metavar="DIR",
-        help="extra folder of task YAML files (for runs of tasks defined outside vipbench)",
-    )
+    add_results_option(p)
+    add_include_path_option(p)
     p.set_defaults(handler=cmd_judge)

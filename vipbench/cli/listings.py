@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from vipbench.cli.common import (
+    add_include_path_option,
     stdout_console,
 )
 
@@ -48,7 +48,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("tasks", help="list registered tasks and groups")
-    p.add_argument("--include-path", action="append", type=Path, default=[], metavar="DIR")
+    add_include_path_option(p)
     p.set_defaults(handler=_cmd_tasks)
     p = sub.add_parser("models", help="list registered models")
     p.set_defaults(handler=_cmd_models)

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vipbench.cli.common import (
-    DEFAULT_RESULTS,
+    add_include_path_option,
+    add_results_option,
     non_negative_float,
     positive_int,
     stderr_console,
@@ -181,8 +182,6 @@ def add_parser(sub) -> None:
         metavar="RUN_ID",
         help="continue a run (default: the latest); only missing samples are generated",
     )
-    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results folder (default: ./results)")
-    p.add_argument(
-        "--include-path", action="append", type=Path, default=[], metavar="DIR", help="extra folder of task YAML files"
-    )
+    add_results_option(p)
+    add_include_path_option(p)
     p.set_defaults(handler=cmd_run)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from vipbench.cli.common import (
-    DEFAULT_RESULTS,
+    add_results_option,
     positive_int,
     stderr_console,
     stdout_console,
@@ -32,7 +32,7 @@ def add_leaderboard_parser(sub) -> None:
         "score tables, charts, a sample browser and model comparison. It never calls "
         "a judge or loads a model; open index.html from disk or publish the folder.",
     )
-    b.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results folder (default: ./results)")
+    add_results_option(b)
     b.add_argument("--out", type=Path, help="output folder (default: <results>/leaderboard)")
     b.set_defaults(handler=_cmd_leaderboard_build)
 
@@ -50,7 +50,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from vipbench.records import RunSpec
     from vipbench.report import print_scores
     from vipbench.runner import run
-    from vipbench.store import RunStore
 
     console = stderr_console()
     models = [m for m in DEMO_MODELS if m != "vip-llava-tiny" or importlib.util.find_spec("torch")]
@@ -71,7 +70,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             console=console,
             warn=warn,
         )
-        print_scores(grade_run(RunStore(store.path), JudgeOptions(), console=console), stdout_console())
+        print_scores(grade_run(store, JudgeOptions(), console=console), stdout_console())
     index = build_site(args.results, args.out)
     console.print(f"[green]leaderboard[/]: {index}")
     return 0
@@ -85,7 +84,7 @@ def add_demo_parser(sub) -> None:
         "tiny random ViP-LLaVA when torch is installed; score the runs; build the "
         "leaderboard. Needs no download and no API key.",
     )
-    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results folder (default: ./results)")
+    add_results_option(p)
     p.add_argument("--out", type=Path, help="leaderboard folder (default: <results>/leaderboard)")
     p.add_argument("--limit", type=positive_int, help="only the first N samples (quicker)")
     p.set_defaults(handler=_cmd_demo)

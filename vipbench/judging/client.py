@@ -131,16 +131,16 @@ class JudgeClient:
         if cached is not None:
             self.stats.cache_hits += 1
             return cached
+        # Calls in flight reserve their estimated cost, so concurrent calls cannot overshoot --cost-limit together.
         estimate = cost(estimate_tokens(messages), max_tokens, self.price) or 0.0
-        if self.cost_limit is not None:
-            if self.stats.spent_usd + self._reserved + estimate > self.cost_limit:
-                raise CostLimitReached(f"cost limit ${self.cost_limit:.2f} reached")
-            self._reserved += estimate
+        if self.cost_limit is not None and self.stats.spent_usd + self._reserved + estimate > self.cost_limit:
+            raise CostLimitReached(f"cost limit ${self.cost_limit:.2f} reached")
+        self._reserved += estimate
         try:
             async with self._semaphore:
                 reply = await self._send(messages, temperature, max_tokens)
         finally:
-            self._reserved -= estimate if self.cost_limit is not None else 0.0
+            self._reserved -= estimate
         self.cache.put(key, reply)
         self.stats.usage = self.stats.usage + reply.usage
         self.stats.spent_usd += cost(reply.usage.prompt_tokens, reply.usage.completion_tokens, self.price) or 0.0
