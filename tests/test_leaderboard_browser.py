@@ -196,7 +196,7 @@ def test_every_tab_works_offline(watched, index, tmp_path):
     page.goto(index.as_uri())
     for tab in ("styles", "samples", "compare", "runs", "overview"):
         page.click(f'nav.tabs a[data-tab="{tab}"]')
-        assert page.is_visible(f"#tab-{tab}")
+        page.wait_for_selector(f"#tab-{tab}", state="visible", timeout=5000)  # hashchange is asynchronous
     page.click('a[href^="#samples?unit="]')
     page.wait_for_selector("#sample-detail img.full")
     page.screenshot(path=str(tmp_path / "overview.png"))
