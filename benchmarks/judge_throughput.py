@@ -26,9 +26,9 @@ sys.path.insert(0, str(TESTS))
 from fixture_data import write_vip_bench  # noqa: E402
 from scripted import use_script  # noqa: E402
 
-from vipbench.grading import JudgeOptions, grade_run  # noqa: E402
 from vipbench.records import RunSpec  # noqa: E402
 from vipbench.runner import run  # noqa: E402
+from vipbench.scoring.grade import JudgeOptions, grade_run  # noqa: E402
 from vipbench.store import RunStore  # noqa: E402
 
 ITEMS, RUNS, LATENCY = 303, 5, 0.2

@@ -76,8 +76,8 @@ def test_scores_match_the_hand_computed_protocol(tmp_path, vip_bench_dir, server
     combos = unit["combinations"]
     assert combos["math_ocr"]["mean"] == 100.0 and combos["know_ocr_rec"]["mean"] == 0.0  # sorted names
     assert unit["failed"] == 0 and unit["expected_grades"] == 24
-    assert unit["scorer"]["judge_model"] == "gpt-4-0613"  # the paper's judge by default
-    assert unit["scorer"]["reported_models"] == ["gpt-4-0613-loopback"]
+    assert unit["scored_by"]["judge_model"] == "gpt-4-0613"  # the paper's judge by default
+    assert unit["scored_by"]["reported_models"] == ["gpt-4-0613-loopback"]
     rows = judgements(run_dir)
     assert len(rows) == 24 and {r["status"] for r in rows} == {"ok"}
     assert {r["reported_model"] for r in rows} == {"gpt-4-0613-loopback"}
@@ -113,7 +113,7 @@ def test_rejudging_is_free_and_only_new_work_is_paid_for(tmp_path, vip_bench_dir
     server.reset_count()
     assert judge(server, tmp_path, "--runs", "5", "--judge", "gpt-4o-2024-08-06") == 0
     assert server.requests == 40  # a new judge grades everything again
-    assert scores(run_dir)["scorer"]["judge_model"] == "gpt-4o-2024-08-06"
+    assert scores(run_dir)["scored_by"]["judge_model"] == "gpt-4o-2024-08-06"
 
 
 def test_transient_faults_are_retried_and_still_graded(tmp_path, vip_bench_dir):
@@ -136,7 +136,7 @@ def test_transient_faults_are_retried_and_still_graded(tmp_path, vip_bench_dir):
     unit = scores(run_dir)
     assert unit["failed"] == 0 and abs(unit["total"]["mean"] - 56.25) <= 0.05
     garbage = next(j for j in judgements(run_dir) if j["sample_id"] == "v1_7")
-    assert garbage["attempts"] == 3 and garbage["score"] == 10.0
+    assert garbage["attempts"] == 3 and garbage["values"]["score"] == 10.0
     assert garbage["replies"][:2] == ["Sure! I would rate it highly"] * 2
 
 
@@ -151,7 +151,7 @@ def test_failed_grades_are_reported_never_scored(tmp_path, vip_bench_dir, server
     assert unit["total"]["mean"] == 75.0
     assert unit["breakdowns"]["capability"]["rec"]["mean"] == 25.0  # (.5 + 0) / 2 graded of 4
     failed = [j for j in judgements(run_dir) if j["status"] == "failed"]
-    assert len(failed) == 4 and all(j["score"] is None for j in failed)
+    assert len(failed) == 4 and all(j["values"] == {} for j in failed)
     garbage = next(j for j in failed if j["sample_id"] == "v1_1")
     assert garbage["attempts"] == 6 and "no parseable score" in garbage["error"]
     assert "BadRequestError 400" in next(j for j in failed if j["sample_id"] == "v1_6")["error"]
@@ -218,7 +218,7 @@ def test_official_grader_script_as_template(tmp_path, vip_bench_dir, server):
     content = server.bodies[0]["messages"][-1]["content"]
     assert content.startswith("OFFICIAL FEW-SHOT PROMPT\n\nQuestion | Ground truth")
     assert content.endswith(" | ") and len(server.bodies[0]["messages"]) == 1
-    assert scores(run_dir)["scorer"]["template"] == str(official)
+    assert scores(run_dir)["scored_by"]["template"] == str(official)
     assert abs(scores(run_dir)["total"]["mean"] - 56.25) <= 0.05
 
 

@@ -24,8 +24,12 @@ from vipbench.models import MODELS
 from vipbench.records import Judgement, Manifest, PredictionRecord, RunSpec, TaskProvenance
 from vipbench.resources import builtin_dir
 from vipbench.runner import run
-from vipbench.scoring import RunScores, UnitScores, fmt, summarize
+from vipbench.scoring.aggregate import summarise
+from vipbench.scoring.results import RunScores, ScoredBy, UnitScores, fmt
+from vipbench.scoring.scorers import Mean
+from vipbench.scoring.spec import scoring_spec
 from vipbench.store import append_jsonl, write_json
+from vipbench.tasks import TaskIndex
 
 HOSTILE = "</script><script>alert(1)</script>"
 IMG_XSS = "<img src=x onerror=alert(1)>"
@@ -59,55 +63,56 @@ def write_metric_run(results: Path, run_id: str, n: int = 45) -> None:
     breakdowns ``question_type`` and ``shape``, no judge, one grade per item."""
     folder = results / run_id
     (folder / "images").mkdir(parents=True)
-    predictions, judgements, items = [], [], []
+    predictions, judgements, rows = [], [], []
     for i in range(n):
         image = folder / "images" / f"{i}.png"
         Image.new("RGB", (96 + i, 64), (20 * (i % 12), 120, 200)).save(image)
         meta = {"question_type": SYNTH_TYPES[i % 3], "shape": SYNTH_SHAPES[(i // 3) % 3]}
         score = 10.0 if i % 4 else 0.0
-        predictions.append(
-            PredictionRecord(
-                task="vip-synth",
-                sample_id=f"s{i:03d}",
-                region_mode="overlay",
-                prediction=f"answer {i}",
-                prompt=f"What is the {meta['question_type']} of the object inside the {meta['shape']}? ({i})",
-                references=[f"answer {i}"],
-                metadata=meta,
-                image=str(image),
-                doc_hash="d",
-                prompt_hash="p",
-                target_hash="t",
-                seconds=0.0,
-            )
+        record = PredictionRecord(
+            task="vip-synth",
+            sample_id=f"s{i:03d}",
+            region_mode="overlay",
+            prediction=f"answer {i}",
+            prompt=f"What is the {meta['question_type']} of the object inside the {meta['shape']}? ({i})",
+            references=[f"answer {i}"],
+            metadata=meta,
+            image=str(image),
+            doc_hash="d",
+            prompt_hash="p",
+            target_hash="t",
+            seconds=0.0,
         )
+        predictions.append(record)
         judgements.append(
             Judgement(
                 grade_key=f"k{i}",
                 task="vip-synth",
                 sample_id=f"s{i:03d}",
                 run=0,
-                scorer="metric:exact",
+                grader="metric:exact",
+                version=1,
                 status="ok",
-                score=score,
+                values={"score": score},
                 created="2026-01-01T00:00:00+00:00",
             )
         )
-        items.append((meta, [score]))
-    total, breakdowns, combos = summarize(items, 1, ["question_type", "shape"])
+        rows.append((record, [{"score": score}]))
+    summary = summarise(Mean(), rows, 1, ["question_type", "shape"])
     unit = UnitScores(
         unit="vip-synth",
         task="vip-synth",
         region_mode="overlay",
-        scorer={"kind": "metric", "name": "exact", "runs": 1},
+        scored_by=ScoredBy(scorer="mean", scorer_version=1, grader="metric:exact", grader_version=1, runs=1),
         dataset_hash="synthhash" * 4,
         prompt_hash="p" * 32,
         n=n,
         expected_grades=n,
         failed=0,
-        total=total,
-        breakdowns=breakdowns,
-        combinations=combos,
+        headline=summary.headline,
+        total=summary.total,
+        breakdowns=summary.breakdowns,
+        combinations=summary.combinations,
     )
     write_json(
         folder / "scores.json",
@@ -122,7 +127,7 @@ def write_metric_run(results: Path, run_id: str, n: int = 45) -> None:
         dataset_hash="synthhash" * 4,
         prompt_hash="p" * 32,
         generation={},
-        scorer={"metric": "exact"},
+        scoring=scoring_spec(TaskIndex().task("vip-synth").config),
     )
     manifest = Manifest(
         run_id=run_id,
@@ -303,11 +308,12 @@ def test_overview_numbers_match_scores_json(site):
                 assert html_row["cells"][1 + i] == (fmt(stat) if stat else "–")
                 checked += 1
             judge = html_row["cells"][len(main["columns"]) + 2]
-            if unit.scorer["kind"] == "judge":
-                assert unit.scorer["judge_model"] in judge and f"×{unit.scorer['runs']}" in judge
-                assert all(m in judge for m in unit.scorer["reported_models"])
+            by = unit.scored_by
+            if by.is_judge:
+                assert by.judge_model in judge and f"×{by.runs}" in judge
+                assert all(m in judge for m in by.reported_models)
             else:
-                assert judge == f"metric {unit.scorer['name']}"
+                assert judge == f"metric {by.grader.removeprefix('metric:')} v{by.grader_version}"
     assert checked > 20
 
 
@@ -337,6 +343,7 @@ def test_breakdowns_render_generically(site):
         "runs": 1,
         "template_hash": "",
         "template": "",
+        "version": 1,
     }
     unit = scores_of(results, "synth").units["vip-synth"]
     html = index.read_text(encoding="utf-8")
@@ -360,7 +367,7 @@ def test_each_run_is_its_own_row_and_differences_are_labelled(site):
     tags = {run: " ".join(t["text"] for t in row["tags"]) for run, row in by_run.items()}
     # The odd ones out carry what makes them odd; the rows produced alike carry nothing.
     assert tags["alpha-judge2"] == "judge model: other-judge"
-    template_hash = scores_of(results, "alpha-template").units["vip-bench-bbox"].scorer["template_hash"]
+    template_hash = scores_of(results, "alpha-template").units["vip-bench-bbox"].scored_by.template_hash
     assert tags["alpha-template"] == f"judge template: {template_hash[:8]}"
     limited = scores_of(results, "alpha-limit").units["vip-bench-bbox"].dataset_hash[:8]
     assert tags["alpha-limit"] == f"dataset: {limited}"  # its prompts differ too, but that follows from the data
@@ -566,13 +573,13 @@ def test_collect_runs_reads_without_writing(site, tmp_path):
 
 def test_no_judge_and_no_model_on_rebuild(site, tmp_path, monkeypatch):
     results, _ = site
-    import vipbench.grading
     import vipbench.models
+    import vipbench.scoring.grade
 
     def boom(*args, **kwargs):
         raise AssertionError("the leaderboard must not judge or load a model")
 
-    monkeypatch.setattr(vipbench.grading, "grade_run", boom)
+    monkeypatch.setattr(vipbench.scoring.grade, "grade_run", boom)
     monkeypatch.setattr(vipbench.models, "create_model", boom)
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     assert build_site(results, tmp_path / "again").is_file()

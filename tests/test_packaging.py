@@ -51,7 +51,7 @@ def test_installed_wheel_finds_its_tasks_and_judges(wheel, tmp_path):
     assert proc.returncode == 0, proc.stderr
     code = (
         "import vipbench, vipbench.resources as r\n"
-        "from vipbench.tasks import TaskIndex\nfrom vipbench.judging.config import load_judge\n"
+        "from vipbench.tasks import TaskIndex\nfrom vipbench.scoring.judge.config import load_judge\n"
         "print(vipbench.__file__)\nprint(r.builtin_dir('tasks'))\n"
         "print(TaskIndex().resolve('vip-bench'))\nprint(load_judge('vip-bench-mmvet').model)\n"
     )

@@ -64,7 +64,7 @@ def plugin(tmp_path, monkeypatch):
 def test_entry_points_add_a_model_a_task_and_a_judge(plugin, tmp_path, capsys):
     assert main(["models"]) == 0 and "echo" in capsys.readouterr().out
     assert main(["tasks"]) == 0 and "echo-task" in capsys.readouterr().out
-    from vipbench.judging.config import load_judge
+    from vipbench.scoring.judge.config import load_judge
 
     assert load_judge("strict-judge").model == "some-model"
 

@@ -6,7 +6,7 @@ import pytest
 
 from vipbench.errors import UnknownNameError, VipbenchError
 from vipbench.imaging import load_rgb
-from vipbench.taskconfig import FunctionRef, task_config_from_yaml
+from vipbench.taskconfig import FunctionRef, GroupConfig, config_from_yaml
 from vipbench.tasks import TaskIndex
 
 
@@ -28,11 +28,13 @@ def test_unknown_task_lists_known_names_and_suggests_the_closest():
 
 def test_yaml_include_and_function_hooks(tmp_path):
     (tmp_path / "_base.yaml").write_text("loader: !function hooks.load\nscorer: {metric: exact_match}\nversion: 3\n")
-    (tmp_path / "t.yaml").write_text("task: my-task\ninclude: _base.yaml\ndataset: {key: mine, split: x}\nversion: 4\n")
+    (tmp_path / "t.yaml").write_text(
+        "task: my-task\ninclude: _base.yaml\ndataset: {key: mine, options: {split: x}}\nversion: 4\n"
+    )
     (tmp_path / "hooks.py").write_text(
         "def load(root, config):\n    return ['loaded', config.dataset.options['split']]\n"
     )
-    config = task_config_from_yaml(tmp_path / "t.yaml")
+    config = config_from_yaml(tmp_path / "t.yaml")
     assert config.version == 4  # the including file wins
     assert isinstance(config.loader, FunctionRef)
     assert config.loader(None, config) == ["loaded", "x"]
@@ -44,7 +46,7 @@ def test_unknown_yaml_key_is_reported(tmp_path):
         "task: t\ndataset: {key: k}\nloader: !function hooks.f\nscorer: {metric: exact_match}\nscorrer: oops\n"
     )
     with pytest.raises(VipbenchError, match="unknown key.*scorrer"):
-        task_config_from_yaml(tmp_path / "t.yaml")
+        config_from_yaml(tmp_path / "t.yaml")
 
 
 def test_vip_bench_loader_reads_the_official_layout(vip_bench_dir):
@@ -61,3 +63,26 @@ def test_vip_bench_loader_reads_the_official_layout(vip_bench_dir):
     assert "日本語" in samples["v1_4"].question and "☕" in samples["v1_4"].references[0]
     for sample in samples.values():  # RGB, RGBA and palette PNGs all load as RGB
         assert load_rgb(sample.image).mode == "RGB"
+
+
+def test_a_nested_key_no_field_knows_is_an_error_not_an_option(tmp_path):
+    (tmp_path / "t.yaml").write_text(
+        "task: t\ndataset: {key: k, split: x}\nloader: !function hooks.f\nscorer: {metric: exact_match}\n"
+    )
+    with pytest.raises(VipbenchError, match=r"unknown key\(s\) dataset.split; allowed: .*dataset.options"):
+        config_from_yaml(tmp_path / "t.yaml")
+    (tmp_path / "t.yaml").write_text(
+        "task: t\ndataset: {key: k}\nloader: !function hooks.f\nscorer: {metric: exact_match, metirc_args: {}}\n"
+    )
+    with pytest.raises(VipbenchError, match=r"unknown key\(s\) scorer.metirc_args"):
+        config_from_yaml(tmp_path / "t.yaml")
+
+
+def test_a_group_yaml_names_its_tasks_and_its_scorer(tmp_path):
+    (tmp_path / "g.yaml").write_text("group: both\ntasks: [vip-bench-bbox, vip-bench-human]\nscorer: joint\n")
+    config = config_from_yaml(tmp_path / "g.yaml")
+    assert isinstance(config, GroupConfig) and config.scorer == "joint"
+    assert TaskIndex([tmp_path]).resolve("both") == ["vip-bench-bbox", "vip-bench-human"]
+    (tmp_path / "g.yaml").write_text("group: both\ntasks: [vip-bench-bbox, vip-bench-hum]\n")
+    with pytest.raises(VipbenchError, match="g.yaml: unknown task 'vip-bench-hum'. Did you mean 'vip-bench-human'"):
+        TaskIndex([tmp_path])

@@ -288,7 +288,7 @@ def test_blind_scores_the_majority_share_of_each_question_type(tmp_path, samples
 
 def test_blind_needs_begin_task_and_ignores_request_order(task, samples):
     requests = [task.build_request(s, "coords") for s in samples]
-    model = create_model("blind", device="cpu")
+    model = create_model("blind")
     with pytest.raises(Exception, match="begin_task"):
         model.generate(requests[:1], GenerationSettings())
     model.begin_task("vip-synth", requests)

@@ -34,3 +34,14 @@ def pad_to_square(image: Image.Image, fill: tuple[int, int, int]) -> Image.Image
     canvas = Image.new(image.mode, (side, side), fill)
     canvas.paste(image, ((side - width) // 2, (side - height) // 2))
     return canvas
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(W, H) from the file's header, without decoding the pixels."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except FileNotFoundError:
+        raise DataError(f"image not found: {path}") from None
+    except (UnidentifiedImageError, OSError):
+        raise DataError(f"cannot read image {path}") from None

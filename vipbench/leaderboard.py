@@ -34,7 +34,8 @@ from pydantic import BaseModel, ValidationError
 from vipbench.errors import VipbenchError
 from vipbench.progress import progress_bar
 from vipbench.records import Judgement, Manifest, PredictionRecord
-from vipbench.scoring import RunScores, Stat, UnitScores, fmt, metadata_values
+from vipbench.scoring.aggregate import metadata_values
+from vipbench.scoring.results import RunScores, Stat, UnitScores, fmt
 from vipbench.store import RunStore, list_runs, read_jsonl_records
 
 M = TypeVar("M", bound=BaseModel)
@@ -137,32 +138,24 @@ def _stat(stat: Stat | None) -> dict[str, Any] | None:
 
 
 def _judge_info(unit: UnitScores) -> dict[str, Any]:
-    s = unit.scorer
-    if s.get("kind") == "judge":
-        return {
-            "kind": "judge",
-            "name": s.get("name"),
-            "model": s.get("judge_model") or "?",
-            "reported": list(s.get("reported_models") or []),
-            "runs": s.get("runs", len(unit.total.runs)),
-            "template_hash": s.get("template_hash") or "",
-            "template": s.get("template") or "",
-        }
+    by = unit.scored_by
+    kind, _, name = by.grader.partition(":")
     return {
-        "kind": s.get("kind", "metric"),
-        "name": s.get("name") or "?",
-        "model": None,
-        "reported": [],
-        "runs": s.get("runs", len(unit.total.runs)),
-        "template_hash": "",
-        "template": "",
+        "kind": kind,
+        "name": name,
+        "model": by.judge_model,
+        "reported": by.reported_models,
+        "runs": by.runs,
+        "template_hash": by.template_hash or "",
+        "template": by.template or "",
+        "version": by.grader_version,
     }
 
 
 # What must agree for two rows of one table to be compared as equals, and how a row is labelled when not.
 # Prompts are compared only between rows on the same dataset: other data already means other prompts.
 _COMPARABLE = (
-    ("judge model", lambda r: r["judge"]["model"] or f"metric {r['judge']['name']}"),
+    ("judge model", lambda r: r["judge"]["model"] or f"metric {r['judge']['name']} v{r['judge']['version']}"),
     ("judge template", lambda r: _short(r["judge"]["template_hash"]) if r["judge"]["template_hash"] else "–"),
     ("dataset", lambda r: _short(r["dataset_hash"])),
     ("prompts", lambda r: _short(r["prompt_hash"])),
@@ -304,10 +297,12 @@ def build_model(runs: Sequence[LoadedRun]) -> dict[str, Any]:
         keys = list(dict.fromkeys(k for u in units for k in u.breakdowns))
         breakdowns = [{"key": k, "columns": _columns(units, k)} for k in keys]
         combos = list(dict.fromkeys(c for u in units for c in u.combinations))
+        secondary = list(dict.fromkeys(k for u in units for k in u.secondary))
         rows = []
         for run, unit in entries:
             row = _row(run, unit)
             row["cells"] = {k: {v: _stat(s) for v, s in unit.breakdowns.get(k, {}).items()} for k in keys}
+            row["secondary"] = {k: _stat(unit.secondary.get(k)) for k in secondary}
             row["combinations"] = {c: _stat(unit.combinations.get(c)) for c in combos}
             rows.append(row)
         _sort_rows(rows)
@@ -316,6 +311,8 @@ def build_model(runs: Sequence[LoadedRun]) -> dict[str, Any]:
         for b in breakdowns:
             for column in b["columns"]:
                 _mark_best(r["cells"][b["key"]].get(column["key"]) for r in rows)
+        for key in secondary:
+            _mark_best(r["secondary"][key] for r in rows)
         warnings = _mark_differences(rows)
         tables.append(
             {
@@ -324,6 +321,11 @@ def build_model(runs: Sequence[LoadedRun]) -> dict[str, Any]:
                 "group": task_group.get(task, task),
                 "description": descriptions.get(task, ""),
                 "breakdowns": breakdowns,
+                "headline": units[0].total.label or units[0].headline,
+                "secondary": [
+                    {"key": k, "label": next(u.secondary[k].label or k for u in units if k in u.secondary)}
+                    for k in secondary
+                ],
                 "combinations": combos,
                 "rows": rows,
                 "warnings": warnings,
@@ -387,19 +389,17 @@ def build_model(runs: Sequence[LoadedRun]) -> dict[str, Any]:
 
 def _current_judgements(run: LoadedRun) -> dict[tuple[str, str, int], Judgement]:
     """The grades behind the run's scores.json: for each (unit, sample, judge run), the last line of
-    judgements.jsonl written by the scorer (judge model and template) that scores.json names."""
+    judgements.jsonl written by the grader (its version, judge model and template) that scores.json names."""
     assert run.scores is not None
     chosen: dict[tuple[str, str, int], Judgement] = {}
     for j in run.judgements:
         unit = run.scores.units.get(j.unit)
         if unit is None:
             continue
-        s = unit.scorer
-        if j.scorer != f"{s.get('kind')}:{s.get('name')}" or j.run >= s.get("runs", 1):
+        by = unit.scored_by
+        if j.grader != by.grader or j.version != by.grader_version or j.run >= by.runs:
             continue
-        if s.get("kind") == "judge" and (
-            j.judge_model != s.get("judge_model") or j.template_hash != s.get("template_hash")
-        ):
+        if by.is_judge and (j.judge_model != by.judge_model or j.template_hash != by.template_hash):
             continue
         chosen[(j.unit, j.sample_id, j.run)] = j
     return chosen
@@ -475,6 +475,19 @@ class ImageWriter:
                     progress.advance(bar)
 
 
+def region_outlines(record: PredictionRecord) -> list[dict[str, Any]]:
+    """The regions a mask-, box- or point-mode model was given, drawn as outlines for a reader to see."""
+    from vipbench.prompting import COLORS
+    from vipbench.types import Overlay
+
+    palette = list(COLORS)
+    shape = {"point": "point", "mask": "mask contour"}.get(record.region_mode, "rectangle")
+    return [
+        Overlay(r.to_region(), shape, palette[i % len(palette)], seed=i, alpha=255).to_dict()
+        for i, r in enumerate(record.regions)
+    ]
+
+
 def unit_samples(
     run: LoadedRun,
     unit: UnitScores,
@@ -483,7 +496,7 @@ def unit_samples(
     images: ImageWriter,
 ) -> list[dict[str, Any]]:
     """One unit's samples as the browser shows them. ``score`` is the mean over judge runs on 0–10."""
-    runs = int(unit.scorer.get("runs", 1) or 1)
+    runs = unit.scored_by.runs
     keys = list(unit.breakdowns)
     samples = []
     for record in records:
@@ -516,10 +529,10 @@ def unit_samples(
         samples.append(
             {
                 "id": record.sample_id,
-                "question": record.prompt,
+                "question": record.question,
                 "references": record.references,
                 "prediction": record.prediction,
-                "image": images.plan(record.image, record.overlays),
+                "image": images.plan(record.image, record.overlays or region_outlines(record)),
                 "groups": {k: metadata_values(record.metadata, k) for k in keys},
                 "score": round(sum(ok) / len(ok), 2) if ok else None,
                 "failed": sum(1 for g in grades if g["status"] != "ok"),

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from vipbench.types import REGION_TOKEN, Region
 
 
 def sha256_text(text: str) -> str:
@@ -27,6 +30,44 @@ class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class RegionRecord(_Record):
+    """A region as a mask-, box- or point-mode model received it, in the source image's pixels."""
+
+    label: str
+    box: list[float]
+    """``[x1, y1, x2, y2]``."""
+    polygons: list[list[list[float]]] = Field(default_factory=list)
+    point: list[float] | None = None
+    mask: dict[str, Any] | None = None
+    """The binary mask as COCO RLE (``{"size": [h, w], "counts": "..."}``), in mask mode."""
+
+    def to_region(self) -> Region:
+        return Region(
+            box=tuple(self.box),  # type: ignore[arg-type]
+            polygons=tuple(tuple(tuple(p) for p in polygon) for polygon in self.polygons),  # type: ignore[misc]
+            point=tuple(self.point) if self.point else None,  # type: ignore[arg-type]
+            label=self.label,
+        )
+
+    @classmethod
+    def given(cls, region: Region, mode: str, image_size: tuple[int, int] | None = None) -> RegionRecord:
+        """The region as a model in ``mode`` reads it; a mask needs the image's (W, H)."""
+        mask = None
+        if mode == "mask" and image_size is not None:
+            import numpy as np
+
+            from vipbench.rle import encode
+
+            mask = encode(np.asarray(region.mask(image_size)) > 0)
+        return cls(
+            label=region.label,
+            box=list(region.box),
+            polygons=[[list(p) for p in polygon] for polygon in region.polygons],
+            point=list(region.center) if mode == "point" else None,
+            mask=mask,
+        )
+
+
 class PredictionRecord(_Record):
     """One line of predictions.jsonl."""
 
@@ -36,12 +77,17 @@ class PredictionRecord(_Record):
     region_mode: str
     prediction: str
     prompt: str
-    """The question text the model received."""
+    """The question text the model received (in mask, box and point modes with ``<region>`` tokens)."""
+    template: str | None = None
+    """The question with ``<obj>`` placeholders, when the task has one (the official ViP-Bench re-ask uses it)."""
     references: list[str]
     """Carried along so that judging and the leaderboard read only this file, never the dataset."""
     metadata: dict[str, Any] = Field(default_factory=dict)
     image: str
     overlays: list[dict[str, Any]] = Field(default_factory=list)
+    """The visual prompts drawn onto ``image`` (overlay mode)."""
+    regions: list[RegionRecord] = Field(default_factory=list)
+    """The regions the model was given, in ``<region>`` order (mask, box and point modes)."""
     doc_hash: str
     prompt_hash: str
     target_hash: str
@@ -56,6 +102,102 @@ class PredictionRecord(_Record):
     def unit(self) -> str:
         return unit_name(self.task, self.prompt_style)
 
+    @property
+    def question(self) -> str:
+        """The prompt as a person or a judge reads it: each ``<region>`` token spelled out as its pixel box."""
+        regions = iter(self.regions)
+
+        def spell(_match) -> str:
+            region = next(regions, None)
+            if region is None:
+                return REGION_TOKEN
+            return "the region [" + ", ".join(str(round(v)) for v in region.box) + "]"
+
+        return re.sub(re.escape(REGION_TOKEN), spell, self.prompt)
+
+
+class MetricSpec(_Record):
+    """A metric as a run recorded it: the version in use when the run was made, and its arguments."""
+
+    name: str
+    version: int
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReaskSpec(_Record):
+    """How an unparseable reply is asked again (the official grader: up to 5 times, 0.5 hotter each time)."""
+
+    attempts: int = 5
+    temperature_step: float = 0.5
+    suffix: str = ""
+    """Appended to the prompt on every re-ask."""
+
+
+class TemplateSpec(_Record):
+    """A judge prompt template, kept whole so that a run can be judged with the prompt it was planned with."""
+
+    source: str
+    text: str
+    """Jinja2 source of the user message."""
+    constants: dict[str, str] = Field(default_factory=dict)
+    """Extra variables, e.g. the prompt read out of an official grader script."""
+    official: bool = False
+    """Read from the official grader script: re-asks then ask the ``<obj>`` question, as that script does."""
+    reask_suffix: str | None = None
+    """The official script's re-ask line, which then replaces the judge's own."""
+    sha256: str
+
+
+class JudgeSpec(_Record):
+    """An LLM judge protocol with its model, template and number of runs: everything that decides a grade."""
+
+    name: str
+    version: int
+    model: str
+    runs: int
+    parser: str
+    parser_version: int
+    scale: float
+    """The reply's full-marks value: a reply of ``scale`` is 10 on vipbench's 0–10 scale."""
+    temperature: float
+    max_tokens: int
+    reask: ReaskSpec
+    system: str | None = None
+    template: TemplateSpec
+
+
+class ScorerSpec(_Record):
+    """A task's scoring as ``vipbench run`` recorded it: the scorer, the metric or judge feeding it, and the
+    breakdowns. ``vipbench judge`` grades from this, never from the task's current YAML."""
+
+    name: str
+    version: int
+    args: dict[str, Any] = Field(default_factory=dict)
+    metric: MetricSpec | None = None
+    judge: JudgeSpec | None = None
+    breakdowns: list[str] = Field(default_factory=list)
+    combinations: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def grader(self) -> str:
+        """``metric:<name>`` or ``judge:<name>``."""
+        return f"metric:{self.metric.name}" if self.metric else f"judge:{self.judge.name}"  # type: ignore[union-attr]
+
+    @property
+    def runs(self) -> int:
+        return self.judge.runs if self.judge else 1
+
+
+class GroupSpec(_Record):
+    """A score over several tasks of one run, such as VCR's Q→AR (joint over Q→A and QA→R)."""
+
+    group: str
+    tasks: list[str]
+    scorer: str
+    version: int
+    args: dict[str, Any] = Field(default_factory=dict)
+
 
 class TaskProvenance(_Record):
     version: int
@@ -67,7 +209,8 @@ class TaskProvenance(_Record):
     prompt_hash: str
     """Hash of every request's text and overlays, per prompt style."""
     generation: dict[str, Any]
-    scorer: dict[str, Any]
+    scoring: ScorerSpec
+    """Everything ``vipbench judge`` needs to grade and score this task, without its YAML."""
 
 
 class RunSpec(_Record):
@@ -97,6 +240,8 @@ class Manifest(_Record):
     model: dict[str, Any]
     """The adapter's own description: checkpoint, template, preprocessing, dtype, device."""
     tasks: dict[str, TaskProvenance]
+    groups: dict[str, GroupSpec] = Field(default_factory=dict)
+    """Scores computed over several of the run's tasks (VCR's Q→AR), by group name."""
     environment: dict[str, Any]
     """vipbench version, git commit, python, platform, package versions."""
 
@@ -115,18 +260,22 @@ class Usage(_Record):
 class Judgement(_Record):
     """One line of judgements.jsonl: one grade of one prediction in one judge run.
 
-    ``score`` is on vipbench's 0–10 scale and is None exactly when ``status`` is ``failed``: a failed grade
-    is reported, never counted as 0 or 10.
+    ``values`` hold the grade (``score`` on vipbench's 0–10 scale, and whatever else the grader reports, such
+    as a parsed answer). They are empty exactly when ``status`` is ``failed``: a failed grade is reported,
+    never counted as 0 or 10 (unless ``vipbench judge --failed-grade zero`` asks for the official rule).
     """
 
     grade_key: str
-    """Hash of what decides this grade: scorer, judge model, endpoint, template, sampling, run, prediction."""
+    """Hash of what decides this grade: grader and its version, judge model, endpoint, template, sampling, run,
+    prediction."""
     task: str
     sample_id: str
     prompt_style: str | None = None
     run: int
-    scorer: str
+    grader: str
     """``judge:<name>`` or ``metric:<name>``."""
+    version: int
+    """The grader's version."""
     judge_model: str | None = None
     """The model that was asked for."""
     reported_model: str | None = None
@@ -134,7 +283,10 @@ class Judgement(_Record):
     template_hash: str | None = None
     status: str
     """``ok`` or ``failed``."""
-    score: float | None = None
+    values: dict[str, Any] = Field(default_factory=dict)
+    failure: str | None = None
+    """Why a grade failed: ``unparseable`` (no usable score in any reply), ``request`` (the call failed after its
+    retries), ``cost-limit``, or ``metric`` (the metric raised)."""
     error: str | None = None
     replies: list[str] = Field(default_factory=list)
     """Every raw reply, re-asks included."""
@@ -147,3 +299,8 @@ class Judgement(_Record):
     @property
     def unit(self) -> str:
         return unit_name(self.task, self.prompt_style)
+
+    @property
+    def score(self) -> float | None:
+        """The grade on vipbench's 0–10 scale."""
+        return self.values.get("score")

@@ -1,15 +1,20 @@
-"""A lazy name → object registry, one per kind (tasks, models, judges).
+"""A lazy name → object registry, one per kind (models, metrics, scorers, reply parsers).
 
 Entries can be objects or ``"module:attr"`` strings, so ``vipbench --help`` and ``vipbench models`` never
-import torch. Third-party packages add entries through the entry-point group ``vipbench.<kind>s``.
+import torch. Third-party packages add entries through the entry-point group ``vipbench.<kind>s``; tasks and
+judges, which are folders of YAML files, come from the groups ``vipbench.tasks`` and ``vipbench.judges``
+(``plugin_folders``).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+import inspect
+import typing
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from vipbench.errors import UnknownNameError, VipbenchError
@@ -26,6 +31,80 @@ def import_target(target: str) -> Any:
     return obj
 
 
+def plugin_folders(kind: str) -> list[Path]:
+    """The folders that installed plugins name in the entry-point group ``vipbench.<kind>`` (a path, a list of
+    paths, or a function returning either)."""
+    folders: list[Path] = []
+    for ep in entry_points(group=f"vipbench.{kind}"):
+        value = ep.load()
+        value = value() if callable(value) else value
+        folders.extend(Path(v) for v in ([value] if isinstance(value, (str, Path)) else value))
+    return folders
+
+
+def keyword_names(fn: Callable[..., Any]) -> list[str] | None:
+    """The keyword arguments ``fn`` takes by name, or None when it takes any (``**kwargs``)."""
+    params = inspect.signature(fn).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def check_keywords(
+    what: str, fn: Callable[..., Any], args: Mapping[str, Any], positional: int = 0, fixed: Collection[str] = ()
+) -> None:
+    """Refuse, in one line listing the valid ones, keyword arguments that ``fn`` does not take. The first
+    ``positional`` parameters, and those in ``fixed``, are filled by vipbench, not by the user."""
+    names = keyword_names(fn)
+    if names is None:
+        return
+    valid = [n for n in names[positional:] if n not in fixed]
+    unknown = sorted(set(args) - set(valid))
+    if unknown:
+        takes = f"it takes {', '.join(valid)}" if valid else "it takes none"
+        raise VipbenchError(f"{what} has no argument {', '.join(map(repr, unknown))}; {takes}")
+    for name, value in args.items():
+        allowed = literal_values(fn, name)
+        if allowed is not None and value not in allowed:
+            raise VipbenchError(f"{what}: {name} must be one of {', '.join(map(str, allowed))}, not {value!r}")
+
+
+def convert_arg(fn: Callable[..., Any], name: str, text: str) -> Any:
+    """A command-line string as the type ``fn`` declares for ``name`` (bool, int, float, or else the string)."""
+    hint = _annotation(fn, name)
+    types = [t for t in (typing.get_args(hint) or (hint,)) if t is not type(None)]
+    if bool in types:
+        if text.lower() not in _BOOLS:
+            raise VipbenchError(f"{name} must be true or false, not {text!r}")
+        return _BOOLS[text.lower()]
+    for kind in (int, float):
+        if kind in types:
+            try:
+                return kind(text)
+            except ValueError:
+                raise VipbenchError(
+                    f"{name} must be {'an integer' if kind is int else 'a number'}, not {text!r}"
+                ) from None
+    return text
+
+
+_BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def literal_values(fn: Callable[..., Any], name: str) -> tuple[Any, ...] | None:
+    """The allowed values of a parameter annotated ``Literal[...]``, else None."""
+    hint = _annotation(fn, name)
+    return typing.get_args(hint) if typing.get_origin(hint) is typing.Literal else None
+
+
+def _annotation(fn: Callable[..., Any], name: str) -> Any:
+    """The type ``fn`` (a function, or a class's ``__init__``) declares for parameter ``name``, if it resolves."""
+    try:
+        return typing.get_type_hints(fn.__init__ if isinstance(fn, type) else fn).get(name)
+    except Exception:  # noqa: BLE001 - an annotation that does not resolve goes unchecked
+        return None
+
+
 @dataclass
 class Entry(Generic[T]):
     name: str
@@ -39,7 +118,7 @@ class Entry(Generic[T]):
         if isinstance(self.target, str):
             try:
                 self.target = import_target(self.target)
-            except ImportError as exc:
+            except (ImportError, AttributeError) as exc:
                 raise VipbenchError(f"cannot load {self.name!r} from {self.target}: {exc}") from None
         return self.target  # type: ignore[return-value]
 

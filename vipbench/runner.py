@@ -12,11 +12,22 @@ from typing import Any
 
 from vipbench.data import resolve_data_root
 from vipbench.errors import VipbenchError
+from vipbench.imaging import image_size
 from vipbench.models import MODELS, create_model
 from vipbench.models.base import GenerationSettings, ModelAdapter
 from vipbench.progress import progress_bar
 from vipbench.provenance import environment
-from vipbench.records import Manifest, PredictionRecord, RunSpec, TaskProvenance, sha256_text, stable_hash
+from vipbench.records import (
+    GroupSpec,
+    Manifest,
+    PredictionRecord,
+    RegionRecord,
+    RunSpec,
+    TaskProvenance,
+    sha256_text,
+    stable_hash,
+)
+from vipbench.scoring.spec import group_spec, scoring_spec
 from vipbench.store import RunStore, now, write_json
 from vipbench.tasks import Task, TaskIndex
 from vipbench.types import Request, Sample
@@ -92,7 +103,7 @@ def plan(spec: RunSpec, index: TaskIndex, warn=print) -> list[PlannedTask]:
             dataset_hash=stable_hash([sample_hash(s) for s in samples]),
             prompt_hash=stable_hash([request_hash(r) for r in requests]),
             generation=generation.to_dict(),
-            scorer={k: v for k, v in task.config.scorer.__dict__.items() if v is not None},
+            scoring=scoring_spec(task.config),
         )
         planned.append(PlannedTask(task, requests, generation, provenance))
     return planned
@@ -117,8 +128,18 @@ def _distinct(requests: list[Request], task: str, warn) -> list[Request]:
     return kept
 
 
+def group_specs(index: TaskIndex, tasks: Sequence[str]) -> dict[str, GroupSpec]:
+    """The scored groups whose every member task is in the run."""
+    return {
+        name: group_spec(group)
+        for name, group in index.group_configs.items()
+        if group.scorer and all(t in tasks for t in group.tasks)
+    }
+
+
 def _record(request: Request, prediction: str, seconds: float) -> PredictionRecord:
     sample = request.sample
+    size = image_size(request.image_path) if request.region_mode == "mask" and request.regions else None
     return PredictionRecord(
         task=request.task,
         sample_id=sample.id,
@@ -126,10 +147,12 @@ def _record(request: Request, prediction: str, seconds: float) -> PredictionReco
         region_mode=request.region_mode,
         prediction=prediction,
         prompt=request.text,
+        template=sample.template,
         references=list(sample.references),
         metadata=dict(sample.metadata),
         image=str(request.image_path),
         overlays=[o.to_dict() for o in request.overlays],
+        regions=[RegionRecord.given(r, request.region_mode, size) for r in request.regions],
         doc_hash=sample_hash(sample),
         prompt_hash=request_hash(request),
         target_hash=stable_hash(list(sample.references)),
@@ -169,10 +192,19 @@ def execute(
     batch_size: int,
     command: list[str],
     resumed: bool,
+    groups: dict[str, GroupSpec] | None = None,
     console=None,
 ) -> None:
     """Generate every missing prediction, then write the exports and mark the run complete."""
     previous = store.manifest() if resumed else None
+    tasks = {p.task.name: p.provenance for p in planned}
+    if previous:
+        changed = [t for t in tasks if _without_scoring(previous.tasks.get(t)) != _without_scoring(tasks[t])]
+        if changed:
+            raise VipbenchError(
+                f"the data or prompts of {', '.join(changed)} changed since run {store.run_id} started; start a new run"
+            )
+        tasks, groups = previous.tasks, previous.groups  # the run keeps the scoring it started with
     manifest = Manifest(
         run_id=store.run_id,
         created=previous.created if previous else now(),
@@ -181,14 +213,10 @@ def execute(
         command=command,
         spec=spec,
         model=model.describe(),
-        tasks={p.task.name: p.provenance for p in planned},
+        tasks=tasks,
+        groups=groups or {},
         environment=environment(),
     )
-    if previous and previous.tasks != manifest.tasks:
-        changed = [t for t in manifest.tasks if previous.tasks.get(t) != manifest.tasks[t]]
-        raise VipbenchError(
-            f"the data or prompts of {', '.join(changed)} changed since run {store.run_id} started; start a new run"
-        )
     store.write_manifest(manifest)
 
     done = {r.key for r in store.predictions()}
@@ -221,6 +249,10 @@ def execute(
     store.write_manifest(manifest)
 
 
+def _without_scoring(provenance: TaskProvenance | None) -> dict[str, Any] | None:
+    return provenance.model_dump(exclude={"scoring"}) if provenance else None
+
+
 def write_exports(store: RunStore, planned: list[PlannedTask]) -> None:
     """Each task's official upload format, one file per scored unit (``exports/vip-bench-bbox.json``)."""
     records = store.predictions()
@@ -246,7 +278,7 @@ def run(
     overrides: dict[str, Any] | None = None,
     include_paths: Sequence[Path] = (),
     batch_size: int | None = None,
-    device: str = "auto",
+    device: str | None = None,
     command: Sequence[str] = (),
     console=None,
     warn=print,
@@ -256,10 +288,12 @@ def run(
     if resume is not None:
         store, spec = resume_run(results_dir, resume, overrides or {})
     assert spec is not None
-    planned = plan(spec, TaskIndex(include_paths), warn=warn)
-    model = create_model(spec.model, device=device, **spec.model_options)
+    index = TaskIndex(include_paths)
+    planned = plan(spec, index, warn=warn)
+    model = create_model(spec.model, **spec.model_options, **({"device": device} if device else {}))
     if store is None:
         store = RunStore.create(results_dir, run_id or new_run_id(spec.model))
     size = batch_size or getattr(model, "batch_size", None) or model.default_batch_size
-    execute(store, spec, planned, model, size, list(command), resumed=resume is not None, console=console)
+    groups = group_specs(index, spec.tasks)
+    execute(store, spec, planned, model, size, list(command), resume is not None, groups, console=console)
     return store

@@ -63,11 +63,20 @@ class DatasetConfig:
 
 @dataclass(frozen=True)
 class ScorerConfig:
-    judge: str | None = None
-    """A judge name under judges/; mutually exclusive with ``metric``."""
-    runs: int = 1
+    """How a task is scored: a scorer fed by a metric or by an LLM judge (see ``vipbench.scoring``)."""
+
+    name: str = "mean"
+    """The scorer that turns the unit's grades into its scores (registered in ``vipbench.scorers``)."""
+    args: Mapping[str, Any] = field(default_factory=dict)
     metric: str | None = None
-    """A local metric registered in ``vipbench.metrics``."""
+    """A metric that grades each prediction (registered in ``vipbench.metrics``); exclusive with ``judge``."""
+    metric_args: Mapping[str, Any] = field(default_factory=dict)
+    judge: str | None = None
+    """An LLM judge protocol under judges/ that grades each prediction."""
+    judge_model: str | None = None
+    """The judge model this task's protocol asks for (default: the judge protocol's own, the paper's)."""
+    runs: int = 1
+    """Independent judge runs per prediction (reported as mean ± std)."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,19 @@ class TaskConfig:
     export: FunctionRef | None = None
     """Writes the benchmark's official upload format from the predictions."""
     version: int = 1
+    source: Path | None = None
+
+
+@dataclass(frozen=True)
+class GroupConfig:
+    """A group YAML (``group:`` instead of ``task:``): its member tasks, and optionally a score over them."""
+
+    group: str
+    tasks: tuple[str, ...]
+    scorer: str | None = None
+    """A group scorer (``joint``, ``mean-of``) computed when every member task is in the run."""
+    args: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
     source: Path | None = None
 
 
@@ -129,13 +151,14 @@ def read_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     return data
 
 
-def check_keys(path: Path, data: dict[str, Any], cls: type) -> None:
+def check_keys(path: Path, data: dict[str, Any], cls: type, where: str = "") -> None:
     """Every YAML key must be a field of ``cls``, and every field without a default must be given."""
     fields = [f for f in dataclasses.fields(cls) if f.name != "source"]
     unknown = sorted(set(data) - {f.name for f in fields})
     if unknown:
         raise VipbenchError(
-            f"{path}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(f.name for f in fields))}"
+            f"{path}: unknown key(s) {', '.join(where + k for k in unknown)}; "
+            f"allowed: {', '.join(sorted(where + f.name for f in fields))}"
         )
     missing = [
         f.name
@@ -143,29 +166,31 @@ def check_keys(path: Path, data: dict[str, Any], cls: type) -> None:
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in data
     ]
     if missing:
-        raise VipbenchError(f"{path}: missing key(s) {', '.join(missing)}")
+        raise VipbenchError(f"{path}: missing key(s) {', '.join(where + m for m in missing)}")
 
 
 _NESTED = {"dataset": DatasetConfig, "scorer": ScorerConfig}
 _TUPLES = {"groups", "region_modes", "breakdowns"}
 
 
-def task_config_from_yaml(path: Path) -> TaskConfig:
+def config_from_yaml(path: Path) -> TaskConfig | GroupConfig:
+    """A task or a group, by whether the file says ``task:`` or ``group:``."""
     data = read_yaml(path)
+    if "group" in data and "task" not in data:
+        check_keys(path, data, GroupConfig)
+        if not isinstance(data["tasks"], list) or not data["tasks"]:
+            raise VipbenchError(f"{path}: tasks must be a non-empty list of task names")
+        return GroupConfig(**{**data, "tasks": tuple(data["tasks"])}, source=path)
+    return _task_config(path, data)
+
+
+def _task_config(path: Path, data: dict[str, Any]) -> TaskConfig:
     check_keys(path, data, TaskConfig)
     for key, cls in _NESTED.items():
         value = data[key]
         if not isinstance(value, dict):
             raise VipbenchError(f"{path}: {key} must be a mapping")
-        fields = {f.name for f in dataclasses.fields(cls)}
-        extra = {k: v for k, v in value.items() if k not in fields}
-        if extra and "options" in fields:
-            value = {
-                **{k: v for k, v in value.items() if k in fields},
-                "options": {**value.get("options", {}), **extra},
-            }
-        elif extra:
-            raise VipbenchError(f"{path}: unknown {key} key(s) {', '.join(sorted(extra))}")
+        check_keys(path, value, cls, where=f"{key}.")
         data[key] = cls(**value)
     for key in _TUPLES & set(data):
         data[key] = tuple(data[key])
@@ -175,6 +200,8 @@ def task_config_from_yaml(path: Path) -> TaskConfig:
     scorer = data["scorer"]
     if (scorer.judge is None) == (scorer.metric is None):
         raise VipbenchError(f"{path}: scorer needs exactly one of 'judge' or 'metric'")
+    if not isinstance(scorer.runs, int) or scorer.runs < 1 or (scorer.metric and scorer.runs != 1):
+        raise VipbenchError(f"{path}: scorer.runs must be a positive integer, and 1 for a metric")
     for key in ("loader", "export"):
         if key in data and not isinstance(data[key], FunctionRef):
             raise VipbenchError(f"{path}: {key} must be a '!function hooks.name' reference")

@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
-from importlib.metadata import entry_points
 from pathlib import Path
 
 from vipbench.errors import DataError, UnknownNameError, VipbenchError
-from vipbench.taskconfig import TaskConfig, task_config_from_yaml
+from vipbench.registry import plugin_folders
+from vipbench.taskconfig import GroupConfig, TaskConfig, config_from_yaml
 from vipbench.types import OBJ_PLACEHOLDER, REGION_TOKEN, Overlay, Region, Request, Sample
 
 ALL = "all"
@@ -23,15 +23,6 @@ def _canonical(name: str) -> str:
     return name.strip().lower().replace("_", "-")
 
 
-def _plugin_task_dirs() -> list[Path]:
-    dirs: list[Path] = []
-    for ep in entry_points(group="vipbench.tasks"):
-        value = ep.load()
-        value = value() if callable(value) else value
-        dirs.extend(Path(v) for v in ([value] if isinstance(value, (str, Path)) else value))
-    return dirs
-
-
 class TaskIndex:
     """Every task and group that can be run, read from YAML without importing any hook."""
 
@@ -39,17 +30,28 @@ class TaskIndex:
         from vipbench.resources import builtin_dir
 
         self.configs: dict[str, TaskConfig] = {}
-        for folder in [builtin_dir("tasks"), *map(Path, include_paths), *_plugin_task_dirs()]:
+        self.group_configs: dict[str, GroupConfig] = {}
+        for folder in [builtin_dir("tasks"), *map(Path, include_paths), *plugin_folders("tasks")]:
             if not folder.is_dir():
                 raise VipbenchError(f"task folder not found: {folder}")
             for path in sorted(folder.rglob("*.yaml")):
                 if path.name.startswith("_"):
                     continue
-                config = task_config_from_yaml(path)
-                name = _canonical(config.task)
-                if name in self.configs and self.configs[name].source != path:
-                    raise VipbenchError(f"task {name!r} is defined twice: {self.configs[name].source} and {path}")
-                self.configs[name] = config
+                config = config_from_yaml(path)
+                if isinstance(config, GroupConfig):
+                    self._add(self.group_configs, _canonical(config.group), config, "group")
+                else:
+                    self._add(self.configs, _canonical(config.task), config, "task")
+        for group in self.group_configs.values():
+            for member in group.tasks:
+                if _canonical(member) not in self.configs:
+                    raise VipbenchError(f"{group.source}: {UnknownNameError('task', member, self.configs)}")
+
+    @staticmethod
+    def _add(configs: dict, name: str, config: TaskConfig | GroupConfig, kind: str) -> None:
+        if name in configs and configs[name].source != config.source:
+            raise VipbenchError(f"{kind} {name!r} is defined twice: {configs[name].source} and {config.source}")
+        configs[name] = config
 
     @cached_property
     def groups(self) -> dict[str, list[str]]:
@@ -57,6 +59,9 @@ class TaskIndex:
         for name, config in sorted(self.configs.items()):
             for group in config.groups:
                 groups.setdefault(_canonical(group), []).append(name)
+        for name, group in self.group_configs.items():
+            members = groups.setdefault(name, [])
+            members.extend(t for t in map(_canonical, group.tasks) if t not in members)
         groups[ALL] = sorted(self.configs)
         return groups
 
@@ -116,7 +121,9 @@ class Task:
         if region_mode == "overlay":
             return _overlay_request(self.name, sample, style, order, by_label, prompt_style)
         if region_mode == "coords":
-            size = _image_size(sample.source_image)
+            from vipbench.imaging import image_size
+
+            size = image_size(sample.source_image)
             text = _fill(sample.template, {label: by_label[label].coords_text(size) for label in order})
             return Request(self.name, sample, text, sample.source_image, region_mode)
         text = OBJ_PLACEHOLDER.sub(REGION_TOKEN, sample.template)
@@ -137,16 +144,6 @@ def _template_labels(sample: Sample, by_label: Mapping[str, Region]) -> list[str
 
 def _fill(template: str, texts: Mapping[str, str]) -> str:
     return OBJ_PLACEHOLDER.sub(lambda m: texts[m.group(1)], template)
-
-
-def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except OSError:
-        raise DataError(f"cannot read image {path}") from None
 
 
 def _overlay_request(

@@ -13,6 +13,7 @@ from vipbench.cli.common import (
     positive_int,
     stderr_console,
     stdout_console,
+    warn,
 )
 
 JUDGE_EXAMPLES = """\
@@ -28,8 +29,8 @@ The API key is read from OPENAI_API_KEY and never written anywhere. Every reply 
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
-    from vipbench.grading import JudgeOptions, grade_run
-    from vipbench.report import print_scores
+    from vipbench.scoring.grade import JudgeOptions, grade_run
+    from vipbench.scoring.report import print_scores
     from vipbench.store import RunStore
 
     store = RunStore.open(args.results, args.run)
@@ -46,9 +47,11 @@ def cmd_judge(args: argparse.Namespace) -> int:
         backoff_initial=args.backoff,
         cache_path=args.cache,
         include_paths=args.include_path,
+        rescore_with_current_task=args.rescore_with_current_task,
+        failed_grade=args.failed_grade,
     )
     console = stderr_console()
-    outcome = grade_run(store, options, console=console)
+    outcome = grade_run(store, options, console=console, warn=warn)
     print_scores(outcome, stdout_console())  # the report on stdout, progress and errors on stderr
     if outcome.failed and not args.allow_failures:
         console.print(
@@ -63,8 +66,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "judge",
         help="grade a run's predictions (LLM judge or metric) and write scores",
-        description="Grade a run's predictions with each task's scorer: an OpenAI-compatible LLM "
-        "judge on a 0-10 scale (cached, concurrent, retried) or a local metric. Writes "
+        description="Grade a run's predictions as the run recorded each task's scoring: with the task's own "
+        "OpenAI-compatible LLM judge on a 0-10 scale (cached, concurrent, retried) or a local metric. Writes "
         "judgements.jsonl, scores.json and scores.csv into the run folder.",
         epilog=JUDGE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -113,6 +116,19 @@ def add_parser(sub) -> None:
         help="first wait before a retry; it doubles each time, with jitter (a Retry-After header wins)",
     )
     p.add_argument("--cache", type=Path, metavar="FILE", help="judge reply cache (SQLite)")
+    p.add_argument(
+        "--failed-grade",
+        choices=["exclude", "zero"],
+        default="exclude",
+        help="a grade still unparseable after its re-asks: left out of every mean and reported (default), or "
+        "counted as 0 as the official ViP-Bench grader does",
+    )
+    p.add_argument(
+        "--rescore-with-current-task",
+        action="store_true",
+        help="grade with the tasks' current YAML (scorer, metric, judge, breakdowns) instead of the spec the run "
+        "recorded when it was made",
+    )
     add_results_option(p)
     add_include_path_option(p)
     p.set_defaults(handler=cmd_judge)

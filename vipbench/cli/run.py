@@ -13,6 +13,7 @@ from vipbench.cli.common import (
     non_negative_float,
     positive_int,
     stderr_console,
+    stdout_console,
     warn,
 )
 from vipbench.errors import VipbenchError
@@ -52,7 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from vipbench.runner import run
     from vipbench.tasks import TaskIndex
 
-    model_options = {
+    shortcuts = {
         k: getattr(args, k)
         for k in ("model_path", "dtype", "conv_template", "image_preprocess")
         if getattr(args, k) is not None
@@ -68,12 +69,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     index = TaskIndex(args.include_path)
     spec = None
     overrides: dict = {}
+    model_options = _model_options(args, shortcuts)
     if args.resume is None:
         if not args.model or not args.tasks:
             raise VipbenchError("vipbench run needs --model and --tasks (or --resume RUN_ID)")
-        from vipbench.models import MODELS
-
-        MODELS.entry(args.model)  # an unknown name fails here, before any data is read
         tasks = index.resolve(args.tasks)
         spec = RunSpec(
             model=args.model,
@@ -119,8 +118,38 @@ def cmd_run(args: argparse.Namespace) -> int:
             "[yellow]interrupted[/]: finished predictions are saved; continue with [bold]vipbench run --resume[/]"
         )
         return 130
-    console.print(f"[green]done[/]: {store.path}  (next: [bold]vipbench judge {store.run_id}[/])", soft_wrap=True)
-    return 0
+    console.print(f"[green]done[/]: {store.path}", soft_wrap=True)
+    return score_finished_run(store, console)
+
+
+def score_finished_run(store, console) -> int:
+    """Score what needs no judge call at once (metric tasks), as lm-evaluation-harness does, and say what waits
+    for ``vipbench judge``."""
+    from vipbench.scoring.grade import JudgeOptions, grade_run
+    from vipbench.scoring.report import print_scores
+
+    outcome = grade_run(store, JudgeOptions(judge_calls=False), console=console, warn=warn)
+    if outcome.scores.units:
+        print_scores(outcome, stdout_console())
+    if outcome.waiting:
+        console.print(
+            f"{', '.join(outcome.waiting)}: graded by an LLM judge; next: [bold]vipbench judge {store.run_id}[/]",
+            soft_wrap=True,
+        )
+    return 1 if outcome.failed else 0
+
+
+def _model_options(args: argparse.Namespace, shortcuts: dict) -> dict:
+    """--model-args, then the shortcut flags (which win), checked against the model's adapter."""
+    if not args.model:
+        if args.model_args:
+            raise VipbenchError("--model-args needs --model")
+        return shortcuts  # a resumed run checks them against its own
+    from vipbench.models import check_model_options, parse_model_args
+
+    options = {**(parse_model_args(args.model, args.model_args) if args.model_args else {}), **shortcuts}
+    check_model_options(args.model, options)
+    return options
 
 
 def add_parser(sub) -> None:
@@ -142,12 +171,18 @@ def add_parser(sub) -> None:
         help="local dataset folder in the official layout, e.g. vip-bench=~/ViP-Bench "
         "(default: download from the Hugging Face Hub)",
     )
+    p.add_argument(
+        "--model-args",
+        metavar="KEY=VALUE,...",
+        help="keyword arguments of the model's adapter, e.g. dtype=float16,conv_template=hf "
+        "(an unknown key is refused with the list of valid ones)",
+    )
     p.add_argument("--model-path", help="local checkpoint folder in Hugging Face format, instead of the hub id")
     p.add_argument("--limit", type=positive_int, help="only the first N samples of each task (smoke runs)")
     p.add_argument(
         "--batch-size", type=positive_int, help="requests per generate call (default: 8 on a GPU, 1 on a CPU)"
     )
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     p.add_argument(
         "--dtype",
         choices=["float32", "bfloat16", "float16"],

@@ -9,7 +9,6 @@ from vipbench.cli.common import (
     add_results_option,
     positive_int,
     stderr_console,
-    stdout_console,
     warn,
 )
 
@@ -45,10 +44,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     is installed), scored, then the leaderboard. Run it again and finished steps are skipped."""
     import importlib.util
 
-    from vipbench.grading import JudgeOptions, grade_run
+    from vipbench.cli.run import score_finished_run
     from vipbench.leaderboard import build_site
     from vipbench.records import RunSpec
-    from vipbench.report import print_scores
     from vipbench.runner import run
 
     console = stderr_console()
@@ -70,7 +68,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             console=console,
             warn=warn,
         )
-        print_scores(grade_run(store, JudgeOptions(), console=console), stdout_console())
+        score_finished_run(store, console)
     index = build_site(args.results, args.out)
     console.print(f"[green]leaderboard[/]: {index}")
     return 0

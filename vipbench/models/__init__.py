@@ -6,10 +6,12 @@ Third-party adapters register through the ``vipbench.models`` entry-point group.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from vipbench.errors import VipbenchError
 from vipbench.models.base import GenerationSettings, ModelAdapter
-from vipbench.registry import Registry
+from vipbench.registry import Registry, check_keywords, convert_arg
 
 MODELS: Registry[type[ModelAdapter]] = Registry("model")
 
@@ -41,12 +43,30 @@ MODELS.register(
 )
 
 
+def check_model_options(name: str, options: Mapping[str, Any]) -> None:
+    """Refuse options the adapter does not take (``--model-path`` for ``oracle``), listing those it does."""
+    entry = MODELS.entry(name)
+    check_keywords(f"model {name!r}", entry.load(), options, fixed=entry.options)
+
+
+def parse_model_args(name: str, text: str) -> dict[str, Any]:
+    """``key=value,key=value`` → keyword arguments, each value converted to the type the adapter declares."""
+    cls = MODELS.entry(name).load()
+    args: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise VipbenchError(f"--model-args: expected key=value, got {item!r}")
+        args[key.strip()] = convert_arg(cls, key.strip(), value.strip())
+    check_model_options(name, args)
+    return args
+
+
 def create_model(name: str, **options: Any) -> ModelAdapter:
     """Build an adapter by alias; ``options`` (from the command line) override the alias's own."""
     entry = MODELS.entry(name)
-    cls = entry.load()
-    merged = {**entry.options, **{k: v for k, v in options.items() if v is not None}}
-    return cls(**merged)
+    check_model_options(name, options)
+    return entry.load()(**{**entry.options, **options})
 
 
-__all__ = ["MODELS", "GenerationSettings", "ModelAdapter", "create_model"]
+__all__ = ["MODELS", "GenerationSettings", "ModelAdapter", "check_model_options", "create_model", "parse_model_args"]

@@ -25,9 +25,6 @@ class OracleAdapter(ModelAdapter):
     region_modes: ClassVar[tuple[str, ...]] = REGION_MODES
     default_batch_size: ClassVar[int] = 256
 
-    def __init__(self, **_options: Any):
-        """Options (``device=...`` from the runner) are accepted and ignored."""
-
     def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[str]:
         return [r.sample.references[0] for r in requests]
 
@@ -42,7 +39,7 @@ class BlindAdapter(ModelAdapter):
     region_modes: ClassVar[tuple[str, ...]] = REGION_MODES
     default_batch_size: ClassVar[int] = 256
 
-    def __init__(self, **_options: Any):
+    def __init__(self):
         self.answers: dict[str, dict[Any, str]] = {}
         """Task → question type → the answer given to every request of that type."""
 

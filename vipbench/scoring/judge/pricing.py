@@ -10,7 +10,10 @@ from pathlib import Path
 
 from vipbench.errors import VipbenchError
 
-PRICES: dict[str, tuple[float, float]] = {
+Price = tuple[float, float]
+"""Dollars per million (input, output) tokens."""
+
+PRICES: dict[str, Price] = {
     "gpt-4-0314": (30.0, 60.0),
     "gpt-4-0613": (30.0, 60.0),
     "gpt-4": (30.0, 60.0),
@@ -24,7 +27,7 @@ PRICES: dict[str, tuple[float, float]] = {
 }
 
 
-def load_prices(path: Path | None) -> dict[str, tuple[float, float]]:
+def load_prices(path: Path | None) -> dict[str, Price]:
     """The built-in table, updated from a YAML/JSON file mapping model → {input: $, output: $} per 1M tokens."""
     prices = dict(PRICES)
     if path is None:
@@ -47,7 +50,7 @@ def load_prices(path: Path | None) -> dict[str, tuple[float, float]]:
     return prices
 
 
-def price_for(model: str, prices: Mapping[str, tuple[float, float]]) -> tuple[float, float] | None:
+def price_for(model: str, prices: Mapping[str, Price]) -> Price | None:
     """Exact match first, then the longest known prefix (``gpt-4o-2024-08-06`` → ``gpt-4o``)."""
     if model in prices:
         return prices[model]
@@ -55,7 +58,7 @@ def price_for(model: str, prices: Mapping[str, tuple[float, float]]) -> tuple[fl
     return prices[max(matches, key=len)] if matches else None
 
 
-def cost(prompt_tokens: int, completion_tokens: int, price: tuple[float, float] | None) -> float | None:
+def cost(prompt_tokens: int, completion_tokens: int, price: Price | None) -> float | None:
     if price is None:
         return None
     return (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6

@@ -1,4 +1,5 @@
-"""One judge endpoint behind a cache, a concurrency bound, retries and a spending guard.
+"""One judge endpoint behind a cache, a concurrency bound, retries and a spending guard; each call names its
+judge model, so the tasks of one run can each be graded by their own.
 
 The endpoint is anything that speaks the OpenAI chat-completions API (OpenAI, Azure's v1 endpoint, vLLM,
 SGLang, Ollama). Transient failures — 429 (honouring ``Retry-After``), 5xx, timeouts, dropped connections and
@@ -11,14 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from vipbench.errors import VipbenchError
-from vipbench.judging.cache import JudgeCache, Reply, call_key
-from vipbench.judging.pricing import cost, estimate_tokens
 from vipbench.records import Usage
+from vipbench.scoring.judge.cache import JudgeCache, Reply, call_key
+from vipbench.scoring.judge.pricing import Price, cost, estimate_tokens
 
 log = logging.getLogger("vipbench.judge")
 
@@ -86,7 +88,6 @@ class ClientStats:
 class JudgeClient:
     def __init__(
         self,
-        model: str,
         cache: JudgeCache,
         *,
         base_url: str | None = None,
@@ -95,20 +96,17 @@ class JudgeClient:
         max_retries: int = 6,
         backoff_initial: float = 1.0,
         backoff_max: float = 60.0,
-        price: tuple[float, float] | None = None,
+        prices: Callable[[str], Price | None] = lambda model: None,
         cost_limit: float | None = None,
     ):
-        self.model, self.base_url, self.cache = model, base_url, cache
+        self.base_url, self.cache = base_url, cache
         self.timeout, self.max_retries = timeout, max_retries
         self.wait = _RetryAfterOrBackoff(backoff_initial, backoff_max)
-        self.price, self.cost_limit = price, cost_limit
+        self.prices, self.cost_limit = prices, cost_limit
         self.stats = ClientStats()
         self._semaphore = asyncio.Semaphore(concurrency)
         self._reserved = 0.0
         self._client = None
-
-    def key(self, messages: list[dict[str, str]], temperature: float, max_tokens: int, run: int) -> str:
-        return call_key(self.model, self.base_url, messages, temperature, max_tokens, run)
 
     def _openai(self):
         if self._client is None:
@@ -125,28 +123,31 @@ class JudgeClient:
             self._client = AsyncOpenAI(api_key=api_key, base_url=self.base_url, timeout=self.timeout, max_retries=0)
         return self._client
 
-    async def complete(self, messages: list[dict[str, str]], temperature: float, max_tokens: int, run: int) -> Reply:
-        key = self.key(messages, temperature, max_tokens, run)
+    async def complete(
+        self, model: str, messages: list[dict[str, str]], temperature: float, max_tokens: int, run: int
+    ) -> Reply:
+        key = call_key(model, self.base_url, messages, temperature, max_tokens, run)
         cached = self.cache.get(key)
         if cached is not None:
             self.stats.cache_hits += 1
             return cached
+        price = self.prices(model)
         # Calls in flight reserve their estimated cost, so concurrent calls cannot overshoot --cost-limit together.
-        estimate = cost(estimate_tokens(messages), max_tokens, self.price) or 0.0
+        estimate = cost(estimate_tokens(messages), max_tokens, price) or 0.0
         if self.cost_limit is not None and self.stats.spent_usd + self._reserved + estimate > self.cost_limit:
             raise CostLimitReached(f"cost limit ${self.cost_limit:.2f} reached")
         self._reserved += estimate
         try:
             async with self._semaphore:
-                reply = await self._send(messages, temperature, max_tokens)
+                reply = await self._send(model, messages, temperature, max_tokens)
         finally:
             self._reserved -= estimate
         self.cache.put(key, reply)
         self.stats.usage = self.stats.usage + reply.usage
-        self.stats.spent_usd += cost(reply.usage.prompt_tokens, reply.usage.completion_tokens, self.price) or 0.0
+        self.stats.spent_usd += cost(reply.usage.prompt_tokens, reply.usage.completion_tokens, price) or 0.0
         return reply
 
-    async def _send(self, messages: list[dict[str, str]], temperature: float, max_tokens: int) -> Reply:
+    async def _send(self, model: str, messages: list[dict[str, str]], temperature: float, max_tokens: int) -> Reply:
         import openai
 
         client = self._openai()
@@ -162,7 +163,7 @@ class JudgeClient:
                 with attempt:
                     self.stats.requests += 1
                     response = await client.chat.completions.create(
-                        model=self.model,
+                        model=model,
                         messages=messages,
                         temperature=temperature,
                         max_tokens=max_tokens,
@@ -173,8 +174,7 @@ class JudgeClient:
             raise JudgeEndpointError(f"the judge endpoint refused the API key ({exc.status_code})") from None
         except openai.NotFoundError as exc:
             raise JudgeEndpointError(
-                f"the judge endpoint does not serve model {self.model!r} ({exc.status_code}); "
-                "check --judge and --base-url"
+                f"the judge endpoint does not serve model {model!r} ({exc.status_code}); check --judge and --base-url"
             ) from None
         usage = response.usage
         return Reply(

@@ -1,0 +1,501 @@
+"""``vipbench judge`` and the end of ``vipbench run``: a run's predictions → judgements.jsonl → scores.json.
+
+Each unit is graded from the scoring spec its run recorded in the manifest (``vipbench.scoring.spec``), by a
+metric on the spot or by its task's own LLM judge (cached, concurrent, retried), then scored by its scorer.
+Grades already in judgements.jsonl under the same grade key are reused without a request, and every judge call
+goes through the reply cache, so re-scoring pays only for what is new.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from vipbench.errors import VipbenchError
+from vipbench.progress import progress_bar
+from vipbench.records import (
+    Judgement,
+    Manifest,
+    MetricSpec,
+    PredictionRecord,
+    ScorerSpec,
+    Usage,
+    stable_hash,
+    unit_name,
+)
+from vipbench.scoring.aggregate import Row, Summary, summarise, summarise_group
+from vipbench.scoring.base import METRICS, build_scorer, load_versioned
+from vipbench.scoring.judge.cache import JudgeCache, call_key, default_cache_path
+from vipbench.scoring.judge.client import ClientStats, JudgeClient, describe_error
+from vipbench.scoring.judge.pricing import Price, cost, estimate_tokens, load_prices, price_for
+from vipbench.scoring.judge.protocol import Judge, grade
+from vipbench.scoring.judge.template import load_template
+from vipbench.scoring.results import GroupScores, RunScores, ScoredBy, UnitScores, scores_csv
+from vipbench.scoring.spec import differences, scoring_spec
+from vipbench.store import RunStore, append_jsonl, now, read_jsonl_records, write_atomic, write_json
+
+
+@dataclass
+class JudgeOptions:
+    judge_model: str | None = None
+    """Overrides every task's judge model."""
+    base_url: str | None = None
+    runs: int | None = None
+    """Overrides every judge-scored task's number of judge runs."""
+    concurrency: int = 64
+    """Requests in flight. At a fixed latency the speed-up over a serial loop cannot exceed this, so 64 is
+    what it takes to grade 50× faster than the official grader's serial loop (benchmarks/judge_throughput.py)."""
+    template: Path | None = None
+    cost_limit: float | None = None
+    prices: Path | None = None
+    timeout: float = 60.0
+    max_retries: int = 6
+    backoff_initial: float = 1.0
+    cache_path: Path | None = None
+    include_paths: Sequence[Path] = ()
+    """Task folders to look in for the current task YAML (to report changes, or to rescore with it)."""
+    rescore_with_current_task: bool = False
+    """Grade with the current task YAML instead of the spec the run recorded."""
+    failed_grade: Literal["exclude", "zero"] = "exclude"
+    """``zero`` counts a grade that stayed unparseable as 0, as the official ViP-Bench grader does."""
+    judge_calls: bool = True
+    """False at the end of ``vipbench run``: score only what needs no judge call."""
+
+
+@dataclass
+class GradeOutcome:
+    scores: RunScores
+    failed: int
+    waiting: list[str] = field(default_factory=list)
+    """Judge-scored units left for ``vipbench judge`` (when judge calls were not allowed)."""
+    stats: ClientStats = field(default_factory=ClientStats)
+    cost_usd: float | None = None
+
+
+@dataclass
+class _Job:
+    record: PredictionRecord
+    run: int
+    key: str
+    judge: Judge
+
+
+@dataclass
+class _Unit:
+    """One scored unit's records, its spec, and the grade key of each (record, judge run)."""
+
+    spec: ScorerSpec
+    records: list[PredictionRecord]
+    keys: list[list[str]]
+    grader_version: int
+    judge: Judge | None = None
+
+
+@dataclass
+class _Plan:
+    units: dict[str, _Unit] = field(default_factory=dict)
+    jobs: list[_Job] = field(default_factory=list)
+    fresh: list[Judgement] = field(default_factory=list)
+    """Metric grades made while planning."""
+    waiting: list[str] = field(default_factory=list)
+
+
+def grade_key(grader: Mapping[str, Any], record: PredictionRecord, run: int) -> str:
+    """What decides one grade: the grader (name, version, arguments or judge settings), the run index, and the
+    prediction with everything the grader may read of its sample."""
+    return stable_hash(
+        {
+            **grader,
+            "run": run,
+            "task": record.task,
+            "sample": record.sample_id,
+            "style": record.prompt_style,
+            "prediction": record.prediction,
+            "references": record.references,
+            "doc": record.doc_hash,
+        }
+    )
+
+
+def grade_run(
+    store: RunStore, options: JudgeOptions, console=None, warn: Callable[[str], None] = print
+) -> GradeOutcome:
+    manifest = store.manifest()
+    predictions = store.predictions()
+    if not predictions:
+        raise VipbenchError(f"run {store.run_id} has no predictions yet; run or resume it first")
+    warn = _once(warn)
+    specs = task_specs(manifest, options, warn)
+    existing = {j.grade_key: j for j in read_jsonl_records(store.judgements_path, Judgement)}
+    plan = _plan(predictions, specs, options, existing, warn)
+    append_jsonl(store.judgements_path, plan.fresh)
+    existing.update((j.grade_key, j) for j in plan.fresh)
+    stats, spent = ClientStats(), None
+    if plan.jobs:
+        stats, spent, judged = _judge(plan.jobs, options, store, console)
+        existing.update((j.grade_key, j) for j in judged)
+    scores = _scores(store.run_id, manifest, plan, existing, options)
+    write_json(store.scores_path, scores.model_dump(mode="json"))
+    write_atomic(store.scores_csv_path, scores_csv(scores))
+    failed = sum(u.failed for u in scores.units.values())
+    return GradeOutcome(scores, failed, plan.waiting, stats, spent)
+
+
+def _once(warn: Callable[[str], None]) -> Callable[[str], None]:
+    """``warn``, saying each message once (a task scored under several prompt styles is one task)."""
+    said: set[str] = set()
+
+    def once(message: str) -> None:
+        if message not in said:
+            said.add(message)
+            warn(message)
+
+    return once
+
+
+# ------------------------------------------------------------------------------------------- the specs
+
+
+def task_specs(manifest: Manifest, options: JudgeOptions, warn: Callable[[str], None]) -> dict[str, ScorerSpec]:
+    """Each task's spec as the run recorded it (or, with ``rescore_with_current_task``, as its YAML says now),
+    with the command line's overrides. A task whose YAML changed since the run is reported in one line."""
+    specs = {task: provenance.scoring for task, provenance in manifest.tasks.items()}
+    for task, current in _current_specs(specs, options).items():
+        changed = differences(specs[task], current)
+        if not changed:
+            continue
+        if options.rescore_with_current_task:
+            specs[task] = current
+            warn(f"scoring {task} with its current task YAML ({', '.join(changed)} changed since the run)")
+        else:
+            warn(
+                f"the scoring of {task} changed since run {manifest.run_id} ({', '.join(changed)}); grading with the "
+                "run's own record (--rescore-with-current-task uses the current one)"
+            )
+    return {task: _with_overrides(spec, options) for task, spec in specs.items()}
+
+
+def _current_specs(recorded: Mapping[str, ScorerSpec], options: JudgeOptions) -> dict[str, ScorerSpec]:
+    """The specs the tasks' current YAML gives. Only a rescore needs them: otherwise a task that is not installed
+    here, or whose YAML no longer loads, is simply graded from its record."""
+    from vipbench.tasks import TaskIndex
+
+    def refuse(exc: VipbenchError) -> None:
+        if options.rescore_with_current_task:
+            raise VipbenchError(f"cannot rescore with the current task YAML: {exc}") from None
+
+    try:
+        index = TaskIndex(options.include_paths)
+    except VipbenchError as exc:
+        refuse(exc)
+        return {}
+    current = {}
+    for task in recorded:
+        try:
+            current[task] = scoring_spec(index.task(task).config)
+        except VipbenchError as exc:
+            refuse(exc)
+    return current
+
+
+def _with_overrides(spec: ScorerSpec, options: JudgeOptions) -> ScorerSpec:
+    if spec.judge is None:
+        return spec
+    updates: dict[str, Any] = {}
+    if options.judge_model:
+        updates["model"] = options.judge_model
+    if options.runs:
+        updates["runs"] = options.runs
+    if options.template:
+        updates["template"] = load_template(options.template)
+    return spec.model_copy(update={"judge": spec.judge.model_copy(update=updates)})
+
+
+# ---------------------------------------------------------------------------------------------- planning
+
+
+def _plan(
+    predictions: list[PredictionRecord],
+    specs: Mapping[str, ScorerSpec],
+    options: JudgeOptions,
+    existing: Mapping[str, Judgement],
+    warn: Callable[[str], None],
+) -> _Plan:
+    plan = _Plan()
+    by_unit: dict[str, list[PredictionRecord]] = {}
+    for record in predictions:
+        by_unit.setdefault(record.unit, []).append(record)
+    judges: dict[str, Judge] = {}
+    for unit, records in by_unit.items():
+        spec = specs[records[0].task]
+        if spec.metric is not None:
+            plan.units[unit] = _plan_metric(spec, spec.metric, records, existing, plan.fresh, warn)
+            continue
+        assert spec.judge is not None
+        judge = judges.setdefault(stable_hash(spec.judge.model_dump()), Judge(spec.judge, options.base_url))
+        planned = _Unit(spec, records, [], spec.judge.version, judge)
+        grader = judge.key()
+        planned.keys = [[grade_key(grader, r, run) for run in range(spec.judge.runs)] for r in records]
+        missing = [
+            _Job(record, run, key, judge)
+            for record, row in zip(records, planned.keys)
+            for run, key in enumerate(row)
+            if key not in existing or existing[key].status != "ok"
+        ]
+        if missing and not options.judge_calls:
+            plan.waiting.append(unit)
+            continue
+        plan.units[unit] = planned
+        plan.jobs += missing
+    return plan
+
+
+def _plan_metric(
+    spec: ScorerSpec,
+    metric_spec: MetricSpec,
+    records: list[PredictionRecord],
+    existing: Mapping[str, Judgement],
+    fresh: list[Judgement],
+    warn: Callable[[str], None],
+) -> _Unit:
+    """Grade every record the metric has not graded yet, under its current version."""
+    metric = load_versioned(METRICS, metric_spec.name)
+    if metric.version != metric_spec.version:
+        warn(
+            f"metric {metric_spec.name} is version {metric.version} now (the run recorded {metric_spec.version}): "
+            f"{records[0].task} is graded again"
+        )
+    grader = {"grader": f"metric:{metric_spec.name}", "version": metric.version, "args": metric_spec.args}
+    keys = [[grade_key(grader, record, 0)] for record in records]
+    for record, (key,) in zip(records, keys):
+        if key in existing:
+            continue
+        try:
+            values, failure, error = dict(metric(record, **metric_spec.args)), None, None
+        except Exception as exc:  # noqa: BLE001 - a metric that raises on one item fails that grade, visibly
+            values, failure, error = {}, "metric", describe_error(exc)
+        fresh.append(
+            Judgement(
+                grade_key=key,
+                task=record.task,
+                sample_id=record.sample_id,
+                prompt_style=record.prompt_style,
+                run=0,
+                grader=grader["grader"],
+                version=metric.version,
+                status="failed" if failure else "ok",
+                values=values,
+                failure=failure,
+                error=error,
+                created=now(),
+            )
+        )
+    return _Unit(spec, records, keys, metric.version)
+
+
+# ------------------------------------------------------------------------------------------------ judging
+
+
+def _judge(
+    jobs: list[_Job], options: JudgeOptions, store: RunStore, console
+) -> tuple[ClientStats, float | None, list[Judgement]]:
+    """Run the judge calls; return the client's stats, the dollars spent (None when a model has no price) and
+    the new judgements."""
+    prices = load_prices(options.prices)
+
+    def price_of(model: str) -> Price | None:
+        return price_for(model, prices)
+
+    cache = JudgeCache(options.cache_path or default_cache_path())
+    try:
+        _preflight_cost(jobs, cache, options, price_of)
+        client = JudgeClient(
+            cache,
+            base_url=options.base_url,
+            concurrency=options.concurrency,
+            timeout=options.timeout,
+            max_retries=options.max_retries,
+            backoff_initial=options.backoff_initial,
+            prices=price_of,
+            cost_limit=options.cost_limit,
+        )
+        judged = asyncio.run(_run_jobs(jobs, client, store, console))
+    finally:
+        cache.close()
+    priced = all(price_of(model) for model in {job.judge.spec.model for job in jobs})
+    return client.stats, client.stats.spent_usd if priced else None, judged
+
+
+def _preflight_cost(
+    jobs: list[_Job], cache: JudgeCache, options: JudgeOptions, price_of: Callable[[str], Price | None]
+) -> None:
+    """Refuse to start when the grades still to pay for would cost more than ``--cost-limit``."""
+    if options.cost_limit is None:
+        return
+    estimate = 0.0
+    for job in jobs:
+        spec = job.judge.spec
+        price = price_of(spec.model)
+        if price is None:
+            raise VipbenchError(f"--cost-limit needs a price for {spec.model!r}; give one with --prices FILE")
+        messages = job.judge.messages(job.record)
+        key = call_key(spec.model, options.base_url, messages, spec.temperature, spec.max_tokens, job.run)
+        if cache.get(key) is None:
+            estimate += cost(estimate_tokens(messages), spec.max_tokens, price) or 0.0
+    if estimate > options.cost_limit:
+        raise VipbenchError(
+            f"judging the {len(jobs)} remaining grades would cost about ${estimate:.2f}, over "
+            f"--cost-limit ${options.cost_limit:.2f}; nothing was sent"
+        )
+
+
+async def _run_jobs(jobs: list[_Job], client: JudgeClient, store: RunStore, console) -> list[Judgement]:
+    results: list[Judgement] = []
+    failures = 0
+    with progress_bar(console) as progress:
+        bar = progress.add_task("judging", total=len(jobs), detail="")
+
+        async def one(job: _Job) -> None:
+            nonlocal failures
+            judgement = await grade(job.judge, client, job.record, job.run, job.key)
+            append_jsonl(store.judgements_path, [judgement], sync=False)  # kept as soon as it is known
+            results.append(judgement)
+            failures += judgement.status != "ok"
+            s = client.stats
+            progress.update(bar, advance=1, detail=f"{s.requests} requests · {s.cache_hits} cached · {failures} failed")
+
+        try:
+            # One grade alone first: an endpoint that refuses the key or the model fails on one request,
+            # not on a whole wave of them.
+            await one(jobs[0])
+            tasks = [asyncio.ensure_future(one(job)) for job in jobs[1:]]
+            try:
+                await asyncio.gather(*tasks)
+            except BaseException:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+        finally:
+            await client.close()
+    return results
+
+
+# ------------------------------------------------------------------------------------------------ scoring
+
+
+def _values(judgement: Judgement | None, failed_grade: str) -> dict[str, Any] | None:
+    """A grade's values for the scorer: None when it is missing or failed, unless an unparseable judge grade
+    is to count as 0."""
+    if judgement is None:
+        return None
+    if judgement.status == "ok":
+        return judgement.values
+    return {"score": 0.0} if failed_grade == "zero" and judgement.failure == "unparseable" else None
+
+
+def _scores(
+    run_id: str, manifest: Manifest, plan: _Plan, grades: Mapping[str, Judgement], options: JudgeOptions
+) -> RunScores:
+    scores = RunScores(run_id=run_id, model=manifest.spec.model, units={})
+    prices = load_prices(options.prices)
+    summaries: dict[str, tuple[list[Row], Summary]] = {}
+    for name, unit in plan.units.items():
+        rows: list[Row] = [
+            (record, [_values(grades.get(k), options.failed_grade) for k in keys])
+            for record, keys in zip(unit.records, unit.keys)
+        ]
+        summary = summarise(
+            build_scorer(unit.spec.name, unit.spec.args),
+            rows,
+            unit.spec.runs,
+            unit.spec.breakdowns,
+            unit.spec.combinations,
+            unit.spec.labels,
+        )
+        summaries[name] = (rows, summary)
+        scores.units[name] = _unit_scores(name, unit, summary, grades, manifest, options, prices)
+    scores.groups = _group_scores(manifest, summaries, {u: p.spec.runs for u, p in plan.units.items()})
+    return scores
+
+
+def _unit_scores(
+    name: str,
+    unit: _Unit,
+    summary: Summary,
+    grades: Mapping[str, Judgement],
+    manifest: Manifest,
+    options: JudgeOptions,
+    prices: Mapping[str, Price],
+) -> UnitScores:
+    first = unit.records[0]
+    made = [grades.get(k) for row in unit.keys for k in row]
+    graded = [j for j in made if j is not None]
+    usage = sum((j.usage for j in graded), Usage())
+    judge = unit.judge.spec if unit.judge else None
+    scored_by = ScoredBy(
+        scorer=unit.spec.name,
+        scorer_version=unit.spec.version,
+        grader=unit.spec.grader,
+        grader_version=unit.grader_version,
+        runs=unit.spec.runs,
+        args=unit.spec.metric.args if unit.spec.metric else {},
+        judge_model=judge.model if judge else None,
+        reported_models=sorted({j.reported_model for j in graded if j.reported_model}),
+        base_url=options.base_url if judge else None,
+        template=judge.template.source if judge else None,
+        template_hash=judge.template.sha256 if judge else None,
+        failed_grade=options.failed_grade,
+    )
+    provenance = manifest.tasks.get(first.task)
+    failed = [j for j in made if j is None or j.status != "ok"]
+    price = price_for(judge.model, prices) if judge else None
+    return UnitScores(
+        unit=name,
+        task=first.task,
+        prompt_style=first.prompt_style,
+        region_mode=first.region_mode,
+        scored_by=scored_by,
+        dataset_hash=provenance.dataset_hash if provenance else "",
+        prompt_hash=provenance.prompt_hash if provenance else "",
+        n=len(unit.records),
+        expected_grades=len(made),
+        failed=len(failed),
+        zeroed=sum(1 for j in failed if _values(j, options.failed_grade) is not None),
+        headline=summary.headline,
+        total=summary.total,
+        secondary=summary.secondary,
+        breakdowns=summary.breakdowns,
+        combinations=summary.combinations,
+        usage={**usage.model_dump(), "cost_usd": cost(usage.prompt_tokens, usage.completion_tokens, price)},
+    )
+
+
+def _group_scores(
+    manifest: Manifest, summaries: Mapping[str, tuple[list[Row], Summary]], runs: Mapping[str, int]
+) -> dict[str, GroupScores]:
+    """Each recorded group's score, once per prompt style that every member task was scored in."""
+    groups: dict[str, GroupScores] = {}
+    styles = list(dict.fromkeys(rows[0][0].prompt_style for rows, _ in summaries.values() if rows))
+    for spec in manifest.groups.values():
+        scorer = build_scorer(spec.scorer, spec.args, group=True)
+        for style in styles:
+            units = {task: unit_name(task, style) for task in spec.tasks}
+            if not all(u in summaries for u in units.values()):
+                continue
+            members = {task: summaries[u] for task, u in units.items()}
+            total, secondary = summarise_group(scorer, members, min(runs[u] for u in units.values()))
+            groups[unit_name(spec.group, style)] = GroupScores(
+                group=spec.group,
+                prompt_style=style,
+                tasks=spec.tasks,
+                scorer=spec.scorer,
+                scorer_version=scorer.version,
+                headline=scorer.headline,
+                total=total,
+                secondary=secondary,
+            )
+    return groups

@@ -1,0 +1,69 @@
+"""Judge YAML (``judges/<name>.yaml``) → a typed ``JudgeConfig``, found by name in the built-in and plugin folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from vipbench.errors import UnknownNameError, VipbenchError
+from vipbench.records import ReaskSpec
+from vipbench.taskconfig import read_yaml
+
+
+class JudgeConfig(BaseModel):
+    """A judge protocol: its template, reply parser, sampling and re-ask rule, and the paper's judge model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    judge: str
+    version: int = 1
+    """Bump when the protocol's wording or rules change: its grades are then made again."""
+    template: Path
+    model: str
+    """The judge model the paper used; a task's ``judge_model`` or ``--judge`` overrides it."""
+    parser: str
+    scale: float = 1.0
+    """The reply's full-marks value: a reply of ``scale`` is 10 on vipbench's 0–10 scale."""
+    temperature: float = 0.0
+    max_tokens: int = 3
+    reask: ReaskSpec = Field(default_factory=ReaskSpec)
+    system: str | None = None
+    description: str = ""
+    source: Path | None = None
+
+
+def judge_config_from_yaml(path: Path) -> JudgeConfig:
+    data = read_yaml(path)
+    if "template" in data:
+        data["template"] = (path.parent / str(data["template"])).resolve()
+    try:
+        return JudgeConfig(**data, source=path)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        raise VipbenchError(f"{path}: {where}: {error['msg'].lower()}") from None
+
+
+def _judge_dirs() -> list[Path]:
+    """The built-in ``judges/`` folder, then folders that plugins name in the ``vipbench.judges`` group."""
+    from vipbench.registry import plugin_folders
+    from vipbench.resources import builtin_dir
+
+    return [builtin_dir("judges"), *plugin_folders("judges")]
+
+
+def available_judges() -> dict[str, JudgeConfig]:
+    configs = {}
+    for path in sorted(p for d in _judge_dirs() for p in d.glob("*.yaml")):
+        config = judge_config_from_yaml(path)
+        configs[config.judge] = config
+    return configs
+
+
+def load_judge(name: str) -> JudgeConfig:
+    """A judge by name from the built-in and plugin judge folders."""
+    configs = available_judges()
+    if name not in configs:
+        raise UnknownNameError("judge", name, configs)
+    return configs[name]

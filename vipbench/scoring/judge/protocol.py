@@ -1,0 +1,149 @@
+"""One grade: render the prompt, ask, parse; re-ask an unparseable reply; never invent a score.
+
+Following the official ViP-Bench grader (ViP-LLaVA@ab4e364 ``scripts/eval/vip-bench_evaluator.py``): ask at the
+judge's temperature (0), then re-ask up to ``attempts`` times with the re-ask suffix, the first re-ask at the
+same temperature and each next one ``temperature_step`` hotter (0, 0.5, 1.0, 1.5, 2.0; 2.0 is the API's
+ceiling). A grade that is still unparseable is recorded as failed, not scored 0 (``--failed-grade zero`` counts
+it as 0 when scores are computed, as that script does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from vipbench.errors import VipbenchError
+from vipbench.records import Judgement, JudgeSpec, PredictionRecord, Usage
+from vipbench.scoring.base import PARSERS, Versioned, load_versioned
+from vipbench.scoring.judge.client import CostLimitReached, JudgeClient, describe_error
+from vipbench.scoring.judge.template import CompiledTemplate, spaced_logic
+from vipbench.store import now
+
+
+@dataclass(frozen=True)
+class Judge:
+    """A judge spec and the endpoint it is asked at: everything that decides a grade."""
+
+    spec: JudgeSpec
+    base_url: str | None
+
+    @property
+    def grader(self) -> str:
+        return f"judge:{self.spec.name}"
+
+    @cached_property
+    def template(self) -> CompiledTemplate:
+        return CompiledTemplate(self.spec.template)
+
+    @cached_property
+    def parser(self) -> Versioned:
+        return load_versioned(PARSERS, self.spec.parser)
+
+    def key(self) -> dict[str, Any]:
+        """What decides this judge's grades, for the grade key (the template by hash, the parser by version)."""
+        spec = self.spec.model_dump(exclude={"runs", "template", "parser_version"})
+        t = self.spec.template
+        return {
+            **spec,
+            "grader": self.grader,
+            "base_url": self.base_url,
+            "template": [t.sha256, t.official, t.reask_suffix],
+            "parser_version": self.parser.version,
+        }
+
+    def messages(self, record: PredictionRecord, reask: bool = False) -> list[dict[str, str]]:
+        """The prompt for one grade. A re-ask appends the re-ask line; with the official grader script as the
+        template it asks the ``<obj>`` question and the script's own line, as that script does (line 203)."""
+        official = self.spec.template.official
+        question = record.template if reask and official and record.template else record.question
+        context = {
+            "question": question,
+            "ground_truth": spaced_logic(record.references[0]) if record.references else "",
+            "references": record.references,
+            "prediction": record.prediction,
+            "metadata": record.metadata,
+        }
+        messages = self.template.render(context, system=self.spec.system)
+        if not reask:
+            return messages
+        suffix = self.spec.template.reask_suffix if official and self.spec.template.reask_suffix else None
+        last = messages[-1]
+        return [*messages[:-1], {**last, "content": last["content"] + (suffix or self.spec.reask.suffix)}]
+
+    def temperatures(self) -> list[float]:
+        """The temperature of the first ask and of each re-ask."""
+        s = self.spec
+        return [s.temperature] + [
+            min(2.0, s.temperature + s.reask.temperature_step * k) for k in range(s.reask.attempts)
+        ]
+
+
+@dataclass
+class _Attempts:
+    """What the asks of one grade gathered."""
+
+    replies: list[str]
+    usage: Usage
+    reported: str | None = None
+    cached: bool = True
+
+
+async def grade(judge: Judge, client: JudgeClient, record: PredictionRecord, run: int, grade_key: str) -> Judgement:
+    asked = _Attempts([], Usage())
+    failure, error = "unparseable", None
+    for attempt, temperature in enumerate(judge.temperatures()):
+        messages = judge.messages(record, reask=attempt > 0)
+        try:
+            reply = await client.complete(judge.spec.model, messages, temperature, judge.spec.max_tokens, run)
+        except VipbenchError:
+            raise  # no key, or an endpoint that refuses everything: stop the whole judge
+        except CostLimitReached as exc:
+            failure, error = "cost-limit", str(exc)
+            break
+        except Exception as exc:  # retries exhausted, or a request the endpoint rejects (e.g. too long)
+            failure, error = "request", describe_error(exc)
+            break
+        asked.replies.append(reply.content)
+        asked.usage = asked.usage + reply.usage
+        asked.reported = reply.model or asked.reported
+        asked.cached = asked.cached and reply.cached
+        values = judge.parser(reply.content, judge.spec.scale)
+        if values is not None:
+            return _judgement(judge, record, run, grade_key, asked, values=values)
+    else:
+        error = f"no parseable score in {len(asked.replies)} replies"
+    return _judgement(judge, record, run, grade_key, asked, failure=failure, error=error)
+
+
+def _judgement(
+    judge: Judge,
+    record: PredictionRecord,
+    run: int,
+    grade_key: str,
+    asked: _Attempts,
+    values: dict[str, Any] | None = None,
+    failure: str | None = None,
+    error: str | None = None,
+) -> Judgement:
+    return Judgement(
+        grade_key=grade_key,
+        task=record.task,
+        sample_id=record.sample_id,
+        prompt_style=record.prompt_style,
+        run=run,
+        grader=judge.grader,
+        version=judge.spec.version,
+        judge_model=judge.spec.model,
+        reported_model=asked.reported,
+        template_hash=judge.spec.template.sha256,
+        status="ok" if values is not None else "failed",
+        values={k: round(v, 4) if isinstance(v, float) else v for k, v in (values or {}).items()},
+        failure=failure,
+        error=error,
+        replies=asked.replies,
+        attempts=len(asked.replies),
+        cached=asked.cached and bool(asked.replies),
+        usage=asked.usage,
+        created=now(),
+    )

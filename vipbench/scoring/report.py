@@ -1,0 +1,75 @@
+"""The terminal report of a scored run: one table per unit, a line per further breakdown and per group score."""
+
+from __future__ import annotations
+
+from vipbench.scoring.results import Stat, UnitScores, fmt
+
+
+def _who(unit: UnitScores) -> str:
+    by = unit.scored_by
+    if not by.is_judge:
+        args = ", ".join(f"{k}={v}" for k, v in by.args.items())
+        return f"{by.grader.removeprefix('metric:')} v{by.grader_version}" + (f" ({args})" if args else "")
+    reported = ", ".join(by.reported_models) or "–"
+    return f"judge {by.judge_model} (API reported: {reported}), {by.runs} run(s), mean ± std"
+
+
+def unit_table(model: str, unit: UnitScores):
+    from rich.table import Table
+
+    table = Table(title=f"{model} · {unit.unit}", title_justify="left")
+    columns: list[tuple[str, Stat]] = [(unit.total.label or unit.headline, unit.total)]
+    columns += [(stat.label or name, stat) for name, stat in unit.secondary.items()]
+    for stats in list(unit.breakdowns.values())[:1]:
+        columns += [(stat.label or value, stat) for value, stat in stats.items()]
+    for name, _ in columns:
+        table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
+    table.add_row(*(fmt(stat) for _, stat in columns))
+    table.add_row(*(f"n={stat.n}" for _, stat in columns), style="dim")
+    return table
+
+
+def unit_caption(unit: UnitScores) -> str:
+    failed = f"[red]{unit.failed} failed[/]" if unit.failed else "0 failed"
+    zeroed = f", {unit.zeroed} counted as 0" if unit.zeroed else ""
+    graded = unit.expected_grades - unit.failed
+    return f"  {_who(unit)} · {graded}/{unit.expected_grades} graded · {failed}{zeroed}"
+
+
+def print_scores(outcome, console) -> None:
+    scores = outcome.scores
+    for unit in scores.units.values():
+        console.print(unit_table(scores.model, unit))
+        console.print(unit_caption(unit), style="dim", soft_wrap=True)
+        for key, stats in list(unit.breakdowns.items())[1:]:  # further breakdowns (e.g. shape) as compact lines
+            console.print(f"  by {key}: " + ", ".join(f"{s.label or v} {fmt(s)}" for v, s in stats.items()))
+        if unit.combinations:
+            console.print(
+                "  capability combinations: "
+                + ", ".join(f"{name} {fmt(s)} (n={s.n})" for name, s in unit.combinations.items())
+            )
+    for name, group in scores.groups.items():
+        console.print(
+            f"{name} ({', '.join(group.tasks)}, {group.scorer}): {group.total.label or group.headline} "
+            f"{fmt(group.total)} (n={group.total.n})"
+        )
+    _print_judge_calls(outcome, console)
+
+
+def _print_judge_calls(outcome, console) -> None:
+    s = outcome.stats
+    if not any(u.scored_by.is_judge for u in outcome.scores.units.values()):
+        return
+    if not (s.requests or s.cache_hits):
+        console.print("judge calls: none (every grade was already in judgements.jsonl)")
+        return
+    tokens = s.usage.prompt_tokens + s.usage.completion_tokens
+    spent = (
+        "cost unknown (no price for this model; see --prices)"
+        if outcome.cost_usd is None
+        else f"${outcome.cost_usd:.4f}"
+    )
+    console.print(
+        f"judge calls: {s.requests} HTTP requests ({s.retries} retries), {s.cache_hits} cache hits, "
+        f"{tokens} tokens, {spent}"
+    )

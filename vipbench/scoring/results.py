@@ -1,0 +1,132 @@
+"""What ``vipbench judge`` writes: scores.json (one ``RunScores``) and scores.csv (one row per number)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DECIMALS = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Stat(_Model):
+    """One number, as the mean over judge runs with the population std over runs, to 1 decimal."""
+
+    mean: float | None
+    std: float | None
+    runs: list[float | None]
+    n: int
+    """Items in this group (graded or not)."""
+    label: str | None = None
+
+
+class ScoredBy(_Model):
+    """What produced a unit's numbers: enough to tell two runs' scores apart, and to rebuild the scorer."""
+
+    scorer: str
+    scorer_version: int
+    grader: str
+    """``metric:<name>`` or ``judge:<name>``."""
+    grader_version: int
+    runs: int
+    args: dict[str, Any] = Field(default_factory=dict)
+    """The metric's arguments."""
+    judge_model: str | None = None
+    """The judge model asked for."""
+    reported_models: list[str] = Field(default_factory=list)
+    """The model strings the judge API answered with."""
+    base_url: str | None = None
+    template: str | None = None
+    template_hash: str | None = None
+    failed_grade: Literal["exclude", "zero"] = "exclude"
+
+    @property
+    def is_judge(self) -> bool:
+        return self.grader.startswith("judge:")
+
+
+class UnitScores(_Model):
+    unit: str
+    task: str
+    prompt_style: str | None = None
+    region_mode: str
+    scored_by: ScoredBy
+    dataset_hash: str
+    prompt_hash: str
+    n: int
+    expected_grades: int
+    failed: int
+    """Grades missing or failed after their retries: left out of every number (unless counted as 0, ``zeroed``)."""
+    zeroed: int = 0
+    """Unparseable judge grades counted as 0, with ``--failed-grade zero`` (the official ViP-Bench rule)."""
+    headline: str
+    """The name of the number in ``total``."""
+    total: Stat
+    secondary: dict[str, Stat] = Field(default_factory=dict)
+    """The scorer's other numbers (precision, recall, ...)."""
+    breakdowns: dict[str, dict[str, Stat]] = Field(default_factory=dict)
+    """The headline number per value of each breakdown key."""
+    combinations: dict[str, Stat] = Field(default_factory=dict)
+    usage: dict[str, Any] = Field(default_factory=dict)
+
+
+class GroupScores(_Model):
+    """A score over several tasks of the run (VCR's Q→AR)."""
+
+    group: str
+    prompt_style: str | None = None
+    tasks: list[str]
+    scorer: str
+    scorer_version: int
+    headline: str
+    total: Stat
+    secondary: dict[str, Stat] = Field(default_factory=dict)
+
+
+class RunScores(_Model):
+    run_id: str
+    model: str
+    units: dict[str, UnitScores]
+    groups: dict[str, GroupScores] = Field(default_factory=dict)
+
+
+def fmt(stat: Stat | None) -> str:
+    if stat is None or stat.mean is None:
+        return "–"
+    return f"{stat.mean:.1f} ± {stat.std:.1f}" if len(stat.runs) > 1 else f"{stat.mean:.1f}"
+
+
+_CSV_COLUMNS = "run_id model unit table column label n mean std runs failed grader judge_model reported_models".split()
+
+
+def scores_csv(scores: RunScores) -> str:
+    """One row per (unit or group, table, column): easy to load into a spreadsheet or pandas."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(_CSV_COLUMNS)
+
+    def write(name: str, tables: list[tuple[str, str, Stat]], failed: Any, grader: str, judge: str, reported: str):
+        for table, column, stat in tables:
+            runs = " ".join("" if r is None else str(r) for r in stat.runs)
+            row = [name, table, column, stat.label or column, stat.n, stat.mean, stat.std, runs]
+            writer.writerow([scores.run_id, scores.model, *row, failed, grader, judge, reported])
+
+    for unit in scores.units.values():
+        tables = [("total", unit.headline, unit.total)]
+        tables += [("secondary", name, stat) for name, stat in unit.secondary.items()]
+        tables += [(key, value, stat) for key, table in unit.breakdowns.items() for value, stat in table.items()]
+        tables += [("combination", name, stat) for name, stat in unit.combinations.items()]
+        by = unit.scored_by
+        write(unit.unit, tables, unit.failed, by.grader, by.judge_model or "", " ".join(by.reported_models))
+    for group in scores.groups.values():
+        tables = [("total", group.headline, group.total)]
+        tables += [("secondary", name, stat) for name, stat in group.secondary.items()]
+        name = group.group if group.prompt_style is None else f"{group.group}@{group.prompt_style}"
+        write(name, tables, "", f"group:{group.scorer}", "", "")
+    return out.getvalue()

@@ -1,0 +1,92 @@
+"""Task YAML → the scoring spec a run records, and the differences between two specs.
+
+``vipbench run`` writes each task's spec into the manifest: the scorer, the metric or the judge (its model, its
+whole template, its parser), the breakdowns and their labels. ``vipbench judge`` grades from that record, so a
+run made with ``--include-path`` or a plugin judge is graded without them, and editing a task's YAML after a
+run changes nothing until ``--rescore-with-current-task`` asks for it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vipbench.records import GroupSpec, JudgeSpec, MetricSpec, ScorerSpec
+from vipbench.scoring.base import PARSERS, build_scorer, check_metric_args, load_versioned
+from vipbench.scoring.judge.config import load_judge
+from vipbench.scoring.judge.template import load_template
+from vipbench.taskconfig import GroupConfig, TaskConfig
+
+
+def scoring_spec(config: TaskConfig) -> ScorerSpec:
+    """Resolve every name in a task's ``scorer:`` block; an unknown name or argument fails here, before a run."""
+    sc = config.scorer
+    scorer = build_scorer(sc.name, sc.args)
+    metric = None
+    if sc.metric:
+        found = check_metric_args(sc.metric, sc.metric_args)
+        metric = MetricSpec(name=sc.metric, version=found.version, args=dict(sc.metric_args))
+    return ScorerSpec(
+        name=sc.name,
+        version=scorer.version,
+        args=dict(sc.args),
+        metric=metric,
+        judge=judge_spec(sc.judge, sc.judge_model, sc.runs) if sc.judge else None,
+        breakdowns=list(config.breakdowns),
+        combinations=config.combinations,
+        labels=dict(config.labels),
+    )
+
+
+def judge_spec(name: str, model: str | None, runs: int, template: Path | None = None) -> JudgeSpec:
+    config = load_judge(name)
+    parser = load_versioned(PARSERS, config.parser)
+    return JudgeSpec(
+        name=config.judge,
+        version=config.version,
+        model=model or config.model,
+        runs=runs,
+        parser=config.parser,
+        parser_version=parser.version,
+        scale=config.scale,
+        temperature=config.temperature,
+        max_tokens=config.max_tokens,
+        reask=config.reask,
+        system=config.system,
+        template=load_template(template or config.template),
+    )
+
+
+def group_spec(config: GroupConfig) -> GroupSpec:
+    assert config.scorer is not None
+    scorer = build_scorer(config.scorer, config.args, group=True)
+    return GroupSpec(
+        group=config.group,
+        tasks=list(config.tasks),
+        scorer=config.scorer,
+        version=scorer.version,
+        args=dict(config.args),
+    )
+
+
+def differences(recorded: ScorerSpec, current: ScorerSpec) -> list[str]:
+    """What a reader would call a change of a task's scoring, by field; versions of code are not YAML changes."""
+    changed = [
+        name
+        for name in ("name", "args", "breakdowns", "combinations", "labels")
+        if getattr(recorded, name) != getattr(current, name)
+    ]
+    if (recorded.metric and recorded.metric.model_dump(exclude={"version"})) != (
+        current.metric and current.metric.model_dump(exclude={"version"})
+    ):
+        changed.append("metric")
+    if (recorded.judge is None) != (current.judge is None):
+        changed.append("judge")
+    elif recorded.judge and current.judge:
+        changed += [
+            f"judge {name}"
+            for name in ("name", "version", "model", "runs", "parser", "scale", "temperature", "max_tokens", "reask")
+            if getattr(recorded.judge, name) != getattr(current.judge, name)
+        ]
+        if recorded.judge.template.sha256 != current.judge.template.sha256:
+            changed.append("judge template")
+    return changed
