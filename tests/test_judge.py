@@ -46,8 +46,8 @@ def scores(run_dir: Path) -> dict:
     return json.loads((run_dir / "scores.json").read_text())["units"]["vip-bench-bbox"]
 
 
-def judgements(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "judgements.jsonl").read_text().splitlines()]
+def judgements(run_dir: Path, name: str = "judgements.jsonl") -> list[dict]:
+    return [json.loads(line) for line in (run_dir / name).read_text().splitlines()]
 
 
 @pytest.fixture()
@@ -212,14 +212,70 @@ def test_official_grader_script_as_template(tmp_path, vip_bench_dir, server):
     official.write_text(
         'import openai\nnum_run = 1\nprompt = """OFFICIAL FEW-SHOT PROMPT\n\nQuestion | Ground truth'
         ' | Prediction | Correctness\n--- | --- | --- | ---\n"""\nprint(prompt)\n'
+        "def reask(line, pred):\n"
+        "    return prompt + '\\n' + ' | '.join([line['question'], pred, '']) + "
+        '"\\nOFFICIAL RE-ASK: the correctness (digit): "\n'
     )
-    run_dir = make_run(tmp_path, vip_bench_dir, ANSWERS)
+    run_dir = make_run(tmp_path, vip_bench_dir, {**ANSWERS, "v1_1": "a dog [[garbage:1]]"})
     assert judge(server, tmp_path, "--runs", "1", "--judge-template", str(official)) == 0
     content = server.bodies[0]["messages"][-1]["content"]
     assert content.startswith("OFFICIAL FEW-SHOT PROMPT\n\nQuestion | Ground truth")
     assert content.endswith(" | ") and len(server.bodies[0]["messages"]) == 1
     assert scores(run_dir)["scored_by"]["template"] == str(official)
     assert abs(scores(run_dir)["total"]["mean"] - 56.25) <= 0.05
+    # An unparseable reply is asked again as the official script does (its line 203): with the metadata's
+    # <obj> question instead of the split's text, and the script's own re-ask line.
+    asks = [b["messages"][-1]["content"] for b in server.bodies if "a dog" in b["messages"][-1]["content"]]
+    assert len(asks) == 2
+    assert asks[0].endswith("\nWhat animal is within the red rectangle? | cat | a dog [[garbage:1]] | ")
+    assert asks[1].endswith(
+        "\nWhat animal is <obj>? | cat | a dog [[garbage:1]] | \nOFFICIAL RE-ASK: the correctness (digit): "
+    )
+
+
+def test_failed_grade_zero_counts_unparseable_grades_as_the_official_grader_does(tmp_path, vip_bench_dir, server):
+    answers = {**ANSWERS, "v1_1": "a dog [[garbage]]", "v1_6": "London [[400]]"}
+    run_dir = make_run(tmp_path, vip_bench_dir, answers)
+    assert judge(server, tmp_path, "--runs", "1", "--allow-failures") == 0
+    assert scores(run_dir)["total"]["mean"] == 75.0  # 4.5 / 6 graded: both failures left out
+    assert judge(server, tmp_path, "--runs", "1", "--allow-failures", "--failed-grade", "zero") == 0
+    unit = scores(run_dir)
+    # The unparseable grade of v1_1 now counts as 0 (4.5 / 7); the rejected request of v1_6 is still no grade.
+    assert unit["total"]["mean"] == round(4.5 / 7 * 100, 1) and unit["failed"] == 2 and unit["zeroed"] == 1
+    assert unit["scored_by"]["failed_grade"] == "zero"
+
+
+def test_box_and_mask_regions_are_recorded_and_read_naturally_by_the_judge(tmp_path, vip_bench_dir, server):
+    import numpy as np
+
+    from vipbench.rle import decode
+    from vipbench.tasks import TaskIndex
+
+    use_script(ANSWERS)
+    for mode in ("box", "mask"):
+        spec = RunSpec(
+            model="scripted", tasks=["vip-bench-bbox"], region_mode=mode, data_dirs={"vip-bench": str(vip_bench_dir)}
+        )
+        run(spec, results_dir=tmp_path, run_id=mode, warn=lambda m: None)
+        records = {r["sample_id"]: r for r in judgements(tmp_path / mode, "predictions.jsonl")}
+        first = records["v1_0"]
+        assert first["prompt"] == "What is the value of x in the equation <region>?"
+        assert first["regions"][0]["box"] == [64.0, 96.0, 256.0, 288.0]
+        two = records["v1_3"]["regions"]
+        assert [r["label"] for r in two] == ["obj1", "obj2"] and len(two[1]["polygons"][0]) >= 3
+        if mode == "mask":
+            sample = TaskIndex().task("vip-bench-bbox").load_samples(vip_bench_dir)[3]
+            region = next(r for r in sample.regions if r.label == "obj2")
+            mask = decode(two[1]["mask"])
+            expected = np.asarray(region.mask(mask.shape[::-1])) > 0
+            assert mask.shape[0] > 0 and (mask == expected).all()
+        else:
+            assert two[1]["mask"] is None
+    server.reset_count()
+    assert judge(server, tmp_path, "--runs", "1", run_id="box") == 0
+    asked = [b["messages"][-1]["content"] for b in server.bodies]
+    assert any("What is the value of x in the equation the region [64, 96, 256, 288]? |" in c for c in asked)
+    assert not any("<region>" in c for c in asked)
 
 
 def test_cost_limit_refuses_before_spending(tmp_path, vip_bench_dir, server, capsys):

@@ -499,6 +499,30 @@ def test_images_are_downsized_deduplicated_and_overlays_drawn(site):
         assert a.size == r.size and list(a.getdata()) != list(r.getdata())
 
 
+def test_regions_given_as_boxes_are_drawn_over_the_image_and_spelled_out(tmp_path):
+    """A box-mode run: the sample view draws the regions the model was given and shows the question as a person
+    reads it, not with bare <region> tokens."""
+    results = tmp_path / "results"
+    args = ["run", "--model", "oracle", "--tasks", "vip-synth", "--limit", "5", "--region-mode", "box"]
+    assert cli.main([*args, "--results", str(results), "--run-id", "boxes"]) == 0
+    index = build_site(results)
+    _, samples = _samples(index, "boxes", "vip-synth")
+    sample = samples["compare-000-rectangle"]
+    assert "<region>" not in sample["question"] and sample["question"].count("the region [") == 2
+    record = next(
+        PredictionRecord.model_validate_json(line)
+        for line in (results / "boxes" / "predictions.jsonl").read_text().splitlines()
+        if '"compare-000-rectangle"' in line
+    )
+    with Image.open(index.parent / sample["image"]) as shown, Image.open(record.image) as source:
+        plain = source.convert("RGB")
+        plain.thumbnail((IMAGE_MAX_SIDE, IMAGE_MAX_SIDE))
+        assert shown.size == plain.size
+        x1, y1, x2, y2 = (round(v) for v in record.regions[0].box)
+        edge = [shown.getpixel((x, y1)) for x in range(x1 + 2, x2 - 2)]
+        assert sum(1 for r, g, b in edge if r > 180 and g < 90 and b < 90) > len(edge) // 2  # a red outline
+
+
 # ------------------------------------------------------------------------------------- rebuilds and errors
 
 

@@ -63,3 +63,9 @@ def exact_match(
             choices = [normalize(str(c)) for c in record.metadata.get("choices", ())]
             answer = named_choice(prediction, choices, max_words) or prediction
     return {"score": 10.0 if answer in references else 0.0, "answer": answer}
+
+
+@metric(version=1)
+def passthrough(record: PredictionRecord) -> dict[str, Any]:
+    """No per-item grade: a corpus scorer (``caption``) reads each prediction and its references itself."""
+    return {}
