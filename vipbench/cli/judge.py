@@ -73,7 +73,11 @@ def add_parser(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("run", nargs="?", help="run id or folder (default: the latest run)")
-    p.add_argument("--judge", metavar="MODEL", help="judge model (default: the paper's, gpt-4-0613 for ViP-Bench)")
+    p.add_argument(
+        "--judge",
+        metavar="MODEL",
+        help="judge model for every task (default: each task's own, the paper's: gpt-4-0613 for ViP-Bench)",
+    )
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (OpenAI, Azure /openai/v1, vLLM, SGLang, Ollama)")
     p.add_argument(
         "--runs", type=positive_int, help="independent judge runs per item (default: the task's; ViP-Bench: 5)"

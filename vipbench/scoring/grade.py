@@ -434,33 +434,18 @@ def _unit_scores(
     first = unit.records[0]
     made = [grades.get(k) for row in unit.keys for k in row]
     graded = [j for j in made if j is not None]
-    usage = sum((j.usage for j in graded), Usage())
-    judge = unit.judge.spec if unit.judge else None
-    scored_by = ScoredBy(
-        scorer=unit.spec.name,
-        scorer_version=unit.spec.version,
-        grader=unit.spec.grader,
-        grader_version=unit.grader_version,
-        runs=unit.spec.runs,
-        args=unit.spec.metric.args if unit.spec.metric else {},
-        judge_model=judge.model if judge else None,
-        reported_models=sorted({j.reported_model for j in graded if j.reported_model}),
-        base_url=options.base_url if judge else None,
-        template=judge.template.source if judge else None,
-        template_hash=judge.template.sha256 if judge else None,
-        failed_grade=options.failed_grade,
-    )
-    provenance = manifest.tasks.get(first.task)
     failed = [j for j in made if j is None or j.status != "ok"]
-    price = price_for(judge.model, prices) if judge else None
+    usage = sum((j.usage for j in graded), Usage())
+    price = price_for(unit.judge.spec.model, prices) if unit.judge else None
+    provenance = manifest.tasks[first.task]
     return UnitScores(
         unit=name,
         task=first.task,
         prompt_style=first.prompt_style,
         region_mode=first.region_mode,
-        scored_by=scored_by,
-        dataset_hash=provenance.dataset_hash if provenance else "",
-        prompt_hash=provenance.prompt_hash if provenance else "",
+        scored_by=_scored_by(unit, graded, options),
+        dataset_hash=provenance.dataset_hash,
+        prompt_hash=provenance.prompt_hash,
         n=len(unit.records),
         expected_grades=len(made),
         failed=len(failed),
@@ -472,6 +457,25 @@ def _unit_scores(
         combinations=summary.combinations,
         usage={**usage.model_dump(), "cost_usd": cost(usage.prompt_tokens, usage.completion_tokens, price)},
     )
+
+
+def _scored_by(unit: _Unit, graded: list[Judgement], options: JudgeOptions) -> ScoredBy:
+    by = ScoredBy(
+        scorer=unit.spec.name,
+        scorer_version=unit.spec.version,
+        grader=unit.spec.grader,
+        grader_version=unit.grader_version,
+        runs=unit.spec.runs,
+        failed_grade=options.failed_grade,
+    )
+    if unit.spec.metric:
+        by.args = unit.spec.metric.args
+    if unit.judge:
+        judge = unit.judge.spec
+        by.judge_model, by.base_url = judge.model, options.base_url
+        by.template, by.template_hash = judge.template.source, judge.template.sha256
+        by.reported_models = sorted({j.reported_model for j in graded if j.reported_model})
+    return by
 
 
 def _group_scores(
