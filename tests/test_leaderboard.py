@@ -570,7 +570,7 @@ def test_unscored_runs_only_fail_clearly(site, tmp_path):
     "name, content, message",
     [
         ("scores.json", "{not json", "scores.json: invalid scores file"),
-        ("scores.json", '{"run_id": "x", "model": "m"}', "scores.json: invalid scores file: Field required at units"),
+        ("scores.json", '{"run_id": "x", "model": "m"}', "scores.json: invalid scores file: units: field required"),
         ("predictions.jsonl", '{"task": 1}\n', "predictions.jsonl: line 1 is not a valid record"),
         ("judgements.jsonl", "garbage\n", "judgements.jsonl: line 1 is not a valid record"),
         ("manifest.json", '{"run_id": "x"}', "manifest.json: invalid manifest"),

@@ -29,3 +29,10 @@ class MissingExtraError(VipbenchError):
 
     def __init__(self, extra: str, what: str):
         super().__init__(f"{what} needs the [{extra}] extra: pip install 'vipbench[{extra}]'")
+
+
+def first_problem(exc) -> str:
+    """A pydantic ValidationError as one line: where the first problem is, and what it is."""
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error.get("loc", ()))
+    return f"{where}: {error['msg'].lower()}" if where else error["msg"].lower()

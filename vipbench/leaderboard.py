@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from vipbench.errors import VipbenchError
+from vipbench.errors import VipbenchError, first_problem
 from vipbench.progress import progress_bar
 from vipbench.records import Judgement, Manifest, PredictionRecord
 from vipbench.scoring.aggregate import metadata_values
@@ -73,11 +73,7 @@ def _read_scores(path: Path) -> RunScores | None:
     try:
         return RunScores.model_validate_json(path.read_text(encoding="utf-8"))
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error.get("loc", ()))
-        raise VipbenchError(
-            f"{path}: invalid scores file: {error['msg']}" + (f" at {where}" if where else "")
-        ) from None
+        raise VipbenchError(f"{path}: invalid scores file: {first_problem(exc)}") from None
     except UnicodeDecodeError:
         raise VipbenchError(f"{path}: invalid scores file: not UTF-8 text") from None
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from vipbench.errors import UnknownNameError, VipbenchError
+from vipbench.errors import UnknownNameError, VipbenchError, first_problem
 from vipbench.records import Manifest, PredictionRecord
 
 M = TypeVar("M", bound=BaseModel)
@@ -55,7 +55,7 @@ def read_jsonl_records(path: Path, model: type[M], repair: bool = True) -> list[
             try:
                 records.append(model.model_validate_json(raw))
             except ValidationError as exc:
-                raise VipbenchError(f"{path}: line {number} is not a valid record: {exc.errors()[0]['msg']}") from None
+                raise VipbenchError(f"{path}: line {number} is not a valid record: {first_problem(exc)}") from None
         if repair:
             fh.truncate(good)
     return records
@@ -118,7 +118,10 @@ class RunStore:
         except FileNotFoundError:
             raise VipbenchError(f"{self.path} is not a vipbench run (no manifest.json)") from None
         except ValidationError as exc:
-            raise VipbenchError(f"{self.manifest_path}: invalid manifest: {exc.errors()[0]['msg']}") from None
+            raise VipbenchError(
+                f"{self.manifest_path}: invalid manifest ({first_problem(exc)}); a run made by another vipbench "
+                "version cannot be continued or judged: start a new run"
+            ) from None
 
     def write_manifest(self, manifest: Manifest) -> None:
         manifest.updated = now()

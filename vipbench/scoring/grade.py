@@ -312,16 +312,8 @@ def _judge(
     cache = JudgeCache(options.cache_path or default_cache_path())
     try:
         _preflight_cost(jobs, cache, options, price_of)
-        client = JudgeClient(
-            cache,
-            base_url=options.base_url,
-            concurrency=options.concurrency,
-            timeout=options.timeout,
-            max_retries=options.max_retries,
-            backoff_initial=options.backoff_initial,
-            prices=price_of,
-            cost_limit=options.cost_limit,
-        )
+        settings = ("base_url", "concurrency", "timeout", "max_retries", "backoff_initial", "cost_limit")
+        client = JudgeClient(cache, prices=price_of, **{name: getattr(options, name) for name in settings})
         judged = asyncio.run(_run_jobs(jobs, client, store, console))
     finally:
         cache.close()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from vipbench.errors import UnknownNameError, VipbenchError
+from vipbench.errors import UnknownNameError, VipbenchError, first_problem
 from vipbench.records import ReaskSpec
 from vipbench.taskconfig import read_yaml
 
@@ -40,9 +40,7 @@ def judge_config_from_yaml(path: Path) -> JudgeConfig:
     try:
         return JudgeConfig(**data, source=path)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"])
-        raise VipbenchError(f"{path}: {where}: {error['msg'].lower()}") from None
+        raise VipbenchError(f"{path}: {first_problem(exc)}") from None
 
 
 def _judge_dirs() -> list[Path]:
