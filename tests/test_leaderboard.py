@@ -107,6 +107,7 @@ def write_metric_run(results: Path, run_id: str, n: int = 45) -> None:
         dataset_hash="synthhash" * 4,
         prompt_hash="p" * 32,
         n=n,
+        planned=n,
         expected_grades=n,
         failed=0,
         headline=summary.headline,
@@ -116,7 +117,9 @@ def write_metric_run(results: Path, run_id: str, n: int = 45) -> None:
     )
     write_json(
         folder / "scores.json",
-        RunScores(run_id=run_id, model="lb-alpha", units={"vip-synth": unit}).model_dump(mode="json"),
+        RunScores(
+            run_id=run_id, model="lb-alpha", status="complete", predictions=n, planned=n, units={"vip-synth": unit}
+        ).model_dump(mode="json"),
     )
     append_jsonl(folder / "predictions.jsonl", predictions, sync=False)
     append_jsonl(folder / "judgements.jsonl", judgements, sync=False)
@@ -126,6 +129,7 @@ def write_metric_run(results: Path, run_id: str, n: int = 45) -> None:
         samples=n,
         dataset_hash="synthhash" * 4,
         prompt_hash="p" * 32,
+        requests={"vip-synth": n},
         generation={},
         scoring=scoring_spec(TaskIndex().task("vip-synth").config),
     )
@@ -570,7 +574,7 @@ def test_unscored_runs_only_fail_clearly(site, tmp_path):
     "name, content, message",
     [
         ("scores.json", "{not json", "scores.json: invalid scores file"),
-        ("scores.json", '{"run_id": "x", "model": "m"}', "scores.json: invalid scores file: units: field required"),
+        ("scores.json", '{"run_id": "x", "model": "m"}', "scores.json: invalid scores file: status: field required"),
         ("predictions.jsonl", '{"task": 1}\n', "predictions.jsonl: line 1 is not a valid record"),
         ("judgements.jsonl", "garbage\n", "judgements.jsonl: line 1 is not a valid record"),
         ("manifest.json", '{"run_id": "x"}', "manifest.json: invalid manifest"),

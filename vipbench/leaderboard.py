@@ -36,7 +36,7 @@ from vipbench.progress import progress_bar
 from vipbench.records import Judgement, Manifest, PredictionRecord
 from vipbench.scoring.aggregate import metadata_values
 from vipbench.scoring.results import RunScores, Stat, UnitScores, fmt
-from vipbench.store import RunStore, list_runs, read_jsonl_records
+from vipbench.store import RunStore, list_runs, read_jsonl_records, run_status
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -61,6 +61,8 @@ class LoadedRun:
     """None when the run has not been judged yet."""
     predictions: list[PredictionRecord] = field(default_factory=list)
     judgements: list[Judgement] = field(default_factory=list)
+    status: str = "complete"
+    """The run's real status (a killed run reads ``interrupted``, not the ``running`` its manifest kept)."""
 
     @property
     def run_id(self) -> str:
@@ -89,7 +91,7 @@ def collect_runs(results_dir: Path) -> list[LoadedRun]:
         scores = _read_scores(store.scores_path)
         predictions = read_jsonl_records(store.predictions_path, PredictionRecord, repair=False) if scores else []
         judgements = read_jsonl_records(store.judgements_path, Judgement, repair=False) if scores else []
-        runs.append(LoadedRun(store, manifest, scores, predictions, judgements))
+        runs.append(LoadedRun(store, manifest, scores, predictions, judgements, run_status(store, manifest)))
     return runs
 
 
@@ -199,9 +201,15 @@ def _mark_differences(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _row(run: LoadedRun, unit: UnitScores) -> dict[str, Any]:
+    """One (run, unit) row. A partial result (its run incomplete when scored, or fewer predictions than planned)
+    is flagged, and the tables list it apart, never ranked among complete runs."""
+    assert run.scores is not None
     tags = []
-    if run.manifest.status != "complete":
-        tags.append({"kind": "warn", "text": f"run {run.manifest.status}"})
+    partial = run.scores.partial or unit.partial
+    if partial:
+        tags.append({"kind": "warn", "text": f"partial: {unit.n}/{unit.planned} ({run.scores.status})"})
+    elif run.status != "complete":
+        tags.append({"kind": "warn", "text": f"run {run.status}"})
     if unit.failed:
         tags.append({"kind": "warn", "text": f"{unit.failed}/{unit.expected_grades} grades failed"})
     return {
@@ -216,6 +224,7 @@ def _row(run: LoadedRun, unit: UnitScores) -> dict[str, Any]:
         "dataset_hash": unit.dataset_hash,
         "prompt_hash": unit.prompt_hash,
         "region_mode": unit.region_mode,
+        "partial": partial,
         "tags": tags,
     }
 
@@ -294,14 +303,16 @@ def build_model(runs: Sequence[LoadedRun]) -> dict[str, Any]:
         breakdowns = [{"key": k, "columns": _columns(units, k)} for k in keys]
         combos = list(dict.fromkeys(c for u in units for c in u.combinations))
         secondary = list(dict.fromkeys(k for u in units for k in u.secondary))
-        rows = []
+        rows, partial = [], []
         for run, unit in entries:
             row = _row(run, unit)
             row["cells"] = {k: {v: _stat(s) for v, s in unit.breakdowns.get(k, {}).items()} for k in keys}
             row["secondary"] = {k: _stat(unit.secondary.get(k)) for k in secondary}
             row["combinations"] = {c: _stat(unit.combinations.get(c)) for c in combos}
-            rows.append(row)
+            (partial if row["partial"] else rows).append(row)
         _sort_rows(rows)
+        _sort_rows(partial)
+        _legend(partial)
         _legend(rows)
         _mark_best(r["total"] for r in rows)
         for b in breakdowns:
@@ -324,6 +335,7 @@ def build_model(runs: Sequence[LoadedRun]) -> dict[str, Any]:
                 ],
                 "combinations": combos,
                 "rows": rows,
+                "partial_rows": partial,
                 "warnings": warnings,
             }
         )
@@ -595,7 +607,7 @@ def _run_info(run: LoadedRun, key: str, files: dict[str, str]) -> dict[str, Any]
         "key": key,
         "model": run.scores.model if run.scores else m.spec.model,
         "created": m.created,
-        "status": m.status,
+        "status": run.status,
         "tasks": list(m.tasks),
         "scored": bool(run.scores),
         "units": list(run.scores.units) if run.scores else [],

@@ -208,6 +208,8 @@ class TaskProvenance(_Record):
     """Hash of every sample's id, question, references and regions."""
     prompt_hash: str
     """Hash of every request's text and overlays, per prompt style."""
+    requests: dict[str, int]
+    """The requests planned per scored unit (``task`` or ``task@style``): what a complete run predicts."""
     generation: dict[str, Any]
     scoring: ScorerSpec
     """Everything ``vipbench judge`` needs to grade and score this task, without its YAML."""
@@ -233,8 +235,12 @@ class Manifest(_Record):
     created: str
     updated: str
     status: str
-    """``running``, ``interrupted`` (Ctrl-C or SIGTERM), ``failed`` (an error) or ``complete``; any but
-    ``complete`` can be resumed."""
+    """As last written: ``running``, ``interrupted`` (Ctrl-C or SIGTERM), ``failed`` (an error) or ``complete``.
+    A process killed outright leaves ``running``: ``vipbench.store.run_status`` tells the truth from ``pid``,
+    ``host`` and the heartbeat file."""
+    pid: int | None = None
+    host: str | None = None
+    """The process generating the run, and its machine."""
     command: list[str]
     spec: RunSpec
     model: dict[str, Any]
@@ -244,6 +250,10 @@ class Manifest(_Record):
     """Scores computed over several of the run's tasks (VCR's Q→AR), by group name."""
     environment: dict[str, Any]
     """vipbench version, git commit, python, platform, package versions."""
+
+    @property
+    def planned(self) -> int:
+        return sum(n for provenance in self.tasks.values() for n in provenance.requests.values())
 
 
 class Usage(_Record):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,9 +29,10 @@ from vipbench.records import (
     TaskProvenance,
     sha256_text,
     stable_hash,
+    unit_name,
 )
 from vipbench.scoring.spec import group_spec, scoring_spec
-from vipbench.store import RunStore, now, write_json
+from vipbench.store import Heartbeat, RunStore, now, run_status, write_json
 from vipbench.tasks import Task, TaskIndex
 from vipbench.types import Request, Sample
 
@@ -102,6 +106,7 @@ def plan(spec: RunSpec, index: TaskIndex, warn=print) -> list[PlannedTask]:
             samples=len(samples),
             dataset_hash=stable_hash([sample_hash(s) for s in samples]),
             prompt_hash=stable_hash([request_hash(r) for r in requests]),
+            requests=dict(Counter(unit_name(r.task, r.prompt_style) for r in requests)),
             generation=generation.to_dict(),
             scoring=scoring_spec(task.config),
         )
@@ -173,7 +178,13 @@ def resume_run(results_dir: Path, resume: str, overrides: dict[str, Any]) -> tup
     """A resumed run takes its spec from its manifest; any option given again on the command line must agree,
     since all of a run's predictions must come from one setup."""
     store = RunStore.open(results_dir, resume)
-    stored = store.manifest().spec
+    manifest = store.manifest()
+    if run_status(store, manifest) == "running":
+        raise VipbenchError(
+            f"run {store.run_id} is still running (pid {manifest.pid} on {manifest.host}); wait for it, or stop it "
+            "before resuming"
+        )
+    stored = manifest.spec
     clashes = [
         f"{k} (run has {getattr(stored, k)!r}, command gives {v!r})"
         for k, v in overrides.items()
@@ -210,6 +221,8 @@ def execute(
         created=previous.created if previous else now(),
         updated=now(),
         status="running",
+        pid=os.getpid(),
+        host=socket.gethostname(),
         command=command,
         spec=spec,
         model=model.describe(),
@@ -224,7 +237,7 @@ def execute(
     total = sum(map(len, pending.values()))
     done_now = 0
     try:
-        with progress_bar(console) as progress:
+        with Heartbeat(store), progress_bar(console) as progress:
             bar = progress.add_task(spec.model, total=total, detail="")
             started = time.perf_counter()
             for item in planned:
@@ -287,6 +300,10 @@ def run(
     store = None
     if resume is not None:
         store, spec = resume_run(results_dir, resume, overrides or {})
+        manifest = store.manifest()
+        if manifest.status == "complete" and len(store.predictions()) >= manifest.planned:
+            warn(f"run {store.run_id} is complete: nothing is left to generate")
+            return store
     assert spec is not None
     index = TaskIndex(include_paths)
     planned = plan(spec, index, warn=warn)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
+import threading
+import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -74,9 +77,16 @@ def append_jsonl(path: Path, records: Iterable[BaseModel], sync: bool = True) ->
             os.fsync(fh.fileno())
 
 
+HEARTBEAT_SECONDS = 5.0
+"""How often a generating run touches its heartbeat file."""
+STALE_SECONDS = 30.0
+"""A heartbeat older than this means the run's process is gone."""
+
+
 class RunStore:
     def __init__(self, path: Path):
         self.path = path
+        self.heartbeat_path = path / "heartbeat"
         self.manifest_path = path / "manifest.json"
         self.predictions_path = path / "predictions.jsonl"
         self.judgements_path = path / "judgements.jsonl"
@@ -132,6 +142,56 @@ class RunStore:
 
     def append_predictions(self, records: Iterable[PredictionRecord]) -> None:
         append_jsonl(self.predictions_path, records)
+
+
+class Heartbeat:
+    """While a run generates, a thread touches ``<run>/heartbeat`` every few seconds, so that other processes
+    (on this machine or another sharing the folder) can tell a live run from one that was killed."""
+
+    def __init__(self, store: RunStore, every: float = HEARTBEAT_SECONDS):
+        self.path, self.every = store.heartbeat_path, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="vipbench-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        while True:
+            self.path.touch()
+            if self._stop.wait(self.every):
+                return
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_status(store: RunStore, manifest: Manifest) -> str:
+    """The run's status as it really is: a manifest left at ``running`` by a process that was killed (its pid
+    gone on this machine, or its heartbeat stale) is ``interrupted``."""
+    if manifest.status != "running":
+        return manifest.status
+    try:
+        age = time.time() - store.heartbeat_path.stat().st_mtime
+    except FileNotFoundError:
+        return "interrupted"
+    if age > STALE_SECONDS:
+        return "interrupted"
+    if manifest.host == socket.gethostname() and manifest.pid and not _pid_alive(manifest.pid):
+        return "interrupted"
+    return "running"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def list_runs(results_dir: Path) -> list[RunStore]:

@@ -48,6 +48,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
         cache_path=args.cache,
         include_paths=args.include_path,
         rescore_with_current_task=args.rescore_with_current_task,
+        allow_partial=args.allow_partial,
         failed_grade=args.failed_grade,
     )
     console = stderr_console()
@@ -126,6 +127,12 @@ def add_parser(sub) -> None:
         default="exclude",
         help="a grade still unparseable after its re-asks: left out of every mean and reported (default), or "
         "counted as 0 as the official ViP-Bench grader does",
+    )
+    p.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="score a run that is not complete (killed, failed or still running); scores.json, the tables and the "
+        "leaderboard mark the result as partial, with its n",
     )
     p.add_argument(
         "--rescore-with-current-task",

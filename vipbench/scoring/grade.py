@@ -35,7 +35,7 @@ from vipbench.scoring.judge.protocol import Judge, grade
 from vipbench.scoring.judge.template import load_template
 from vipbench.scoring.results import GroupScores, RunScores, ScoredBy, UnitScores, scores_csv
 from vipbench.scoring.spec import differences, scoring_spec
-from vipbench.store import RunStore, append_jsonl, now, read_jsonl_records, write_atomic, write_json
+from vipbench.store import RunStore, append_jsonl, now, read_jsonl_records, run_status, write_atomic, write_json
 
 
 @dataclass
@@ -63,6 +63,8 @@ class JudgeOptions:
     """``zero`` counts a grade that stayed unparseable as 0, as the official ViP-Bench grader does."""
     judge_calls: bool = True
     """False at the end of ``vipbench run``: score only what needs no judge call."""
+    allow_partial: bool = False
+    """Score a run that is not complete (killed, failed or still running); every number is marked partial."""
 
 
 @dataclass
@@ -127,6 +129,9 @@ def grade_run(
     predictions = store.predictions()
     if not predictions:
         raise VipbenchError(f"run {store.run_id} has no predictions yet; run or resume it first")
+    status = run_status(store, manifest)
+    if status != "complete" and not options.allow_partial:
+        raise VipbenchError(_incomplete(store.run_id, status, len(predictions), manifest.planned))
     warn = _once(warn)
     specs = task_specs(manifest, options, warn)
     existing = {j.grade_key: j for j in read_jsonl_records(store.judgements_path, Judgement)}
@@ -138,10 +143,23 @@ def grade_run(
         stats, spent, judged = _judge(plan.jobs, options, store, console)
         existing.update((j.grade_key, j) for j in judged)
     scores = _scores(store.run_id, manifest, plan, existing, options)
+    scores.status, scores.predictions = status, len(predictions)
     write_json(store.scores_path, scores.model_dump(mode="json"))
     write_atomic(store.scores_csv_path, scores_csv(scores))
     failed = sum(u.failed for u in scores.units.values())
     return GradeOutcome(scores, failed, plan.waiting, stats, spent)
+
+
+def _incomplete(run_id: str, status: str, done: int, planned: int) -> str:
+    if status == "running":
+        return (
+            f"run {run_id} is still running ({done}/{planned} predictions so far); wait for it to finish, or pass "
+            "--allow-partial to score what is there"
+        )
+    return (
+        f"run {run_id} has {done}/{planned} predictions ({status}); finish it with vipbench run --resume {run_id}, "
+        "or pass --allow-partial to score what is there"
+    )
 
 
 def _once(warn: Callable[[str], None]) -> Callable[[str], None]:
@@ -392,7 +410,9 @@ def _values(judgement: Judgement | None, failed_grade: str) -> dict[str, Any] | 
 def _scores(
     run_id: str, manifest: Manifest, plan: _Plan, grades: Mapping[str, Judgement], options: JudgeOptions
 ) -> RunScores:
-    scores = RunScores(run_id=run_id, model=manifest.spec.model, units={})
+    scores = RunScores(
+        run_id=run_id, model=manifest.spec.model, status="complete", predictions=0, planned=manifest.planned, units={}
+    )
     prices = load_prices(options.prices)
     summaries: dict[str, tuple[list[Row], Summary]] = {}
     for name, unit in plan.units.items():
@@ -439,6 +459,7 @@ def _unit_scores(
         dataset_hash=provenance.dataset_hash,
         prompt_hash=provenance.prompt_hash,
         n=len(unit.records),
+        planned=provenance.requests.get(name, len(unit.records)),
         expected_grades=len(made),
         failed=len(failed),
         zeroed=sum(1 for j in failed if _values(j, options.failed_grade) is not None),

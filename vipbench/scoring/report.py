@@ -17,7 +17,8 @@ def _who(unit: UnitScores) -> str:
 def unit_table(model: str, unit: UnitScores):
     from rich.table import Table
 
-    table = Table(title=f"{model} · {unit.unit}", title_justify="left")
+    partial = f" · [yellow]partial {unit.n}/{unit.planned}[/]" if unit.partial else ""
+    table = Table(title=f"{model} · {unit.unit}{partial}", title_justify="left")
     columns: list[tuple[str, Stat]] = [(unit.total.label or unit.headline, unit.total)]
     columns += [(stat.label or name, stat) for name, stat in unit.secondary.items()]
     for stats in list(unit.breakdowns.values())[:1]:
@@ -38,6 +39,11 @@ def unit_caption(unit: UnitScores) -> str:
 
 def print_scores(outcome, console) -> None:
     scores = outcome.scores
+    if scores.partial:
+        console.print(
+            f"[yellow]partial[/]: run {scores.run_id} is {scores.status} with {scores.predictions}/{scores.planned} "
+            "predictions; these numbers are not comparable with a complete run's"
+        )
     for unit in scores.units.values():
         console.print(unit_table(scores.model, unit))
         console.print(unit_caption(unit), style="dim", soft_wrap=True)

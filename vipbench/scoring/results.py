@@ -60,6 +60,9 @@ class UnitScores(_Model):
     dataset_hash: str
     prompt_hash: str
     n: int
+    """Predictions scored."""
+    planned: int
+    """Predictions a complete run has for this unit; fewer means the numbers are partial."""
     expected_grades: int
     failed: int
     """Grades missing or failed after their retries: left out of every number (unless counted as 0, ``zeroed``)."""
@@ -74,6 +77,10 @@ class UnitScores(_Model):
     """The headline number per value of each breakdown key."""
     combinations: dict[str, Stat] = Field(default_factory=dict)
     usage: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def partial(self) -> bool:
+        return self.n < self.planned
 
 
 class GroupScores(_Model):
@@ -92,8 +99,16 @@ class GroupScores(_Model):
 class RunScores(_Model):
     run_id: str
     model: str
+    status: str
+    """The run's status when it was scored; anything but ``complete`` (with ``--allow-partial``) is partial."""
+    predictions: int
+    planned: int
     units: dict[str, UnitScores]
     groups: dict[str, GroupScores] = Field(default_factory=dict)
+
+    @property
+    def partial(self) -> bool:
+        return self.status != "complete" or self.predictions < self.planned
 
 
 def fmt(stat: Stat | None) -> str:
