@@ -192,7 +192,38 @@ def test_a_refused_key_stops_the_judge_with_one_error(tmp_path, vip_bench_dir, m
         assert judge(server, tmp_path, "--runs", "5") == 2
         assert server.requests <= 8  # it stopped instead of failing 40 grades
     err = capsys.readouterr().err
-    assert "error: the judge endpoint refused the API key (401)" in err and "Traceback" not in err
+    assert f"error: the judge endpoint {server.url} refused the API key (401)" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "base_url, cause",
+    [
+        ("http://127.0.0.1:{port}/v1", "ConnectionRefusedError"),  # nothing listens there
+        ("http://judge.invalid/v1", "gaierror"),  # a name that does not resolve
+        ("https://127.0.0.1:{tls_port}/v1", "SSLError"),  # TLS spoken to a plain-HTTP server
+    ],
+)
+def test_a_dead_endpoint_stops_the_judge_in_seconds_and_keeps_what_was_graded(
+    tmp_path, vip_bench_dir, server, capsys, base_url, cause
+):
+    import socket
+
+    run_dir = make_run(tmp_path, vip_bench_dir, ANSWERS)
+    assert judge(server, tmp_path, "--runs", "1") == 0  # one run graded while the endpoint was up
+    graded = len(judgements(run_dir))
+    with socket.socket() as probe:  # a port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = base_url.format(port=port, tls_port=server.url.split(":")[2].split("/")[0])
+    started = time.monotonic()
+    code = main(["judge", "r", "--results", str(tmp_path), "--base-url", url, "--runs", "2"])
+    elapsed = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert code == 2 and elapsed < 10, elapsed
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in err
+    assert lines[0].startswith(f"error: cannot reach the judge endpoint {url}: ") and cause in lines[0]
+    assert len(judgements(run_dir)) == graded  # nothing lost, nothing recorded as a failed grade
 
 
 def test_no_api_key_for_openai_is_one_clear_error(tmp_path, vip_bench_dir, monkeypatch, capsys):

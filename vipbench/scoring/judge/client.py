@@ -106,6 +106,8 @@ class JudgeClient:
         self.stats = ClientStats()
         self._semaphore = asyncio.Semaphore(concurrency)
         self._reserved = 0.0
+        self._reached = False
+        """Whether the endpoint has answered anything yet."""
         self._client = None
 
     def _openai(self):
@@ -147,12 +149,24 @@ class JudgeClient:
         self.stats.spent_usd += cost(reply.usage.prompt_tokens, reply.usage.completion_tokens, price) or 0.0
         return reply
 
+    @property
+    def endpoint(self) -> str:
+        return self.base_url or "https://api.openai.com/v1"
+
+    def _retryable(self, exc: BaseException) -> bool:
+        """Transient faults are retried; a connection that never worked is not: a wrong --base-url, a server
+        that is down, a name that does not resolve or a TLS failure stops the judge on the first request."""
+        import openai
+
+        unreachable = isinstance(exc, openai.APIConnectionError) and not isinstance(exc, openai.APITimeoutError)
+        return _retryable(exc) and not (unreachable and not self._reached)
+
     async def _send(self, model: str, messages: list[dict[str, str]], temperature: float, max_tokens: int) -> Reply:
         import openai
 
         client = self._openai()
         retrying = AsyncRetrying(
-            retry=retry_if_exception(_retryable),
+            retry=retry_if_exception(self._retryable),
             stop=stop_after_attempt(self.max_retries + 1),
             wait=self.wait,
             before_sleep=self._before_sleep,
@@ -162,20 +176,29 @@ class JudgeClient:
             async for attempt in retrying:
                 with attempt:
                     self.stats.requests += 1
-                    response = await client.chat.completions.create(
-                        model=model,
-                        messages=messages,
-                        temperature=temperature,
-                        max_tokens=max_tokens,
-                    )
+                    try:
+                        response = await client.chat.completions.create(
+                            model=model, messages=messages, temperature=temperature, max_tokens=max_tokens
+                        )
+                    except openai.APIStatusError:
+                        self._reached = True  # it answered, if only with an error
+                        raise
+                    self._reached = True
                     if not response.choices or response.choices[0].message.content is None:
                         raise EmptyReply("the endpoint returned no choices")
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-            raise JudgeEndpointError(f"the judge endpoint refused the API key ({exc.status_code})") from None
+            raise JudgeEndpointError(
+                f"the judge endpoint {self.endpoint} refused the API key ({exc.status_code})"
+            ) from None
         except openai.NotFoundError as exc:
             raise JudgeEndpointError(
-                f"the judge endpoint does not serve model {model!r} ({exc.status_code}); check --judge and --base-url"
+                f"the judge endpoint {self.endpoint} does not serve model {model!r} ({exc.status_code}); "
+                "check --judge and --base-url"
             ) from None
+        except openai.APIConnectionError as exc:
+            if self._reached or isinstance(exc, openai.APITimeoutError):
+                raise
+            raise JudgeEndpointError(f"cannot reach the judge endpoint {self.endpoint}: {root_cause(exc)}") from None
         usage = response.usage
         return Reply(
             content=response.choices[0].message.content,
@@ -199,6 +222,14 @@ class JudgeClient:
     async def close(self) -> None:
         if self._client is not None:
             await self._client.close()
+
+
+def root_cause(exc: BaseException) -> str:
+    """The innermost cause of a wrapped error, as one line ("[Errno 111] Connection refused")."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def describe_error(exc: BaseException) -> str:
