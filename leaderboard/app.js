@@ -74,14 +74,14 @@
 
   function scoreClass(score) {
     if (score === null || score === undefined) return "score-none";
-    return score >= 7.5 ? "score-hi" : score >= 2.5 ? "score-mid" : "score-lo";
+    return score >= 75 ? "score-hi" : score >= 25 ? "score-mid" : "score-lo";
   }
 
   function scoreBadge(sample) {
     if (sample.score === null) {
       return el("span", {class: "badge score-failed", title: "no grade succeeded"}, sample.failed ? "failed" : "–");
     }
-    var title = "mean over judge runs, 0–10: " + sample.grades.map(function (g) {
+    var title = "mean over judge runs, 0–100: " + sample.grades.map(function (g) {
       return g.score === null ? "×" : fmt(g.score);
     }).join(", ");
     return el("span", {class: "badge " + scoreClass(sample.score), title: title}, [
@@ -314,7 +314,7 @@
 
   // ----------------------------------------------------------------------------------- sample browser
 
-  var browse = {unit: null, page: 0, sample: null, filters: {}, min: 0, max: 10, failed: false, search: "", sort: "id"};
+  var browse = {unit: null, page: 0, sample: null, filters: {}, min: 0, max: 100, failed: false, search: "", sort: "id"};
 
   function filterSamples(unit, samples, state) {
     var q = state.search.trim().toLowerCase();
@@ -324,7 +324,7 @@
       }
       if (state.failed && !s.failed) return false;
       if (!state.failed || s.score !== null) {
-        if (s.score === null && (state.min > 0 || state.max < 10)) return false;
+        if (s.score === null && (state.min > 0 || state.max < 100)) return false;
         if (s.score !== null && (s.score < state.min || s.score > state.max)) return false;
       }
       if (q && (s.id + "\n" + s.question + "\n" + s.prediction + "\n" + s.references.join("\n")).toLowerCase().indexOf(q) < 0) return false;
@@ -361,20 +361,21 @@
       })));
       controls.push(el("label", {class: "control"}, [el("span", {}, b.key), sel]));
     });
-    var min = el("input", {type: "number", min: 0, max: 10, step: 0.5, value: browse.min, id: "score-min",
+    var min = el("input", {type: "number", min: 0, max: 100, step: 5, value: browse.min, id: "score-min",
                            "aria-label": "lowest score"});
-    var max = el("input", {type: "number", min: 0, max: 10, step: 0.5, value: browse.max, id: "score-max",
+    var max = el("input", {type: "number", min: 0, max: 100, step: 5, value: browse.max, id: "score-max",
                            "aria-label": "highest score"});
     var onRange = function () {
       var a = parseFloat(min.value), b = parseFloat(max.value);
-      browse.min = isNaN(a) ? 0 : a; browse.max = isNaN(b) ? 10 : b; browse.page = 0; renderSamples();
+      browse.min = isNaN(a) ? 0 : a; browse.max = isNaN(b) ? 100 : b; browse.page = 0; renderSamples();
     };
     min.addEventListener("input", onRange); max.addEventListener("input", onRange);
-    controls.push(el("label", {class: "control range"}, [el("span", {}, "score (0–10)"),
+    controls.push(el("label", {class: "control range"}, [el("span", {}, "score (0–100)"),
                                                           el("span", {class: "range-inputs"}, [min, "–", max])]));
     var failed = el("input", {type: "checkbox", id: "only-failed", checked: browse.failed ? true : null,
                               onchange: function () { browse.failed = failed.checked; browse.page = 0; renderSamples(); }});
-    controls.push(el("label", {class: "control check"}, [failed, el("span", {}, "judge failed")]));
+    var graderName = unit.judge.kind === "judge" ? "judge" : "grade";
+    controls.push(el("label", {class: "control check"}, [failed, el("span", {}, graderName + " failed")]));
     var sort = el("select", {id: "sample-sort", onchange: function () { browse.sort = sort.value; browse.page = 0; renderSamples(); }},
                   [option("id", "dataset order", browse.sort === "id"), option("low", "lowest score first", browse.sort === "low"),
                    option("high", "highest score first", browse.sort === "high")]);
@@ -460,16 +461,20 @@
   function renderDetail(unit, s) {
     var box = clear(document.getElementById("sample-detail"));
     if (!s) { box.appendChild(el("p", {class: "muted"}, "Select a sample.")); return; }
+    var judged = unit.judge.kind === "judge";
     var grades = el("table", {class: "grades"}, [
-      el("thead", {}, el("tr", {}, [el("th", {}, "run"), el("th", {}, "score"), el("th", {}, "judge reply")])),
+      el("thead", {}, el("tr", {}, [el("th", {}, "run"), el("th", {}, "score"),
+                                    el("th", {}, judged ? "judge reply" : "metric " + unit.judge.name)])),
       el("tbody", {}, s.grades.map(function (g) {
+        var values = Object.keys(g.values || {}).map(function (k) { return k + ": " + JSON.stringify(g.values[k]); });
         return el("tr", {class: g.status === "ok" ? "" : "grade-failed"}, [
           el("td", {}, String(g.run + 1)),
           el("td", {class: "num"}, g.status === "ok" ? fmt(g.score) : g.status),
           el("td", {}, [
-            g.replies.length ? g.replies.map(function (r, i) {
+            judged ? (g.replies.length ? g.replies.map(function (r, i) {
               return el("pre", {class: "reply", title: g.replies.length > 1 ? "attempt " + (i + 1) : null}, r);
-            }) : el("span", {class: "muted"}, "no reply"),
+            }) : el("span", {class: "muted"}, "no reply")) : null,
+            values.length ? el("div", {class: "small"}, values.join(" · ")) : null,
             g.error ? el("div", {class: "grade-error"}, g.error) : null,
             g.reported ? el("div", {class: "muted small"}, "API model: " + g.reported) : null,
           ]),
@@ -483,7 +488,7 @@
       textBlock("Question", s.question, "question"),
       refList(s.references),
       textBlock("Prediction · " + unit.model, s.prediction, "prediction"),
-      el("div", {class: "field"}, [el("div", {class: "field-label"}, "Grades (0–10)"), grades]),
+      el("div", {class: "field"}, [el("div", {class: "field-label"}, "Grades (0–100)"), grades]),
     ]);
   }
 

@@ -163,9 +163,11 @@ def test_failed_grades_are_reported_never_scored(tmp_path, vip_bench_dir, server
     assert server.requests == 2  # failed grades are retried (the 400s); cached garbage replays from disk
 
 
-def test_std_over_judge_runs(tmp_path, vip_bench_dir, server):
+def test_std_over_judge_runs(tmp_path, vip_bench_dir, server, capsys):
     run_dir = make_run(tmp_path, vip_bench_dir, {**ANSWERS, "v1_1": "a dog [[flip]]"})
     assert judge(server, tmp_path, "--runs", "5") == 0
+    report = capsys.readouterr().out  # rendered 80 columns wide, as in a small terminal: nothing cut off
+    assert "…" not in report and "63.8" in report and "± 6.1" in report
     total = scores(run_dir)["total"]
     # v1_1 gets 1.0, 0.0, 1.0, 0.0, 1.0 over its five requests: three runs at 56.25 + 12.5, two at 56.25.
     assert sorted(total["runs"]) == [56.2, 56.2, 68.8, 68.8, 68.8]
@@ -311,11 +313,24 @@ def test_box_and_mask_regions_are_recorded_and_read_naturally_by_the_judge(tmp_p
 
 def test_cost_limit_refuses_before_spending(tmp_path, vip_bench_dir, server, capsys):
     make_run(tmp_path, vip_bench_dir, ANSWERS)
+    # A local endpoint serving "gpt-4-0613" is not billed at OpenAI's price: it has none until --prices gives one.
     assert judge(server, tmp_path, "--runs", "5", "--cost-limit", "0.01") == 2
+    assert "--cost-limit needs a price for 'gpt-4-0613'; give one with --prices FILE" in capsys.readouterr().err
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("gpt-4-0613: {input: 30, output: 60}\n")
+    assert judge(server, tmp_path, "--runs", "5", "--cost-limit", "0.01", "--prices", str(prices)) == 2
     assert server.requests == 0
     assert "over --cost-limit $0.01; nothing was sent" in capsys.readouterr().err
-    assert judge(server, tmp_path, "--runs", "5", "--cost-limit", "100") == 0
+    assert judge(server, tmp_path, "--runs", "5", "--cost-limit", "100", "--prices", str(prices)) == 0
     assert server.requests == 40
+    assert "$0." in capsys.readouterr().out  # the spend, priced from the user's table
+
+
+def test_a_local_endpoint_has_no_price_unless_given(tmp_path, vip_bench_dir, server, capsys):
+    run_dir = make_run(tmp_path, vip_bench_dir, ANSWERS)
+    assert judge(server, tmp_path, "--runs", "1") == 0
+    assert "cost unknown (no price for this model; see --prices)" in capsys.readouterr().out
+    assert scores(run_dir)["usage"]["cost_usd"] is None
 
 
 def test_concurrency_is_bounded(tmp_path, vip_bench_dir):

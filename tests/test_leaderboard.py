@@ -460,14 +460,14 @@ def test_sample_files_carry_the_grades_behind_scores_json(site):
     assert unit["breakdowns"][0]["key"] == "capability" and unit["judge"]["runs"] == 3
     assert len(samples) == 8
     s = samples["v1_0"]
-    assert s["score"] == 10.0 and s["failed"] == 0 and [g["score"] for g in s["grades"]] == [10.0] * 3
+    assert s["score"] == 100.0 and s["failed"] == 0 and [g["score"] for g in s["grades"]] == [100.0] * 3
     assert s["grades"][0]["replies"] == ["1.0"] and s["grades"][0]["reported"] == "gpt-4-0613-loopback"
     assert s["question"].startswith("What is the value of x") and s["references"] == ["0.75<OR>x=0.75<OR>3/4"]
     assert s["groups"] == {"capability": ["ocr", "math"]}
-    assert samples["v1_2"]["score"] == 5.0
+    assert samples["v1_2"]["score"] == 50.0  # on the overview's 0–100 scale
     # The per-sample means reproduce the unit's All score.
     total = scores_of(results, "alpha").units["vip-bench-bbox"].total.mean
-    assert round(sum(s["score"] for s in samples.values()) / len(samples) * 10, 1) == total
+    assert round(sum(s["score"] for s in samples.values()) / len(samples), 1) == total
     # beta's [[400]] answer failed in every judge run: shown as failed, never as a score.
     _, beta = _samples(index, "beta", "vip-bench-bbox")
     assert beta["v1_7"]["failed"] == 3 and beta["v1_7"]["score"] is None

@@ -138,7 +138,7 @@ def test_sample_filters_and_paging(watched, index):
     assert shown() == ["v1_7"]
     assert "failed" in page.text_content("#sample-detail .grades")
     page.uncheck("#only-failed")
-    page.fill("#score-min", "9")
+    page.fill("#score-min", "90")
     assert sorted(shown()) == ["v1_1", "v1_2", "v1_5"]
     page.fill("#score-min", "0")
     page.fill("#sample-search", "stop")
@@ -178,7 +178,7 @@ def test_compare_sorts_by_score_difference(watched, index):
     page.wait_for_selector(".compare-row[data-sample]")
     diffs = page.eval_on_selector_all(".compare-row[data-sample] .diff", "xs => xs.map(x => x.textContent)")
     values = [abs(float(d)) for d in diffs if d != "–"]
-    assert values == sorted(values, reverse=True) and values[0] == 10.0
+    assert values == sorted(values, reverse=True) and values[0] == 100.0
     assert diffs[-1] == "–"  # v1_7: B's grade failed, so no difference, listed last
     page.select_option("#compare-sort", "b")
     first = page.eval_on_selector_all(".compare-row[data-sample] .diff", "xs => xs.map(x => x.textContent)")[0]
@@ -201,3 +201,15 @@ def test_every_tab_works_offline(watched, index, tmp_path):
     page.wait_for_selector("#sample-detail img.full")
     page.screenshot(path=str(tmp_path / "overview.png"))
     assert any("/img/" in url for url in watched.requests) and any("/data/" in url for url in watched.requests)
+
+
+def test_a_metric_unit_shows_its_grades_on_the_overview_scale_not_judge_replies(watched, index):
+    page = watched.page
+    unit = next(u for u in page_data(index)["units"] if u["run"] == "synth")
+    page.goto(f"{index.as_uri()}#samples?unit={unit['key']}")
+    page.wait_for_selector("#sample-detail .grades")
+    grades = page.text_content("#sample-detail .grades")
+    assert "judge reply" not in grades and "no reply" not in grades and "metric exact" in grades
+    assert page.text_content("label.control.check").strip() == "grade failed"
+    assert "score (0–100)" in page.text_content("#sample-controls")
+    assert page.get_attribute("#score-max", "max") == "100"

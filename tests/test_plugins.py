@@ -33,7 +33,8 @@ def plugin(tmp_path, monkeypatch):
     """)
     )
     (package / "tasks_dir" / "echo.yaml").write_text(
-        "task: echo-task\ndataset: {key: echo}\nloader: !function hooks.load\nscorer: {metric: exact_match}\n"
+        "task: echo-task\ndataset: {key: echo, generated: true}\nloader: !function hooks.load\n"
+        "scorer: {metric: exact_match}\n"
     )
     (package / "tasks_dir" / "hooks.py").write_text(
         textwrap.dedent("""
@@ -74,7 +75,7 @@ def test_a_plugin_task_runs_through_the_pipeline(tmp_path):
     folder = tmp_path / "mytasks"
     folder.mkdir()
     (folder / "t.yaml").write_text(
-        "task: local-task\ndataset: {key: local}\nloader: !function hooks.load\n"
+        "task: local-task\ndataset: {key: local, generated: true}\nloader: !function hooks.load\n"
         "scorer: {metric: exact_match}\nregion_modes: [overlay]\n"
     )
     (folder / "hooks.py").write_text(

@@ -18,7 +18,7 @@ from vipbench.scoring.base import METRICS, PARSERS, SCORERS
 
 TASK_YAML = """\
 task: shout-task
-dataset: {key: shout}
+dataset: {key: shout, generated: true}
 loader: !function hooks.load
 region_modes: [overlay]
 scorer: {name: median, metric: shout, metric_args: {loud: true}}

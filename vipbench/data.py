@@ -10,34 +10,44 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from vipbench.errors import DataError, VipbenchError
+from vipbench.errors import DataError
 from vipbench.taskconfig import DatasetConfig
 
 
 def resolve_data_root(dataset: DatasetConfig, data_dirs: Mapping[str, Path]) -> tuple[Path | None, str]:
-    """Return (root folder, provenance string). Generated tasks (no hf_id) get (None, "generated")."""
+    """Return (root folder, provenance string). Generated tasks get (None, "generated")."""
+    if dataset.generated:
+        return None, "generated"
     if dataset.key in data_dirs:
         root = Path(data_dirs[dataset.key]).expanduser()
         if not root.is_dir():
             raise DataError(f"data folder for {dataset.key} not found: {root}")
         return root.resolve(), f"local:{root.resolve()}"
     if dataset.hf_id is None:
-        return None, "generated"
+        raise DataError(f"the {dataset.key} dataset cannot be downloaded; pass --data-dir {dataset.key}=PATH")
     return _download(dataset)
 
 
 def _download(dataset: DatasetConfig) -> tuple[Path, str]:
+    from huggingface_hub import snapshot_download
+
+    from vipbench.hub import dataset_cached, local_only
+
+    assert dataset.hf_id is not None
+    hint = f"download it yourself and pass --data-dir {dataset.key}=PATH"
+    offline = local_only(
+        f"the {dataset.key} dataset {dataset.hf_id!r}", dataset_cached(dataset.hf_id, dataset.revision), hint
+    )
     try:
-        from huggingface_hub import snapshot_download
-    except ImportError:  # pragma: no cover - huggingface_hub is a core dependency
-        raise VipbenchError("huggingface_hub is not installed") from None
-    try:
-        path = Path(snapshot_download(repo_id=dataset.hf_id, repo_type="dataset", revision=dataset.revision))
-    except Exception as exc:  # the hub raises many types: offline, gated, not found
+        path = Path(
+            snapshot_download(
+                repo_id=dataset.hf_id, repo_type="dataset", revision=dataset.revision, local_files_only=offline
+            )
+        )
+    except Exception as exc:  # the hub raises many types: gated, not found, interrupted
         raise DataError(
             f"could not download the {dataset.key} dataset {dataset.hf_id!r} from the Hugging Face Hub "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
-            f"Download it yourself and pass --data-dir {dataset.key}=PATH"
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); {hint}"
         ) from None
     return path, f"hf:{dataset.hf_id}@{path.name}"
 

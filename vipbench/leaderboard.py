@@ -496,6 +496,20 @@ def region_outlines(record: PredictionRecord) -> list[dict[str, Any]]:
     ]
 
 
+def _grade_view(run: int, j: Judgement | None) -> dict[str, Any]:
+    if j is None:
+        return {"run": run, "status": "missing", "score": None, "values": {}, "replies": [], "error": "not graded"}
+    return {
+        "run": run,
+        "status": j.status,
+        "score": None if j.score is None else round(j.score * 10, 2),
+        "values": {k: v for k, v in j.values.items() if k != "score"},
+        "replies": j.replies,
+        "error": j.error,
+        "reported": j.reported_model,
+    }
+
+
 def unit_samples(
     run: LoadedRun,
     unit: UnitScores,
@@ -503,36 +517,13 @@ def unit_samples(
     judgements: dict[tuple[str, str, int], Judgement],
     images: ImageWriter,
 ) -> list[dict[str, Any]]:
-    """One unit's samples as the browser shows them. ``score`` is the mean over judge runs on 0–10."""
+    """One unit's samples as the browser shows them. Scores are on the overview's 0–100 scale: a grade's
+    ``score`` × 10, and a sample's the mean over judge runs."""
     runs = unit.scored_by.runs
     keys = list(unit.breakdowns)
     samples = []
     for record in records:
-        grades = []
-        for r in range(runs):
-            j = judgements.get((record.unit, record.sample_id, r))
-            if j is None:
-                grades.append(
-                    {
-                        "run": r,
-                        "status": "missing",
-                        "score": None,
-                        "replies": [],
-                        "error": "not graded",
-                        "reported": None,
-                    }
-                )
-            else:
-                grades.append(
-                    {
-                        "run": r,
-                        "status": j.status,
-                        "score": j.score,
-                        "replies": j.replies,
-                        "error": j.error,
-                        "reported": j.reported_model,
-                    }
-                )
+        grades = [_grade_view(r, judgements.get((record.unit, record.sample_id, r))) for r in range(runs)]
         ok = [g["score"] for g in grades if g["status"] == "ok" and g["score"] is not None]
         samples.append(
             {

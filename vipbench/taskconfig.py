@@ -55,7 +55,9 @@ class DatasetConfig:
     key: str
     """The name ``--data-dir KEY=PATH`` uses; tasks of one benchmark share it."""
     hf_id: str | None = None
-    """Hugging Face dataset repo to download when no local folder is given."""
+    """Hugging Face dataset repo to download when no local folder is given (none: the user must give one)."""
+    generated: bool = False
+    """Made by the loader itself (vip-synth): it reads no folder."""
     revision: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     """Loader-specific settings (e.g. ``split: bbox``)."""

@@ -24,7 +24,8 @@ examples:
   vipbench judge RUN_ID --judge-template ~/ViP-LLaVA/scripts/eval/vip-bench_evaluator.py
 
 The API key is read from OPENAI_API_KEY and never written anywhere. Every reply is cached
-(~/.cache/vipbench/judge-cache.sqlite, or $VIPBENCH_CACHE), so running the same command again is free.
+(judge-cache.sqlite in ~/.cache/vipbench, or in the folder $VIPBENCH_CACHE names), so running the same
+command again is free.
 """
 
 

@@ -11,21 +11,25 @@ from vipbench.cli.common import (
 
 
 def _cmd_tasks(args: argparse.Namespace) -> int:
-    from rich.table import Table
+    """One entry per task: its name, data, scorer and groups on one line, its description on the next (a table
+    would squeeze the descriptions to nothing in an 80-column terminal)."""
+    from rich.markup import escape
 
     from vipbench.tasks import TaskIndex
 
     index = TaskIndex(args.include_path)
-    table = Table(title="tasks")
-    for column in ("task", "groups", "data", "scored by"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("description")
-    for name, config in sorted(index.configs.items()):
-        scorer = config.scorer
-        scored = f"judge {scorer.judge} ×{scorer.runs}" if scorer.judge else f"metric {scorer.metric}"
-        table.add_row(name, ", ".join(config.groups), config.dataset.hf_id or "generated", scored, config.description)
     console = stdout_console()
-    console.print(table)
+    for name, config in sorted(index.configs.items()):
+        sc = config.scorer
+        grader = f"judge {sc.judge}" + (f" ({sc.judge_model})" if sc.judge_model else "") + f" ×{sc.runs}"
+        if sc.metric:
+            grader = f"metric {sc.metric}"
+        data = "generated" if config.dataset.generated else config.dataset.hf_id or "--data-dir only"
+        groups = f" · groups {', '.join(config.groups)}" if config.groups else ""
+        console.print(f"[bold]{name}[/] · data {escape(data)} · {grader}, scorer {sc.name}{groups}", soft_wrap=True)
+        if config.description:
+            console.print(f"    {escape(config.description)}", style="dim")
+    console.print()
     for group, members in sorted(index.groups.items()):
         console.print(f"group [bold]{group}[/]: {', '.join(members)}")
     return 0

@@ -28,8 +28,9 @@ examples:
 
 
 def _parse_data_dirs(values: Sequence[str], index, task_names: Sequence[str]) -> dict[str, str]:
-    """``KEY=PATH`` pairs; a bare PATH is allowed when the chosen tasks need exactly one dataset."""
-    keys = {index.task(t).config.dataset.key for t in task_names if index.task(t).config.dataset.hf_id}
+    """``KEY=PATH`` pairs, each KEY a dataset the chosen tasks read; a bare PATH when they read exactly one."""
+    datasets = {index.task(t).config.dataset.key: index.task(t).config.dataset for t in task_names}
+    keys = {key for key, dataset in datasets.items() if not dataset.generated}
     dirs: dict[str, str] = {}
     for value in values:
         key, sep, path = value.partition("=")
@@ -40,8 +41,23 @@ def _parse_data_dirs(values: Sequence[str], index, task_names: Sequence[str]) ->
                     f"({', '.join(sorted(keys)) or 'none'}); write --data-dir KEY=PATH"
                 )
             key, path = next(iter(keys)), value
+        if key not in keys:
+            raise VipbenchError(f"--data-dir {key}=...: {_not_a_dataset(key, keys, datasets, index)}")
         dirs[key] = str(Path(path).expanduser().resolve())
     return dirs
+
+
+def _not_a_dataset(key: str, keys: set[str], datasets: dict, index) -> str:
+    from vipbench.errors import UnknownNameError
+
+    if key in datasets:
+        return f"the {key} data is generated; it reads no folder"
+    if not keys:
+        return "the chosen tasks read no data folder"
+    if key in index.configs:
+        dataset = index.configs[key].dataset.key
+        return f"{key} is a task; the dataset it reads is {dataset!r} (--data-dir {dataset}=PATH)"
+    return f"{UnknownNameError('dataset', key, keys)} (of the chosen tasks)"
 
 
 def _raise_interrupt(signum, frame):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 from vipbench.cli.common import (
@@ -58,8 +59,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         )
     for model in models:
         run_id = f"demo-{model}"
-        exists = (args.results / run_id / "manifest.json").is_file()
         spec = RunSpec(model=model, tasks=["vip-synth"], limit=args.limit)
+        exists = _reuse_demo_run(args.results / run_id, spec, console)
         store = run(
             None if exists else spec,
             results_dir=args.results,
@@ -72,6 +73,23 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     index = build_site(args.results, args.out)
     console.print(f"[green]leaderboard[/]: {index}")
     return 0
+
+
+def _reuse_demo_run(folder: Path, spec, console) -> bool:
+    """Whether the demo run in ``folder`` can be continued: one made with other settings (another --limit) is
+    made again, since the demo's own runs hold nothing but what the demo generates."""
+    from vipbench.store import RunStore
+
+    if not (folder / "manifest.json").is_file():
+        return False
+    made = RunStore(folder).manifest().spec
+    if made == spec:
+        return True
+    before = "all items" if made.limit is None else f"--limit {made.limit}"
+    now = "all items" if spec.limit is None else f"--limit {spec.limit}"
+    console.print(f"{folder.name} was made with {before}; making it again with {now}")
+    shutil.rmtree(folder)
+    return False
 
 
 def add_demo_parser(sub) -> None:

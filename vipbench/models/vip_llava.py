@@ -40,6 +40,16 @@ def _resolve_device(device: str, dtype: str) -> tuple[str, Any]:
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        index = torch.device(device).index
+    except RuntimeError:
+        raise VipbenchError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise VipbenchError(f"--device {device}: torch {torch.__version__} sees no CUDA GPU here; use --device cpu")
+        if index is not None and index >= count:
+            raise VipbenchError(f"--device {device}: there are {count} CUDA GPU(s), numbered from 0")
     if dtype == "auto":
         dtype = "bfloat16" if device.startswith("cuda") else "float32"
     try:
@@ -75,21 +85,33 @@ class VipLlavaAdapter(ModelAdapter):
                 f"unknown image preprocessing {image_preprocess!r}; choose from {', '.join(PREPROCESSING)}"
             )
 
+        offline = False
         if model_path:
             source = str(Path(model_path).expanduser())
+            if not Path(source).is_dir():
+                raise VipbenchError(f"--model-path {model_path}: folder not found")
         elif checkpoint == "tiny":
             from vipbench.models.tiny import tiny_checkpoint
 
             source = str(tiny_checkpoint())
         else:
+            from vipbench.hub import local_only, model_cached
+
             source = checkpoint
-        config = _load_config(source)
+            hint = f"download it where there is a network (hf download {checkpoint}) and pass --model-path DIR"
+            offline = local_only(f"the checkpoint {checkpoint!r}", model_cached(checkpoint), hint)
         self.device, self.dtype = _resolve_device(device, dtype)
+        config = _load_config(source, offline)
         self.source, self.checkpoint = source, checkpoint
         self.template, self.image_preprocess = conv_template, image_preprocess
         self.batch_size = 8 if self.device.startswith("cuda") else 1
 
-        self.processor = AutoProcessor.from_pretrained(source)
+        try:
+            self.processor = AutoProcessor.from_pretrained(source, local_files_only=offline)
+        except (OSError, ValueError, TypeError) as exc:
+            raise VipbenchError(
+                f"cannot load the processor (tokenizer and image processor) from {source}: {str(exc).splitlines()[0]}"
+            ) from None
         tokenizer = self.processor.tokenizer
         tokenizer.padding_side = "left"  # decoder-only batching: prompts end where generation starts
         if getattr(self.processor, "patch_size", None) is None:  # older hub processors lack these
@@ -102,7 +124,9 @@ class VipLlavaAdapter(ModelAdapter):
         self.image_size = crop.get("height") or config.vision_config.image_size
 
         try:
-            model = VipLlavaForConditionalGeneration.from_pretrained(source, config=config, dtype=self.dtype)
+            model = VipLlavaForConditionalGeneration.from_pretrained(
+                source, config=config, dtype=self.dtype, local_files_only=offline
+            )
         except (OSError, RuntimeError, ValueError) as exc:
             raise VipbenchError(f"cannot load ViP-LLaVA weights from {source}: {str(exc).splitlines()[0]}") from None
         self.model = model.to(self.device).eval()
@@ -155,7 +179,7 @@ class VipLlavaAdapter(ModelAdapter):
         return [text.strip() for text in self.processor.batch_decode(new_tokens, skip_special_tokens=True)]
 
 
-def _load_config(source: str):
+def _load_config(source: str, offline: bool = False):
     """Load and check the checkpoint's config before touching weights, so a wrong folder fails clearly."""
     from transformers import AutoConfig
 
@@ -174,7 +198,7 @@ def _load_config(source: str):
                 "(config.json model_type must be 'vipllava')"
             )
     try:
-        config = AutoConfig.from_pretrained(source)
+        config = AutoConfig.from_pretrained(source, local_files_only=offline)
     except (OSError, ValueError) as exc:
         raise VipbenchError(f"cannot load the model config from {source!r}: {str(exc).splitlines()[0]}") from None
     if config.model_type != "vipllava":

@@ -322,7 +322,7 @@ def _judge(
 ) -> tuple[ClientStats, float | None, list[Judgement]]:
     """Run the judge calls; return the client's stats, the dollars spent (None when a model has no price) and
     the new judgements."""
-    prices = load_prices(options.prices)
+    prices = load_prices(options.prices, options.base_url)
 
     def price_of(model: str) -> Price | None:
         return price_for(model, prices)
@@ -413,7 +413,7 @@ def _scores(
     scores = RunScores(
         run_id=run_id, model=manifest.spec.model, status="complete", predictions=0, planned=manifest.planned, units={}
     )
-    prices = load_prices(options.prices)
+    prices = load_prices(options.prices, options.base_url)
     summaries: dict[str, tuple[list[Row], Summary]] = {}
     for name, unit in plan.units.items():
         rows: list[Row] = [

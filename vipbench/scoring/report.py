@@ -25,7 +25,10 @@ def unit_table(model: str, unit: UnitScores):
         columns += [(stat.label or value, stat) for value, stat in stats.items()]
     for name, _ in columns:
         table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
-    table.add_row(*(fmt(stat) for _, stat in columns))
+    # Mean, ± std and n on rows of their own: narrow columns that fit an 80-column terminal.
+    table.add_row(*("–" if stat.mean is None else f"{stat.mean:.1f}" for _, stat in columns))
+    if unit.scored_by.runs > 1:
+        table.add_row(*("" if stat.std is None else f"± {stat.std:.1f}" for _, stat in columns))
     table.add_row(*(f"n={stat.n}" for _, stat in columns), style="dim")
     return table
 
@@ -42,22 +45,26 @@ def print_scores(outcome, console) -> None:
     if scores.partial:
         console.print(
             f"[yellow]partial[/]: run {scores.run_id} is {scores.status} with {scores.predictions}/{scores.planned} "
-            "predictions; these numbers are not comparable with a complete run's"
+            "predictions; these numbers are not comparable with a complete run's",
+            soft_wrap=True,
         )
     for unit in scores.units.values():
         console.print(unit_table(scores.model, unit))
         console.print(unit_caption(unit), style="dim", soft_wrap=True)
         for key, stats in list(unit.breakdowns.items())[1:]:  # further breakdowns (e.g. shape) as compact lines
-            console.print(f"  by {key}: " + ", ".join(f"{s.label or v} {fmt(s)}" for v, s in stats.items()))
+            line = ", ".join(f"{s.label or v} {fmt(s)}" for v, s in stats.items())
+            console.print(f"  by {key}: {line}", soft_wrap=True)
         if unit.combinations:
             console.print(
                 "  capability combinations: "
-                + ", ".join(f"{name} {fmt(s)} (n={s.n})" for name, s in unit.combinations.items())
+                + ", ".join(f"{name} {fmt(s)} (n={s.n})" for name, s in unit.combinations.items()),
+                soft_wrap=True,
             )
     for name, group in scores.groups.items():
         console.print(
             f"{name} ({', '.join(group.tasks)}, {group.scorer}): {group.total.label or group.headline} "
-            f"{fmt(group.total)} (n={group.total.n})"
+            f"{fmt(group.total)} (n={group.total.n})",
+            soft_wrap=True,
         )
     _print_judge_calls(outcome, console)
 
@@ -77,5 +84,6 @@ def _print_judge_calls(outcome, console) -> None:
     )
     console.print(
         f"judge calls: {s.requests} HTTP requests ({s.retries} retries), {s.cache_hits} cache hits, "
-        f"{tokens} tokens, {spent}"
+        f"{tokens} tokens, {spent}",
+        soft_wrap=True,
     )

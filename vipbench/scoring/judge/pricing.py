@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlparse
 
 from vipbench.errors import VipbenchError
 
@@ -27,9 +28,11 @@ PRICES: dict[str, Price] = {
 }
 
 
-def load_prices(path: Path | None) -> dict[str, Price]:
-    """The built-in table, updated from a YAML/JSON file mapping model → {input: $, output: $} per 1M tokens."""
-    prices = dict(PRICES)
+def load_prices(path: Path | None, base_url: str | None = None) -> dict[str, Price]:
+    """The built-in table (for OpenAI's own API only: a local or third-party endpoint serving a model under the
+    same name is not billed at OpenAI's prices), updated from a YAML/JSON file mapping model → {input: $,
+    output: $} per 1M tokens."""
+    prices = dict(PRICES) if base_url is None or urlparse(base_url).hostname == "api.openai.com" else {}
     if path is None:
         return prices
     import yaml
