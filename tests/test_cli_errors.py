@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -110,3 +115,131 @@ def test_no_download_offline_gives_a_clear_hint(capsys, tmp_path):
 
 def test_judge_without_runs(capsys, tmp_path):
     assert_one_line_error(*run_cli(capsys, "judge", "--results", str(tmp_path)), "no runs in")
+
+
+# ------------------------------------------------------------------ the cases a new user hit (issue: trust)
+
+
+def test_a_model_folder_holding_only_a_config(capsys, tmp_path, vip_bench_dir, tiny_checkpoint):
+    folder = tmp_path / "config-only"
+    folder.mkdir()
+    shutil.copy(tiny_checkpoint / "config.json", folder / "config.json")
+    code, err = _run(capsys, tmp_path, "--data-dir", str(vip_bench_dir), "--model-path", str(folder))
+    assert_one_line_error(code, err, "cannot load the processor (tokenizer and image processor) from", "config-only")
+
+
+def test_a_model_path_that_does_not_exist(capsys, tmp_path, vip_bench_dir):
+    pytest.importorskip("torch")
+    code, err = _run(capsys, tmp_path, "--data-dir", str(vip_bench_dir), "--model-path", str(tmp_path / "nope"))
+    assert_one_line_error(code, err, "--model-path", "nope: folder not found")
+
+
+def test_cuda_asked_on_a_machine_without_it(capsys, tmp_path, vip_bench_dir, tiny_checkpoint):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    args = ("--data-dir", str(vip_bench_dir), "--model-path", str(tiny_checkpoint))
+    assert_one_line_error(*_run(capsys, tmp_path, *args, "--device", "cuda"), "--device cuda", "sees no CUDA GPU")
+    assert_one_line_error(*_run(capsys, tmp_path, *args, "--device", "gpu0"), "unknown device 'gpu0'")
+
+
+def _hub_unreachable(tmp_path, *args: str) -> tuple[subprocess.CompletedProcess, float]:
+    """vipbench in a process whose Hub endpoint refuses connections and whose cache is empty."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    env.update(HF_ENDPOINT=f"http://127.0.0.1:{port}", HF_HOME=str(tmp_path / "hf"))
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "vipbench", *args, "--results", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    return proc, time.monotonic() - started
+
+
+def test_missing_weights_with_no_network_fail_fast_with_the_model_path_hint(tmp_path):
+    pytest.importorskip("torch")
+    proc, elapsed = _hub_unreachable(tmp_path, "run", "--model", "vip-llava-7b", "--tasks", "vip-synth")
+    assert proc.returncode == 2 and elapsed < 20 and "Traceback" not in proc.stderr
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert "cannot download the checkpoint 'llava-hf/vip-llava-7b-hf'" in line and "is unreachable" in line
+    assert line.endswith("pass --model-path DIR")
+
+
+def test_a_dataset_with_no_network_fails_fast_with_the_data_dir_hint(tmp_path):
+    proc, elapsed = _hub_unreachable(tmp_path, "run", "--model", "oracle", "--tasks", "vip-bench-bbox")
+    assert proc.returncode == 2 and elapsed < 20 and "Traceback" not in proc.stderr
+    assert "is unreachable" in proc.stderr and "--data-dir vip-bench=PATH" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "value, needles",
+    [
+        ("foo=/tmp", ["--data-dir foo=...", "unknown dataset 'foo'", "vip-bench"]),
+        ("vip-bench-bbox=/tmp", ["vip-bench-bbox is a task; the dataset it reads is 'vip-bench'"]),
+        ("vip-bnch=/tmp", ["Did you mean 'vip-bench'"]),
+    ],
+)
+def test_a_data_dir_key_that_no_chosen_task_reads(capsys, tmp_path, value, needles):
+    code, err = run_cli(capsys, "run", "--model", "oracle", "--tasks", "vip-bench-bbox", "--data-dir", value)
+    assert_one_line_error(code, err, *needles)
+
+
+def test_a_data_dir_for_generated_data(capsys, tmp_path):
+    code, err = run_cli(capsys, "run", "--model", "oracle", "--tasks", "vip-synth", "--data-dir", "vip-synth=/tmp")
+    assert_one_line_error(code, err, "the vip-synth data is generated; it reads no folder")
+
+
+def test_an_unwritable_results_folder(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, err = run_cli(capsys, "run", "--model", "oracle", "--tasks", "vip-synth", "--results", str(blocker / "x"))
+    assert_one_line_error(code, err, "cannot create the run folder")
+
+
+def test_judge_options_on_a_run_with_no_judged_task_say_so(capsys, tmp_path):
+    results = str(tmp_path / "r")
+    assert main(["run", "--model", "oracle", "--tasks", "vip-synth", "--limit", "3", "--results", results]) == 0
+    capsys.readouterr()
+    assert main(["judge", "--results", results, "--judge", "gpt-4o", "--runs", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: no task of this run is graded by an LLM judge; --judge, --runs changes nothing" in err
+    code, err = run_cli(capsys, "judge", "--results", results, "--judge-template", str(tmp_path / "nope.jinja"))
+    assert_one_line_error(code, err, "judge template not found", "nope.jinja")
+
+
+def test_resuming_a_complete_run_says_so_before_loading_the_model(capsys, tmp_path, monkeypatch):
+    import vipbench.runner
+
+    results = str(tmp_path / "r")
+    assert main(["run", "--model", "oracle", "--tasks", "vip-synth", "--limit", "3", "--results", results]) == 0
+    capsys.readouterr()
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(vipbench.runner, "create_model", no_model)
+    assert main(["run", "--resume", "--results", results]) == 0
+    assert "is complete: nothing is left to generate" in capsys.readouterr().err
+
+
+def test_demo_with_another_limit_makes_its_runs_again(capsys, tmp_path, monkeypatch):
+    import vipbench.cli.site
+
+    monkeypatch.setattr(vipbench.cli.site, "DEMO_MODELS", ("oracle",))
+    results = tmp_path / "r"
+    assert main(["demo", "--results", str(results), "--limit", "3"]) == 0
+    assert main(["demo", "--results", str(results), "--limit", "5"]) == 0
+    assert "demo-oracle was made with --limit 3; making it again with --limit 5" in capsys.readouterr().err
+    lines = (results / "demo-oracle" / "predictions.jsonl").read_text().splitlines()
+    assert len(lines) == 5 and json.loads((results / "demo-oracle" / "manifest.json").read_text())["spec"]["limit"] == 5
+
+
+def test_task_listing_fits_an_80_column_terminal(capsys):
+    assert main(["tasks"]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out and "303 items" in out and "mucai/ViP-Bench" in out

@@ -105,7 +105,10 @@ class RunStore:
         path = results_dir / run_id
         if path.exists():
             raise VipbenchError(f"run {run_id!r} already exists in {results_dir}; continue it with --resume {run_id}")
-        path.mkdir(parents=True)
+        try:
+            path.mkdir(parents=True)
+        except OSError as exc:
+            raise VipbenchError(f"cannot create the run folder {path}: {exc.strerror or exc}") from None
         return cls(path)
 
     @classmethod

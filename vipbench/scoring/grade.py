@@ -22,6 +22,7 @@ from vipbench.records import (
     MetricSpec,
     PredictionRecord,
     ScorerSpec,
+    TemplateSpec,
     Usage,
     stable_hash,
     unit_name,
@@ -134,6 +135,7 @@ def grade_run(
         raise VipbenchError(_incomplete(store.run_id, status, len(predictions), manifest.planned))
     warn = _once(warn)
     specs = task_specs(manifest, options, warn)
+    _check_judge_options(specs, options, warn)
     existing = {j.grade_key: j for j in read_jsonl_records(store.judgements_path, Judgement)}
     plan = _plan(predictions, specs, options, existing, warn)
     append_jsonl(store.judgements_path, plan.fresh)
@@ -148,6 +150,22 @@ def grade_run(
     write_atomic(store.scores_csv_path, scores_csv(scores))
     failed = sum(u.failed for u in scores.units.values())
     return GradeOutcome(scores, failed, plan.waiting, stats, spent)
+
+
+def _check_judge_options(specs: Mapping[str, ScorerSpec], options: JudgeOptions, warn: Callable[[str], None]) -> None:
+    """Options for the LLM judge say so when no task of the run is graded by one, instead of being ignored."""
+    given = [
+        flag
+        for flag, value in (
+            ("--judge", options.judge_model),
+            ("--judge-template", options.template),
+            ("--runs", options.runs),
+            ("--base-url", options.base_url),
+        )
+        if value
+    ]
+    if given and options.judge_calls and not any(spec.judge for spec in specs.values()):
+        warn(f"no task of this run is graded by an LLM judge; {', '.join(given)} changes nothing")
 
 
 def _incomplete(run_id: str, status: str, done: int, planned: int) -> str:
@@ -193,7 +211,8 @@ def task_specs(manifest: Manifest, options: JudgeOptions, warn: Callable[[str], 
                 f"the scoring of {task} changed since run {manifest.run_id} ({', '.join(changed)}); grading with the "
                 "run's own record (--rescore-with-current-task uses the current one)"
             )
-    return {task: _with_overrides(spec, options) for task, spec in specs.items()}
+    template = load_template(options.template) if options.template else None
+    return {task: _with_overrides(spec, options, template) for task, spec in specs.items()}
 
 
 def _current_specs(recorded: Mapping[str, ScorerSpec], options: JudgeOptions) -> dict[str, ScorerSpec]:
@@ -219,7 +238,7 @@ def _current_specs(recorded: Mapping[str, ScorerSpec], options: JudgeOptions) ->
     return current
 
 
-def _with_overrides(spec: ScorerSpec, options: JudgeOptions) -> ScorerSpec:
+def _with_overrides(spec: ScorerSpec, options: JudgeOptions, template: TemplateSpec | None) -> ScorerSpec:
     if spec.judge is None:
         return spec
     updates: dict[str, Any] = {}
@@ -227,8 +246,8 @@ def _with_overrides(spec: ScorerSpec, options: JudgeOptions) -> ScorerSpec:
         updates["model"] = options.judge_model
     if options.runs:
         updates["runs"] = options.runs
-    if options.template:
-        updates["template"] = load_template(options.template)
+    if template:
+        updates["template"] = template
     return spec.model_copy(update={"judge": spec.judge.model_copy(update=updates)})
 
 
