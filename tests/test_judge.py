@@ -81,8 +81,17 @@ def test_scores_match_the_hand_computed_protocol(tmp_path, vip_bench_dir, server
     rows = judgements(run_dir)
     assert len(rows) == 24 and {r["status"] for r in rows} == {"ok"}
     assert {r["reported_model"] for r in rows} == {"gpt-4-0613-loopback"}
-    csv = (run_dir / "scores.csv").read_text()
-    assert "vip-bench-bbox,capability,ocr,OCR,3,66.7,0.0" in csv
+    import csv
+
+    rows = list(csv.DictReader((run_dir / "scores.csv").open()))
+    ocr = next(r for r in rows if (r["unit"], r["table"], r["column"]) == ("vip-bench-bbox", "capability", "ocr"))
+    assert (ocr["label"], ocr["n"], ocr["mean"], ocr["std"], ocr["runs"]) == (
+        "OCR",
+        "3",
+        "66.7",
+        "0.0",
+        "66.7 66.7 66.7",
+    )
     report = capsys.readouterr().out  # the rich table
     assert "All" in report and "OCR" in report and "66.7" in report and "gpt-4-0613-loopback" in report
     # The request the judge saw: the split's question, spaced <AND>/<OR>, and the prediction, ending in " | ".

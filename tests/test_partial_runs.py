@@ -64,7 +64,7 @@ def results(tmp_path_factory) -> Path:
     return results
 
 
-def test_a_killed_run_reads_interrupted_and_is_not_judged_without_allow_partial(results):
+def test_a_killed_run_reads_interrupted_and_is_not_judged_without_allow_partial(results, capsys):
     store = RunStore(results / "killed")
     manifest = store.manifest()
     assert manifest.status == "running"  # SIGKILL left no chance to write anything else
@@ -78,6 +78,10 @@ def test_a_killed_run_reads_interrupted_and_is_not_judged_without_allow_partial(
         "or pass --allow-partial to score what is there"
     )
     assert not (results / "killed" / "scores.json").exists()
+    assert main(["runs", "--results", str(results), "--format", "json"]) == 0
+    listed = {r["run_id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert listed["killed"]["status"] == "interrupted" and listed["killed"]["predictions"] == done
+    assert listed["killed"]["planned"] == 40 and listed["killed"]["scores"] == {}
 
 
 def test_allow_partial_scores_it_marked_partial_with_its_n(results):
@@ -89,8 +93,10 @@ def test_allow_partial_scores_it_marked_partial_with_its_n(results):
     assert (scores["status"], scores["predictions"], scores["planned"]) == ("interrupted", done, 40)
     unit = scores["units"]["vip-synth"]
     assert (unit["n"], unit["planned"]) == (done, 40)
-    csv = (results / "killed" / "scores.csv").read_text()
-    assert csv.splitlines()[1].split(",")[6] == str(done)  # the n column
+    import csv
+
+    total = next(csv.DictReader((results / "killed" / "scores.csv").open()))
+    assert (total["table"], total["n"]) == ("total", str(done))
 
 
 def test_the_leaderboard_lists_a_partial_run_apart_never_ranked(results):

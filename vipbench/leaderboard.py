@@ -29,13 +29,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from vipbench.errors import VipbenchError, first_problem
+from vipbench.errors import VipbenchError
 from vipbench.progress import progress_bar
 from vipbench.records import Judgement, Manifest, PredictionRecord
+from vipbench.results import read_scores
 from vipbench.scoring.aggregate import metadata_values
-from vipbench.scoring.results import RunScores, Stat, UnitScores, fmt
+from vipbench.scoring.scores import RunScores, Stat, UnitScores, fmt
 from vipbench.store import RunStore, list_runs, read_jsonl_records, run_status
 
 M = TypeVar("M", bound=BaseModel)
@@ -69,17 +70,6 @@ class LoadedRun:
         return self.store.run_id
 
 
-def _read_scores(path: Path) -> RunScores | None:
-    if not path.exists():
-        return None
-    try:
-        return RunScores.model_validate_json(path.read_text(encoding="utf-8"))
-    except ValidationError as exc:
-        raise VipbenchError(f"{path}: invalid scores file: {first_problem(exc)}") from None
-    except UnicodeDecodeError:
-        raise VipbenchError(f"{path}: invalid scores file: not UTF-8 text") from None
-
-
 def collect_runs(results_dir: Path) -> list[LoadedRun]:
     """Every run in ``results_dir``, oldest first, with its scores, predictions and judgements.
 
@@ -88,7 +78,7 @@ def collect_runs(results_dir: Path) -> list[LoadedRun]:
     runs = []
     for store in list_runs(Path(results_dir)):
         manifest = store.manifest()
-        scores = _read_scores(store.scores_path)
+        scores = read_scores(store)
         predictions = read_jsonl_records(store.predictions_path, PredictionRecord, repair=False) if scores else []
         judgements = read_jsonl_records(store.judgements_path, Judgement, repair=False) if scores else []
         runs.append(LoadedRun(store, manifest, scores, predictions, judgements, run_status(store, manifest)))

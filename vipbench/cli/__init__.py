@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from vipbench.cli import judge, listings, run, site
+from vipbench.cli import judge, listings, run, runs, site
 from vipbench.errors import VipbenchError
 
 
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_parser(sub)
     judge.add_parser(sub)
     site.add_leaderboard_parser(sub)
+    runs.add_parser(sub)
     listings.add_parsers(sub)
     return parser
 

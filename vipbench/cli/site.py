@@ -66,6 +66,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             results_dir=args.results,
             resume=run_id if exists else None,
             run_id=run_id,
+            command=["vipbench", *args.argv],
             console=console,
             warn=warn,
         )

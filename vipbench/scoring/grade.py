@@ -34,7 +34,7 @@ from vipbench.scoring.judge.client import ClientStats, JudgeClient, describe_err
 from vipbench.scoring.judge.pricing import Price, cost, estimate_tokens, load_prices, price_for
 from vipbench.scoring.judge.protocol import Judge, grade
 from vipbench.scoring.judge.template import load_template
-from vipbench.scoring.results import GroupScores, RunScores, ScoredBy, UnitScores, scores_csv
+from vipbench.scoring.scores import GroupScores, RunScores, ScoredBy, UnitScores, scores_csv
 from vipbench.scoring.spec import differences, scoring_spec
 from vipbench.store import RunStore, append_jsonl, now, read_jsonl_records, run_status, write_atomic, write_json
 

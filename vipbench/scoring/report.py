@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vipbench.scoring.results import Stat, UnitScores, fmt
+from vipbench.scoring.scores import RunScores, Stat, UnitScores, fmt
 
 
 def _who(unit: UnitScores) -> str:
@@ -41,7 +41,12 @@ def unit_caption(unit: UnitScores) -> str:
 
 
 def print_scores(outcome, console) -> None:
-    scores = outcome.scores
+    """The report ``vipbench judge`` prints: every table, then what the judge calls cost."""
+    print_run_scores(outcome.scores, console)
+    _print_judge_calls(outcome, console)
+
+
+def print_run_scores(scores: RunScores, console) -> None:
     if scores.partial:
         console.print(
             f"[yellow]partial[/]: run {scores.run_id} is {scores.status} with {scores.predictions}/{scores.planned} "
@@ -66,7 +71,6 @@ def print_scores(outcome, console) -> None:
             f"{fmt(group.total)} (n={group.total.n})",
             soft_wrap=True,
         )
-    _print_judge_calls(outcome, console)
 
 
 def _print_judge_calls(outcome, console) -> None:

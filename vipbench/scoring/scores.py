@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -117,31 +118,46 @@ def fmt(stat: Stat | None) -> str:
     return f"{stat.mean:.1f} ± {stat.std:.1f}" if len(stat.runs) > 1 else f"{stat.mean:.1f}"
 
 
-_CSV_COLUMNS = "run_id model unit table column label n mean std runs failed grader judge_model reported_models".split()
-
-
-def scores_csv(scores: RunScores) -> str:
-    """One row per (unit or group, table, column): easy to load into a spreadsheet or pandas."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(_CSV_COLUMNS)
-
-    def write(name: str, tables: list[tuple[str, str, Stat]], failed: Any, grader: str, judge: str, reported: str):
-        for table, column, stat in tables:
-            runs = " ".join("" if r is None else str(r) for r in stat.runs)
-            row = [name, table, column, stat.label or column, stat.n, stat.mean, stat.std, runs]
-            writer.writerow([scores.run_id, scores.model, *row, failed, grader, judge, reported])
-
+def score_rows(scores: RunScores) -> Iterator[dict[str, Any]]:
+    """One row per number: each unit's headline (``table`` total), its other numbers (secondary), each breakdown
+    value and capability combination, then each group score. What scores.csv and ``load_scores`` hold."""
     for unit in scores.units.values():
         tables = [("total", unit.headline, unit.total)]
         tables += [("secondary", name, stat) for name, stat in unit.secondary.items()]
         tables += [(key, value, stat) for key, table in unit.breakdowns.items() for value, stat in table.items()]
         tables += [("combination", name, stat) for name, stat in unit.combinations.items()]
         by = unit.scored_by
-        write(unit.unit, tables, unit.failed, by.grader, by.judge_model or "", " ".join(by.reported_models))
-    for group in scores.groups.values():
+        where = {"unit": unit.unit, "task": unit.task, "prompt_style": unit.prompt_style}
+        grader = {"failed": unit.failed, "grader": by.grader, "judge_model": by.judge_model}
+        grader["reported_models"] = " ".join(by.reported_models)
+        for table, column, stat in tables:
+            yield {"run_id": scores.run_id, "model": scores.model, **where, **_number(table, column, stat), **grader}
+    for name, group in scores.groups.items():
+        where = {"unit": name, "task": group.group, "prompt_style": group.prompt_style}
+        grader = {"failed": None, "grader": f"group:{group.scorer}", "judge_model": None, "reported_models": ""}
         tables = [("total", group.headline, group.total)]
-        tables += [("secondary", name, stat) for name, stat in group.secondary.items()]
-        name = group.group if group.prompt_style is None else f"{group.group}@{group.prompt_style}"
-        write(name, tables, "", f"group:{group.scorer}", "", "")
+        tables += [("secondary", key, stat) for key, stat in group.secondary.items()]
+        for table, column, stat in tables:
+            yield {"run_id": scores.run_id, "model": scores.model, **where, **_number(table, column, stat), **grader}
+
+
+def _number(table: str, column: str, stat: Stat) -> dict[str, Any]:
+    return {
+        "table": table,
+        "column": column,
+        "label": stat.label or column,
+        "n": stat.n,
+        "mean": stat.mean,
+        "std": stat.std,
+        "runs": " ".join("" if r is None else str(r) for r in stat.runs),
+    }
+
+
+def scores_csv(scores: RunScores) -> str:
+    """scores.csv: ``score_rows`` as CSV, easy to load into a spreadsheet."""
+    out = io.StringIO()
+    rows = list(score_rows(scores))
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["run_id"])
+    writer.writeheader()
+    writer.writerows(rows)
     return out.getvalue()

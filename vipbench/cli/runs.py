@@ -1,0 +1,157 @@
+"""``vipbench runs``: the runs of a results folder at a glance, and ``vipbench runs show RUN`` for one of them."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from dataclasses import asdict
+
+from vipbench.cli.common import add_results_option, stdout_console
+
+RUNS_EXAMPLES = """\
+examples:
+  vipbench runs                          # id, model, status, n/N, judge, and each task's headline score
+  vipbench runs --format markdown        # the same as a Markdown table (csv and json too)
+  vipbench runs show RUN_ID              # one run: its manifest in short, and its score tables
+
+In Python: vipbench.results.load_runs("results") and load_scores("results") give pandas DataFrames.
+"""
+
+
+def _score_text(unit: str, score: dict | None) -> str:
+    if score is None:
+        return f"{unit} not scored"
+    value = "–"
+    if score["mean"] is not None:
+        value = f"{score['mean']:.1f}" + (f" ± {score['std']:.1f}" if score["runs"] > 1 else "")
+    partial = f" (partial {score['n']}/{score['planned']})" if score["partial"] else ""
+    return f"{unit} {score['label']} {value}{partial}"
+
+
+def _rows(summaries) -> list[dict[str, str]]:
+    """One row per run, as the table, CSV and Markdown formats show it: each task with its headline score."""
+    rows = []
+    for s in summaries:
+        units = list(s.scores) + [t for t in s.tasks if not any(u.split("@")[0] == t for u in s.scores)]
+        rows.append(
+            {
+                "run": s.run_id,
+                "model": s.model,
+                "status": s.status,
+                "n/N": f"{s.predictions}/{s.planned}",
+                "judge": ", ".join(s.graders),
+                "tasks and scores": "; ".join(_score_text(u, s.scores.get(u)) for u in units),
+            }
+        )
+    return rows
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from vipbench.results import run_summaries
+
+    summaries = run_summaries(args.results)
+    if args.format == "json":
+        print(json.dumps([asdict(s) for s in summaries], indent=2, ensure_ascii=False))
+        return 0
+    rows = _rows(summaries)
+    if args.format == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["run"])
+        writer.writeheader()
+        writer.writerows(rows)
+    elif args.format == "markdown":
+        print(_markdown(rows))
+    else:
+        _print_table(rows, args)
+    return 0
+
+
+def _markdown(rows: list[dict[str, str]]) -> str:
+    if not rows:
+        return "no runs"
+    cell = lambda text: text.replace("|", "\\|")  # noqa: E731
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(cell(v) for v in row.values()) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _print_table(rows: list[dict[str, str]], args: argparse.Namespace) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = stdout_console()
+    if not rows:
+        console.print(f"no runs in {args.results}; start one with vipbench run")
+        return
+    table = Table(title=f"runs in {args.results}", title_justify="left")
+    for column in rows[0]:
+        table.add_column(column, no_wrap=column in ("n/N", "status"), overflow="fold")
+    colours = {"complete": "green", "running": "cyan", "interrupted": "yellow", "failed": "red"}
+    for row in rows:
+        status = f"[{colours.get(row['status'], 'white')}]{row['status']}[/]"
+        table.add_row(*(status if k == "status" else escape(v) for k, v in row.items()))
+    console.print(table)
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
+    from vipbench.results import read_scores, summarize_run
+    from vipbench.scoring.report import print_run_scores
+    from vipbench.store import RunStore
+
+    store = RunStore.open(args.results, args.run)
+    manifest, summary = store.manifest(), summarize_run(store)
+    console = stdout_console()
+    console.print(
+        f"[bold]run {escape(store.run_id)}[/] · model {escape(summary.model)} · {summary.status} · "
+        f"{summary.predictions}/{summary.planned} predictions",
+        soft_wrap=True,
+    )
+    env = manifest.environment
+    git = env.get("git") or {}
+    console.print(f"  created {manifest.created}, updated {manifest.updated}", soft_wrap=True)
+    if manifest.command:
+        console.print(f"  command: {escape(' '.join(manifest.command))}", soft_wrap=True)
+    console.print(f"  model: {escape(json.dumps(manifest.model))}", soft_wrap=True)
+    console.print(
+        f"  vipbench {env.get('vipbench', '?')}"
+        + (f", git {str(git.get('commit', ''))[:10]}{' (dirty)' if git.get('dirty') else ''}" if git else ""),
+        soft_wrap=True,
+    )
+    for task, p in manifest.tasks.items():
+        scoring = p.scoring
+        grader = f"judge {scoring.judge.model} ×{scoring.judge.runs}" if scoring.judge else scoring.grader
+        console.print(
+            f"  {escape(task)} · {escape(p.source)} · {p.samples} samples, {sum(p.requests.values())} requests · "
+            f"dataset {p.dataset_hash[:8]} · prompts {p.prompt_hash[:8]} · {escape(grader)} → {scoring.name}",
+            soft_wrap=True,
+        )
+    scores = read_scores(store)
+    if scores is None:
+        console.print(f"not scored yet: vipbench judge {store.run_id}")
+    else:
+        print_run_scores(scores, console)
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "runs",
+        help="list the runs in the results folder (status, n/N, judge, scores); 'runs show RUN' for one",
+        description="List every run in the results folder: id, model, tasks, real status (a killed run reads "
+        "interrupted), predictions of those planned, its judge and headline scores.",
+        epilog=RUNS_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--format", choices=["table", "csv", "markdown", "json"], default="table", help="output format (default: table)"
+    )
+    add_results_option(p)
+    p.set_defaults(handler=_cmd_runs)
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    show = actions.add_parser("show", help="one run: its manifest in short, and its score tables")
+    show.add_argument("run", nargs="?", help="run id or folder (default: the latest run)")
+    add_results_option(show)
+    show.set_defaults(handler=_cmd_show)
