@@ -1,4 +1,5 @@
-"""A test adapter that answers from a script, so judge and scoring tests know every prediction."""
+"""A test adapter that answers from a script, so judge and scoring tests know every prediction. A script maps a
+sample id, or ``task/sample id`` where tasks share ids, to the answer."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ class ScriptedAdapter(ModelAdapter):
 
     def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[str]:
         self.seen.extend(requests)
-        return [SCRIPT.get(r.sample.id, "no idea") for r in requests]
+        return [SCRIPT.get(f"{r.task}/{r.sample.id}", SCRIPT.get(r.sample.id, "no idea")) for r in requests]
 
 
 def use_script(answers: Mapping[str, str]) -> None:

@@ -5,8 +5,10 @@ Also the small readers every loader needs, each of which names the file (and lin
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterator, Mapping
+import os
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +103,63 @@ def field(obj: Mapping[str, Any], key: str, where: str) -> Any:
         return obj[key]
     except KeyError:
         raise DataError(f"{where}: missing field {key!r}") from None
+
+
+def load_parquet_split(root: Path, split: str, config: str | None = None):
+    """One split of a Hugging Face parquet dataset, from a snapshot of its repo or a local copy of the same
+    files, through ``datasets.load_dataset`` (which reads the repo card's ``configs``). Images stay encoded bytes:
+    ``image_file`` writes each to disk once."""
+    import datasets
+
+    from vipbench.resources import cache_dir
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    where = f"{root} (config {config!r}, split {split!r})" if config else f"{root} (split {split!r})"
+    try:
+        ds = datasets.load_dataset(str(root), name=config, split=split, cache_dir=str(cache_dir() / "hf-datasets"))
+    except Exception as exc:  # noqa: BLE001 - datasets raises many types for a folder that is not the dataset
+        raise DataError(f"cannot read {where}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+    if "image" in ds.features:
+        ds = ds.cast_column("image", datasets.Image(decode=False))
+    return ds
+
+
+def image_file(value: Mapping[str, Any], dataset: str, where: str) -> Path:
+    """An image stored in a parquet row (``{"bytes", "path"}``) as a file in vipbench's cache, written once per
+    content, so models, judges and the leaderboard can open it by path."""
+    from vipbench.resources import cache_dir
+
+    data = value.get("bytes") if isinstance(value, Mapping) else None
+    if not data:
+        raise DataError(f"{where}: the row has no image bytes")
+    digest = hashlib.sha256(data).hexdigest()[:32]
+    suffix = Path(str(value.get("path") or "")).suffix.lower() or ".jpg"
+    path = cache_dir() / "images" / dataset / digest[:2] / f"{digest}{suffix}"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    return path
+
+
+def first_file(root: Path, candidates: Iterable[str], what: str) -> Path:
+    """The first of ``candidates`` (paths relative to ``root``) that exists; else an error listing them all."""
+    tried = list(candidates)
+    for relative in tried:
+        if (root / relative).is_file():
+            return root / relative
+    raise DataError(f"no {what} in {root}: looked for {', '.join(tried)}")
+
+
+def xywh_to_xyxy(box: Iterable[float]) -> tuple[float, float, float, float]:
+    """COCO's [x, y, width, height] → pixel [x1, y1, x2, y2]."""
+    x, y, w, h = (float(v) for v in box)
+    return (x, y, x + w, y + h)
+
+
+def flat_polygon(values: Iterable[float]) -> tuple[tuple[float, float], ...]:
+    """COCO's flat [x1, y1, x2, y2, ...] polygon → points."""
+    flat = [float(v) for v in values]
+    return tuple(zip(flat[0::2], flat[1::2]))

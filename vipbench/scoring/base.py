@@ -115,6 +115,8 @@ SCORERS: Registry[type] = Registry("scorer")
 PARSERS: Registry[Versioned] = Registry("parser")
 
 METRICS.register("exact_match", "vipbench.scoring.metrics:exact_match", "normalised answer = reference")
+METRICS.register("choice_letter", "vipbench.scoring.metrics:choice_letter", "the option letter of an answer")
+METRICS.register("yes_no", "vipbench.scoring.metrics:yes_no", "a yes/no answer against its label (POPE)")
 METRICS.register("passthrough", "vipbench.scoring.metrics:passthrough", "no per-item grade (corpus scorers)")
 SCORERS.register("mean", "vipbench.scoring.scorers:Mean", "mean grade × 10 (ViP-Bench's All)")
 SCORERS.register("binary", "vipbench.scoring.scorers:Binary", "accuracy, precision, recall, F1, yes-ratio (POPE)")

@@ -19,18 +19,25 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 
 class Mean:
     """The mean grade × 100 / full marks: ViP-Bench's All is Σ scores / N × 100 over every item (not the mean of
-    its capability columns), and a capability's score is the mean over the items that have it."""
+    its capability columns), and a capability's score is the mean over the items that have it. ``also`` names
+    further values averaged the same way, reported beside it (a multiple-choice task's strict accuracy)."""
 
     version = 1
     headline = "mean"
-    labels = {"mean": "All"}
 
-    def __init__(self, value: str = "score", full_marks: float = 10.0):
+    def __init__(
+        self, value: str = "score", full_marks: float = 10.0, label: str = "All", also: Mapping[str, str] | None = None
+    ):
         self.value, self.full_marks = value, full_marks
+        self.also = dict(also or {})
+        self.labels = {"mean": label, **self.also}
 
     def score(self, items: Sequence[GradedItem]) -> Numbers:
-        mean = _mean_of(items, self.value)
-        return {"mean": None if mean is None else 100 * mean / self.full_marks}
+        numbers: Numbers = {}
+        for name, value in (("mean", self.value), *((name, name) for name in self.also)):
+            mean = _mean_of(items, value)
+            numbers[name] = None if mean is None else 100 * mean / self.full_marks
+        return numbers
 
 
 class Binary:
