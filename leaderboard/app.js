@@ -212,7 +212,7 @@
       if (!box) return;
       var main = table.breakdowns[0];
       var cats = (main ? main.columns.map(function (c) { return {key: c.key, label: c.label}; }) : []);
-      cats.push({key: null, label: "All"});
+      cats.push({key: null, label: table.headline || "All"});
       var series = table.rows.map(function (row) {
         return {name: row.name, values: cats.map(function (c) {
           return c.key === null ? row.total : (row.cells[main.key] || {})[c.key];

@@ -103,7 +103,7 @@ def test_the_leaderboard_lists_a_partial_run_apart_never_ranked(results):
     vipbench("judge", "killed", "--results", str(results), "--allow-partial")
     index = build_site(results)
     html = index.read_text()
-    assert "Partial runs: not ranked" in html
+    assert "Not ranked: partial runs and fine-tuned checkpoints" in html
     if shutil.which(CHROMIUM) is None:
         pytest.skip(f"{CHROMIUM} is not installed")
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -112,9 +112,9 @@ def test_the_leaderboard_lists_a_partial_run_apart_never_ranked(results):
         page = browser.new_page()
         page.goto(index.as_uri())
         ranked = page.locator("table.scores[data-table='t0'] tbody tr")
-        apart = page.locator("table.scores.partial tbody tr")
+        apart = page.locator("table.scores.apart tbody tr")
         assert ranked.count() == 1 and "oracle" in ranked.first.inner_text()
         assert apart.count() == 1 and "vip-llava-tiny" in apart.first.inner_text()
         assert "partial:" in apart.first.inner_text() and "/40 (interrupted)" in apart.first.inner_text()
-        assert page.is_visible("text=Partial runs: not ranked")
+        assert page.is_visible("text=Not ranked: partial runs and fine-tuned checkpoints")
         browser.close()

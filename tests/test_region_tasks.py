@@ -341,3 +341,34 @@ def test_mask_mode_records_the_mask_the_model_was_given(data, tmp_path):
     (record,) = [json.loads(line) for line in next(tmp_path.glob("*/predictions.jsonl")).read_text().splitlines()]
     mask = decode(record["regions"][0]["mask"])
     assert mask.shape == (427, 640) and mask[48:168, 60:240].mean() > 0.95 and mask.sum() < 0.1 * mask.size
+
+
+def test_group_scores_and_fine_tuned_checkpoints_on_the_leaderboard(data, tmp_path, capsys):
+    """Q→AR gets its own table; a checkpoint fine-tuned on VCR is labelled and listed apart, never ranked."""
+    from test_leaderboard import page_data
+
+    from vipbench.leaderboard import build_site
+    from vipbench.results import load_scores
+
+    answers = {"vcr-qa/val-0": "B", "vcr-qar/val-0": "A", "vcr-qa/val-1": "A", "vcr-qar/val-1": "A"}
+    run_scripted(tmp_path, "vcr", [f"vcr={data['vcr']}"], answers, run_id="zero-shot")
+    use_script({})
+    args = ["run", "--model", "scripted", "--tasks", "vcr", "--data-dir", f"vcr={data['vcr']}", "--run-id", "ft"]
+    assert main([*args, "--results", str(tmp_path), "--finetuned-on", "vcr"]) == 0
+    assert json.loads((tmp_path / "ft" / "manifest.json").read_text())["spec"]["finetuned_on"] == ["vcr-qa", "vcr-qar"]
+    site = page_data(build_site(tmp_path))
+    tables = {t["task"]: t for t in site["tables"]}
+    q2ar = tables["vcr-q2ar"]
+    assert [r["run"] for r in q2ar["rows"]] == ["zero-shot"] and q2ar["rows"][0]["total"]["mean"] == 100.0
+    assert [r["run"] for r in q2ar["apart_rows"]] == ["ft"]
+    assert "fine-tuned on vcr-qa, vcr-qar" in [t["text"] for t in q2ar["apart_rows"][0]["tags"]]
+    qa = tables["vcr-qa"]
+    assert [r["run"] for r in qa["rows"]] == ["zero-shot"] and [r["run"] for r in qa["apart_rows"]] == ["ft"]
+    headings = {g["name"]: [t["task"] for t in g["tables"]] for g in site["groups"]}
+    assert headings["vcr"] == ["vcr-qa", "vcr-qar", "vcr-q2ar"]  # the group score after its tasks
+    frame = load_scores(tmp_path)
+    assert (
+        set(frame[frame.run_id == "ft"].finetuned) == {True} and not frame[frame.run_id == "zero-shot"].finetuned.any()
+    )
+    assert main(["runs", "--results", str(tmp_path), "--format", "csv"]) == 0
+    assert "vcr-qa Accuracy 0.0 (fine-tuned)" in capsys.readouterr().out

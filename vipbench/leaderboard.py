@@ -36,7 +36,7 @@ from vipbench.progress import progress_bar
 from vipbench.records import Judgement, Manifest, PredictionRecord
 from vipbench.results import read_scores
 from vipbench.scoring.aggregate import metadata_values
-from vipbench.scoring.scores import RunScores, Stat, UnitScores, fmt
+from vipbench.scoring.scores import GroupScores, RunScores, Stat, UnitScores, fmt
 from vipbench.store import RunStore, list_runs, read_jsonl_records, run_status
 
 M = TypeVar("M", bound=BaseModel)
@@ -192,14 +192,18 @@ def _mark_differences(rows: list[dict[str, Any]]) -> list[str]:
 
 def _row(run: LoadedRun, unit: UnitScores) -> dict[str, Any]:
     """One (run, unit) row. A partial result (its run incomplete when scored, or fewer predictions than planned)
-    is flagged, and the tables list it apart, never ranked among complete runs."""
+    and a checkpoint fine-tuned on the task are flagged, and the tables list them apart, never ranked among
+    complete zero-shot runs."""
     assert run.scores is not None
     tags = []
     partial = run.scores.partial or unit.partial
+    finetuned = unit.task in run.scores.finetuned_on
     if partial:
         tags.append({"kind": "warn", "text": f"partial: {unit.n}/{unit.planned} ({run.scores.status})"})
     elif run.status != "complete":
         tags.append({"kind": "warn", "text": f"run {run.status}"})
+    if finetuned:
+        tags.append({"kind": "warn", "text": f"fine-tuned on {unit.task}"})
     if unit.failed:
         tags.append({"kind": "warn", "text": f"{unit.failed}/{unit.expected_grades} grades failed"})
     return {
@@ -214,7 +218,7 @@ def _row(run: LoadedRun, unit: UnitScores) -> dict[str, Any]:
         "dataset_hash": unit.dataset_hash,
         "prompt_hash": unit.prompt_hash,
         "region_mode": unit.region_mode,
-        "partial": partial,
+        "apart": partial or finetuned,
         "tags": tags,
     }
 
@@ -258,128 +262,194 @@ def _legend(rows: list[dict[str, Any]]) -> None:
         r["name"] = r["model"] if counts[r["model"]] == 1 else f"{r['model']} ({r['run']})"
 
 
-def _task_groups() -> tuple[dict[str, str], dict[str, str]]:
-    """task → its first group, task → description, from the installed task YAML (best effort: a run of a task
-    that is not installed here still builds)."""
-    try:
-        from vipbench.tasks import TaskIndex
+@dataclass
+class TaskInfo:
+    """What the installed task YAML says of each task and group (best effort: a run of a task that is not
+    installed here still builds)."""
 
-        index = TaskIndex()
-    except Exception:  # noqa: BLE001 - the site builds without task metadata
-        return {}, {}
-    groups: dict[str, str] = {}
-    for name, config in index.configs.items():
-        if config.groups:
-            groups[name] = str(config.groups[0])
-    return groups, {name: config.description for name, config in index.configs.items()}
+    group: dict[str, str] = field(default_factory=dict)
+    """task (or scored group) → the heading it is listed under: its first group."""
+    description: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def installed(cls) -> TaskInfo:
+        try:
+            from vipbench.tasks import ALL, TaskIndex
+
+            index = TaskIndex()
+        except Exception:  # noqa: BLE001 - the site builds without task metadata
+            return cls()
+        info = cls(description={name: c.description for name, c in index.configs.items()})
+        for group, members in sorted(index.groups.items()):
+            for task in members if group != ALL else ():
+                info.group.setdefault(task, group)
+        for name, config in index.group_configs.items():
+            info.description[name] = config.description
+            info.group[name] = info.group.get(_canonical_task(config.tasks[0]), name)
+        return info
+
+
+def _canonical_task(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def _split_and_rank(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Ranked rows (sorted, best marked) and those listed apart (partial, fine-tuned)."""
+    ranked = [r for r in rows if not r["apart"]]
+    apart = [r for r in rows if r["apart"]]
+    for subset in (ranked, apart):
+        _sort_rows(subset)
+        _legend(subset)
+    _mark_best(r["total"] for r in ranked)
+    return ranked, apart
+
+
+def _mark_columns(rows: list[dict[str, Any]], breakdowns: list[dict[str, Any]], secondary: list[str]) -> None:
+    for b in breakdowns:
+        for column in b["columns"]:
+            _mark_best(r["cells"][b["key"]].get(column["key"]) for r in rows)
+    for key in secondary:
+        _mark_best(r["secondary"][key] for r in rows)
+
+
+def _secondary_columns(scored: Sequence[UnitScores | GroupScores], names: list[str]) -> list[dict[str, str]]:
+    return [{"key": k, "label": next(u.secondary[k].label or k for u in scored if k in u.secondary)} for k in names]
+
+
+def _task_table(task: str, entries: list[tuple[LoadedRun, UnitScores]], info: TaskInfo) -> dict[str, Any]:
+    units = [u for _, u in entries]
+    keys = list(dict.fromkeys(k for u in units for k in u.breakdowns))
+    breakdowns = [{"key": k, "columns": _columns(units, k)} for k in keys]
+    combos = list(dict.fromkeys(c for u in units for c in u.combinations))
+    secondary = list(dict.fromkeys(k for u in units for k in u.secondary))
+    rows = []
+    for run, unit in entries:
+        row = _row(run, unit)
+        row["cells"] = {k: {v: _stat(s) for v, s in unit.breakdowns.get(k, {}).items()} for k in keys}
+        row["secondary"] = {k: _stat(unit.secondary.get(k)) for k in secondary}
+        row["combinations"] = {c: _stat(unit.combinations.get(c)) for c in combos}
+        rows.append(row)
+    ranked, apart = _split_and_rank(rows)
+    _mark_columns(ranked, breakdowns, secondary)
+    return {
+        "task": task,
+        "scores_group": False,
+        "group": info.group.get(task, task),
+        "description": info.description.get(task, ""),
+        "breakdowns": breakdowns,
+        "headline": units[0].total.label or units[0].headline,
+        "secondary": _secondary_columns(units, secondary),
+        "combinations": combos,
+        "rows": ranked,
+        "apart_rows": apart,
+        "warnings": _mark_differences(ranked),
+    }
+
+
+def _group_table(name: str, entries: list[tuple[LoadedRun, GroupScores]], info: TaskInfo) -> dict[str, Any]:
+    """A score over several tasks of a run (POPE's mean F1, VCR's Q→AR), one row per run."""
+    groups = [g for _, g in entries]
+    secondary = list(dict.fromkeys(k for g in groups for k in g.secondary))
+    rows = []
+    for run, group in entries:
+        assert run.scores is not None
+        finetuned = [t for t in group.tasks if t in run.scores.finetuned_on]
+        tags = [{"kind": "warn", "text": f"partial ({run.scores.status})"}] if run.scores.partial else []
+        tags += [{"kind": "warn", "text": f"fine-tuned on {', '.join(finetuned)}"}] if finetuned else []
+        rows.append(
+            {
+                "run": run.run_id,
+                "model": run.scores.model,
+                "unit": name,
+                "total": _stat(group.total),
+                "cells": {},
+                "secondary": {k: _stat(group.secondary.get(k)) for k in secondary},
+                "judge": {"kind": "group", "name": f"{group.scorer} of {', '.join(group.tasks)}", "model": None},
+                "n": group.total.n,
+                "apart": bool(tags),
+                "tags": tags,
+            }
+        )
+    ranked, apart = _split_and_rank(rows)
+    _mark_columns(ranked, [], secondary)
+    base = name.partition("@")[0]
+    return {
+        "task": name,
+        "scores_group": True,
+        "group": info.group.get(base, base),
+        "description": info.description.get(base, ""),
+        "breakdowns": [],
+        "headline": groups[0].total.label or groups[0].headline,
+        "secondary": _secondary_columns(groups, secondary),
+        "combinations": [],
+        "rows": ranked,
+        "apart_rows": apart,
+        "warnings": [],
+    }
+
+
+def _style_table(task: str, entries: list[tuple[LoadedRun, UnitScores]], info: TaskInfo) -> dict[str, Any]:
+    by_run: dict[str, dict[str, Any]] = {}
+    styles: list[str] = []
+    for run, unit in entries:
+        assert unit.prompt_style is not None
+        for s in [*run.manifest.spec.prompt_styles, unit.prompt_style]:
+            if s not in styles and any(u.prompt_style == s for _, u in entries):
+                styles.append(s)
+        row = by_run.get(run.run_id)
+        if row is None:
+            row = {**_row(run, unit), "total": None, "cells": {}, "units": {}}
+            by_run[run.run_id] = row
+        row["cells"][unit.prompt_style] = _stat(unit.total)
+        row["units"][unit.prompt_style] = unit.unit
+        if unit.failed:
+            row["tags"].append({"kind": "warn", "text": f"{unit.prompt_style}: {unit.failed} grades failed"})
+    rows = list(by_run.values())
+    for row in rows:  # the best and the worst shape, to read robustness at a glance
+        present = [c["mean"] for c in row["cells"].values() if c and c["mean"] is not None]
+        row["spread"] = round(max(present) - min(present), 1) if len(present) > 1 else None
+    rows.sort(key=lambda r: (r["model"], r["run"]))
+    _legend(rows)
+    for style in styles:
+        _mark_best(r["cells"].get(style) for r in rows)
+    return {
+        "task": task,
+        "styles": styles,
+        "rows": rows,
+        "warnings": _mark_differences(rows),
+        "description": info.description.get(task, ""),
+    }
 
 
 def build_model(runs: Sequence[LoadedRun]) -> dict[str, Any]:
-    """The site's data: overview tables (one per task), prompt-style tables, and the scored units."""
-    scored = [r for r in runs if r.scores and r.scores.units]
-    task_group, descriptions = _task_groups()
-
+    """The site's data: overview tables (one per task, and one per score over several tasks), prompt-style
+    tables, and the scored units."""
+    info = TaskInfo.installed()
     plain: dict[str, list[tuple[LoadedRun, UnitScores]]] = {}
     styled: dict[str, list[tuple[LoadedRun, UnitScores]]] = {}
-    for run in scored:
-        assert run.scores is not None
+    grouped: dict[str, list[tuple[LoadedRun, GroupScores]]] = {}
+    for run in runs:
+        if not (run.scores and run.scores.units):
+            continue
         for unit in run.scores.units.values():
             (styled if unit.prompt_style else plain).setdefault(unit.task, []).append((run, unit))
-
-    tables = []
-    for task, entries in sorted(plain.items()):
-        units = [u for _, u in entries]
-        keys = list(dict.fromkeys(k for u in units for k in u.breakdowns))
-        breakdowns = [{"key": k, "columns": _columns(units, k)} for k in keys]
-        combos = list(dict.fromkeys(c for u in units for c in u.combinations))
-        secondary = list(dict.fromkeys(k for u in units for k in u.secondary))
-        rows, partial = [], []
-        for run, unit in entries:
-            row = _row(run, unit)
-            row["cells"] = {k: {v: _stat(s) for v, s in unit.breakdowns.get(k, {}).items()} for k in keys}
-            row["secondary"] = {k: _stat(unit.secondary.get(k)) for k in secondary}
-            row["combinations"] = {c: _stat(unit.combinations.get(c)) for c in combos}
-            (partial if row["partial"] else rows).append(row)
-        _sort_rows(rows)
-        _sort_rows(partial)
-        _legend(partial)
-        _legend(rows)
-        _mark_best(r["total"] for r in rows)
-        for b in breakdowns:
-            for column in b["columns"]:
-                _mark_best(r["cells"][b["key"]].get(column["key"]) for r in rows)
-        for key in secondary:
-            _mark_best(r["secondary"][key] for r in rows)
-        warnings = _mark_differences(rows)
-        tables.append(
-            {
-                "id": f"t{len(tables)}",
-                "task": task,
-                "group": task_group.get(task, task),
-                "description": descriptions.get(task, ""),
-                "breakdowns": breakdowns,
-                "headline": units[0].total.label or units[0].headline,
-                "secondary": [
-                    {"key": k, "label": next(u.secondary[k].label or k for u in units if k in u.secondary)}
-                    for k in secondary
-                ],
-                "combinations": combos,
-                "rows": rows,
-                "partial_rows": partial,
-                "warnings": warnings,
-            }
-        )
-
-    groups: list[dict[str, Any]] = []
-    for table in sorted(tables, key=lambda t: (t["group"], t["task"])):
-        group = next((g for g in groups if g["name"] == table["group"]), None)
-        if group is None:
-            group = {"name": table["group"], "tables": []}
-            groups.append(group)
-        group["tables"].append(table)
-
-    style_tables = []
-    for task, entries in sorted(styled.items()):
-        by_run: dict[str, dict[str, Any]] = {}
-        styles: list[str] = []
-        for run, unit in entries:
-            assert unit.prompt_style is not None
-            order = run.manifest.spec.prompt_styles
-            for s in [*order, unit.prompt_style]:
-                if s not in styles and any(u.prompt_style == s for _, u in entries):
-                    styles.append(s)
-            row = by_run.get(run.run_id)
-            if row is None:
-                row = _row(run, unit)
-                row["total"] = None
-                row["cells"] = {}
-                row["units"] = {}
-                by_run[run.run_id] = row
-            row["cells"][unit.prompt_style] = _stat(unit.total)
-            row["units"][unit.prompt_style] = unit.unit
-            if unit.failed:
-                row["tags"].append({"kind": "warn", "text": f"{unit.prompt_style}: {unit.failed} grades failed"})
-        rows = list(by_run.values())
-        for row in rows:  # the best and the worst shape, to read robustness at a glance
-            present = [c["mean"] for c in row["cells"].values() if c and c["mean"] is not None]
-            row["spread"] = round(max(present) - min(present), 1) if len(present) > 1 else None
-        rows.sort(key=lambda r: (r["model"], r["run"]))
-        _legend(rows)
-        for style in styles:
-            _mark_best(r["cells"].get(style) for r in rows)
-        warnings = _mark_differences(rows)
-        style_tables.append(
-            {
-                "id": f"s{len(style_tables)}",
-                "task": task,
-                "styles": styles,
-                "rows": rows,
-                "warnings": warnings,
-                "description": descriptions.get(task, ""),
-            }
-        )
-
-    return {"groups": groups, "tables": tables, "styles": style_tables}
+        for name, group in run.scores.groups.items():
+            grouped.setdefault(name, []).append((run, group))
+    tables = [_task_table(task, entries, info) for task, entries in sorted(plain.items())]
+    tables += [_group_table(name, entries, info) for name, entries in sorted(grouped.items())]
+    for i, table in enumerate(tables):
+        table["id"] = f"t{i}"
+    styles = [_style_table(task, entries, info) for task, entries in sorted(styled.items())]
+    for i, table in enumerate(styles):
+        table["id"] = f"s{i}"
+    headings: dict[str, list[dict[str, Any]]] = {}
+    for table in sorted(tables, key=lambda t: (t["group"], t["scores_group"], t["task"])):
+        headings.setdefault(table["group"], []).append(table)
+    return {
+        "groups": [{"name": name, "tables": members} for name, members in headings.items()],
+        "tables": tables,
+        "styles": styles,
+    }
 
 
 # -------------------------------------------------------------------------------------------- samples

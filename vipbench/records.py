@@ -228,6 +228,9 @@ class RunSpec(_Record):
     """Adapter options that change outputs: model_path, dtype, conv_template, image_preprocess."""
     generation: dict[str, Any] = Field(default_factory=dict)
     """Command-line overrides of generation settings."""
+    finetuned_on: list[str] = Field(default_factory=list)
+    """Tasks the checkpoint was fine-tuned on (``--finetuned-on``): their scores are labelled so, and never
+    ranked with zero-shot results."""
 
 
 class Manifest(_Record):

@@ -85,6 +85,7 @@ def summarize_run(store: RunStore) -> RunSummary:
                 "n": unit.n,
                 "planned": unit.planned,
                 "partial": scores.partial or unit.partial,
+                "finetuned": unit.task in scores.finetuned_on,
             }
     return summary
 
@@ -132,7 +133,8 @@ def load_scores(results_dir: str | Path) -> pd.DataFrame:
     ``table`` is ``total`` for each unit's headline (``column`` names it: ``mean`` is ViP-Bench's All),
     ``secondary`` for the scorer's other numbers, a breakdown key (``capability``) for its values, or
     ``combination``. Each row carries the mean, std and n, the grader and judge model, and the run's model,
-    status, whether the numbers are partial, and the task's dataset hash.
+    status, whether the numbers are partial or from a checkpoint fine-tuned on the task, and the task's dataset
+    hash.
     """
     import pandas as pd
 
@@ -144,11 +146,13 @@ def load_scores(results_dir: str | Path) -> pd.DataFrame:
         manifest = store.manifest()
         status = run_status(store, manifest)
         for row in score_rows(scores):
-            unit = scores.units.get(row["unit"])
+            unit, group = scores.units.get(row["unit"]), scores.groups.get(row["unit"])
+            tasks = group.tasks if group else [row["task"]]
             provenance = manifest.tasks.get(row["task"])
             row.update(
                 status=status,
                 partial=scores.partial or (unit.partial if unit else False),
+                finetuned=any(t in scores.finetuned_on for t in tasks),
                 dataset_hash=provenance.dataset_hash if provenance else None,
             )
             rows.append(row)

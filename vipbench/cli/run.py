@@ -99,6 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             data_dirs=_parse_data_dirs(args.data_dir, index, tasks),
             model_options=model_options,
             generation=generation,
+            finetuned_on=index.resolve(args.finetuned_on) if args.finetuned_on else [],
         )
     else:
         tasks = index.resolve(args.tasks) if args.tasks else None
@@ -224,6 +225,12 @@ def add_parser(sub) -> None:
         metavar="SHAPE[,SHAPE...]",
         help="redraw regions from the source annotations in these shapes (rectangle, ellipse, point, "
         "triangle, mask, 'mask contour', arrow, scribble) and score each shape separately",
+    )
+    p.add_argument(
+        "--finetuned-on",
+        metavar="TASK[,TASK...]",
+        help="tasks or groups the checkpoint was fine-tuned on (e.g. vcr for vip-llava-7b-base-vcr-ft): their "
+        "scores are labelled fine-tuned and never ranked with zero-shot results",
     )
     p.add_argument("--run-id", help="name of the run folder (default: <timestamp>_<model>)")
     p.add_argument(

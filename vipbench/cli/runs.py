@@ -27,7 +27,8 @@ def _score_text(unit: str, score: dict | None) -> str:
     if score["mean"] is not None:
         value = f"{score['mean']:.1f}" + (f" ± {score['std']:.1f}" if score["runs"] > 1 else "")
     partial = f" (partial {score['n']}/{score['planned']})" if score["partial"] else ""
-    return f"{unit} {score['label']} {value}{partial}"
+    finetuned = " (fine-tuned)" if score["finetuned"] else ""
+    return f"{unit} {score['label']} {value}{partial}{finetuned}"
 
 
 def _rows(summaries) -> list[dict[str, str]]:

@@ -146,6 +146,7 @@ def grade_run(
         existing.update((j.grade_key, j) for j in judged)
     scores = _scores(store.run_id, manifest, plan, existing, options)
     scores.status, scores.predictions = status, len(predictions)
+    scores.finetuned_on = manifest.spec.finetuned_on
     write_json(store.scores_path, scores.model_dump(mode="json"))
     write_atomic(store.scores_csv_path, scores_csv(scores))
     failed = sum(u.failed for u in scores.units.values())

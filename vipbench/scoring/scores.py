@@ -104,6 +104,8 @@ class RunScores(_Model):
     """The run's status when it was scored; anything but ``complete`` (with ``--allow-partial``) is partial."""
     predictions: int
     planned: int
+    finetuned_on: list[str] = Field(default_factory=list)
+    """Tasks the model was fine-tuned on: their numbers are not zero-shot."""
     units: dict[str, UnitScores]
     groups: dict[str, GroupScores] = Field(default_factory=dict)
 
