@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from vipbench.chat.cache import ReplyCache, call_key, default_cache_path
+from vipbench.chat.client import ChatClient, ClientStats, describe_error
+from vipbench.chat.pricing import Price, cost, estimate_tokens, load_prices, price_for
 from vipbench.errors import VipbenchError
 from vipbench.progress import progress_bar
 from vipbench.records import (
@@ -29,9 +32,6 @@ from vipbench.records import (
 )
 from vipbench.scoring.aggregate import Row, Summary, summarise, summarise_group
 from vipbench.scoring.base import METRICS, build_scorer, load_versioned
-from vipbench.scoring.judge.cache import JudgeCache, call_key, default_cache_path
-from vipbench.scoring.judge.client import ClientStats, JudgeClient, describe_error
-from vipbench.scoring.judge.pricing import Price, cost, estimate_tokens, load_prices, price_for
 from vipbench.scoring.judge.protocol import Judge, grade
 from vipbench.scoring.judge.template import load_template
 from vipbench.scoring.scores import GroupScores, RunScores, ScoredBy, UnitScores, scores_csv
@@ -347,11 +347,11 @@ def _judge(
     def price_of(model: str) -> Price | None:
         return price_for(model, prices)
 
-    cache = JudgeCache(options.cache_path or default_cache_path())
+    cache = ReplyCache(options.cache_path or default_cache_path())
     try:
         _preflight_cost(jobs, cache, options, price_of)
         settings = ("base_url", "concurrency", "timeout", "max_retries", "backoff_initial", "cost_limit")
-        client = JudgeClient(cache, prices=price_of, **{name: getattr(options, name) for name in settings})
+        client = ChatClient(cache, prices=price_of, **{name: getattr(options, name) for name in settings})
         judged = asyncio.run(_run_jobs(jobs, client, store, console))
     finally:
         cache.close()
@@ -360,7 +360,7 @@ def _judge(
 
 
 def _preflight_cost(
-    jobs: list[_Job], cache: JudgeCache, options: JudgeOptions, price_of: Callable[[str], Price | None]
+    jobs: list[_Job], cache: ReplyCache, options: JudgeOptions, price_of: Callable[[str], Price | None]
 ) -> None:
     """Refuse to start when the grades still to pay for would cost more than ``--cost-limit``."""
     if options.cost_limit is None:
@@ -382,7 +382,7 @@ def _preflight_cost(
         )
 
 
-async def _run_jobs(jobs: list[_Job], client: JudgeClient, store: RunStore, console) -> list[Judgement]:
+async def _run_jobs(jobs: list[_Job], client: ChatClient, store: RunStore, console) -> list[Judgement]:
     results: list[Judgement] = []
     failures = 0
     with progress_bar(console) as progress:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from vipbench.chat.client import ChatClient, CostLimitReached, describe_error
 from vipbench.errors import VipbenchError
 from vipbench.records import Judgement, JudgeSpec, PredictionRecord, Usage
 from vipbench.scoring.base import PARSERS, Versioned, load_versioned
-from vipbench.scoring.judge.client import CostLimitReached, JudgeClient, describe_error
 from vipbench.scoring.judge.template import CompiledTemplate, spaced_logic
 from vipbench.store import now
 
@@ -89,7 +89,7 @@ class _Attempts:
     cached: bool = True
 
 
-async def grade(judge: Judge, client: JudgeClient, record: PredictionRecord, run: int, grade_key: str) -> Judgement:
+async def grade(judge: Judge, client: ChatClient, record: PredictionRecord, run: int, grade_key: str) -> Judgement:
     asked = _Attempts([], Usage())
     failure, error = "unparseable", None
     for attempt, temperature in enumerate(judge.temperatures()):

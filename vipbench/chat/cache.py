@@ -1,8 +1,8 @@
-"""A SQLite (WAL) cache of judge replies, one row per HTTP call.
+"""A SQLite (WAL) cache of chat replies, one row per HTTP call.
 
-The key hashes the judge model, the endpoint, the rendered messages, the sampling settings and the run
-index, so a re-score replays the same conversation from disk and pays nothing; a new judge, template or run
-count only calls for what is new. Rows are committed as they arrive, so a killed judge keeps every reply.
+The key hashes the model, the endpoint, the rendered messages, the sampling settings and the run index, so a
+re-score replays the same conversation from disk and pays nothing; a new judge, template or run count only calls
+for what is new. Rows are committed as they arrive, so a killed judge (or API-model run) keeps every reply.
 """
 
 from __future__ import annotations
@@ -39,13 +39,13 @@ def call_key(
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def default_cache_path() -> Path:
+def default_cache_path(name: str = "judge-cache.sqlite") -> Path:
     from vipbench.resources import cache_dir
 
-    return cache_dir() / "judge-cache.sqlite"
+    return cache_dir() / name
 
 
-class JudgeCache:
+class ReplyCache:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path

@@ -1,10 +1,11 @@
-"""One judge endpoint behind a cache, a concurrency bound, retries and a spending guard; each call names its
-judge model, so the tasks of one run can each be graded by their own.
+"""One chat endpoint behind a cache, a concurrency bound, retries and a spending guard; each call names its
+model, so the tasks of one run can each be graded by their own judge. The LLM judge and API models share it.
 
 The endpoint is anything that speaks the OpenAI chat-completions API (OpenAI, Azure's v1 endpoint, vLLM,
 SGLang, Ollama). Transient failures — 429 (honouring ``Retry-After``), 5xx, timeouts, dropped connections and
 replies with no choices — are retried with exponential backoff and jitter. An endpoint that rejects the key
-or the model stops the whole judge with one clear error instead of failing every grade.
+or the model, or that cannot be reached at all, stops the whole command with one clear error instead of failing
+every call.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from dataclasses import dataclass, field
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from vipbench.chat.cache import Reply, ReplyCache, call_key
+from vipbench.chat.pricing import Price, cost, estimate_tokens
 from vipbench.errors import VipbenchError
 from vipbench.records import Usage
-from vipbench.scoring.judge.cache import JudgeCache, Reply, call_key
-from vipbench.scoring.judge.pricing import Price, cost, estimate_tokens
 
-log = logging.getLogger("vipbench.judge")
+log = logging.getLogger("vipbench.chat")
 
 
 class EmptyReply(Exception):
@@ -33,8 +34,8 @@ class CostLimitReached(Exception):
     pass
 
 
-class JudgeEndpointError(VipbenchError):
-    """The endpoint refuses every request (bad key, unknown model); grading cannot go on."""
+class EndpointError(VipbenchError):
+    """The endpoint refuses every request (bad key, unknown model, unreachable): nothing can go on."""
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -85,10 +86,10 @@ class ClientStats:
     spent_usd: float = 0.0
 
 
-class JudgeClient:
+class ChatClient:
     def __init__(
         self,
-        cache: JudgeCache,
+        cache: ReplyCache,
         *,
         base_url: str | None = None,
         concurrency: int = 64,
@@ -98,8 +99,13 @@ class JudgeClient:
         backoff_max: float = 60.0,
         prices: Callable[[str], Price | None] = lambda model: None,
         cost_limit: float | None = None,
+        who: str = "judge",
+        model_flag: str = "--judge",
     ):
+        """``who`` names the client's user in errors ("the judge endpoint ..."), ``model_flag`` the option
+        that picks the model."""
         self.base_url, self.cache = base_url, cache
+        self.who, self.model_flag = who, model_flag
         self.timeout, self.max_retries = timeout, max_retries
         self.wait = _RetryAfterOrBackoff(backoff_initial, backoff_max)
         self.prices, self.cost_limit = prices, cost_limit
@@ -118,7 +124,7 @@ class JudgeClient:
             if not api_key:
                 if self.base_url is None:
                     raise VipbenchError(
-                        "the judge needs an API key: set OPENAI_API_KEY (or give --base-url for a "
+                        f"the {self.who} needs an API key: set OPENAI_API_KEY (or give a base URL for a "
                         "local OpenAI-compatible server)"
                     )
                 api_key = "EMPTY"  # local servers (vLLM, Ollama) accept any key
@@ -187,18 +193,18 @@ class JudgeClient:
                     if not response.choices or response.choices[0].message.content is None:
                         raise EmptyReply("the endpoint returned no choices")
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-            raise JudgeEndpointError(
-                f"the judge endpoint {self.endpoint} refused the API key ({exc.status_code})"
+            raise EndpointError(
+                f"the {self.who} endpoint {self.endpoint} refused the API key ({exc.status_code})"
             ) from None
         except openai.NotFoundError as exc:
-            raise JudgeEndpointError(
-                f"the judge endpoint {self.endpoint} does not serve model {model!r} ({exc.status_code}); "
-                "check --judge and --base-url"
+            raise EndpointError(
+                f"the {self.who} endpoint {self.endpoint} does not serve model {model!r} ({exc.status_code}); "
+                f"check {self.model_flag} and the base URL"
             ) from None
         except openai.APIConnectionError as exc:
             if self._reached or isinstance(exc, openai.APITimeoutError):
                 raise
-            raise JudgeEndpointError(f"cannot reach the judge endpoint {self.endpoint}: {root_cause(exc)}") from None
+            raise EndpointError(f"cannot reach the {self.who} endpoint {self.endpoint}: {root_cause(exc)}") from None
         usage = response.usage
         return Reply(
             content=response.choices[0].message.content,
@@ -213,7 +219,8 @@ class JudgeClient:
         self.stats.retries += 1
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         log.info(
-            "judge call failed (%s); retry %d in %.1fs",
+            "%s call failed (%s); retry %d in %.1fs",
+            self.who,
             type(exc).__name__,
             retry_state.attempt_number,
             retry_state.next_action.sleep if retry_state.next_action else 0,

@@ -1,4 +1,5 @@
-"""Dollar prices of judge models, per million tokens (input, output), for cost estimates and --cost-limit.
+"""Dollar prices of chat models (judges and API models), per million tokens (input, output), for cost estimates
+and --cost-limit.
 
 Published list prices at the time of writing; a user's own table (``--prices FILE``) overrides them.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from vipbench.errors import VipbenchError
@@ -67,6 +69,16 @@ def cost(prompt_tokens: int, completion_tokens: int, price: Price | None) -> flo
     return (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6
 
 
-def estimate_tokens(messages: list[dict[str, str]]) -> int:
-    """About four characters a token for English text, plus a few tokens of framing per message."""
-    return sum(len(m["content"]) // 4 + 4 for m in messages)
+#: What an image costs in prompt tokens, roughly (OpenAI's high-detail price of a 1024-pixel image): estimates only.
+IMAGE_TOKENS = 765
+
+
+def estimate_tokens(messages: list[dict[str, Any]]) -> int:
+    """About four characters a token for English text, an image at ``IMAGE_TOKENS``, plus a few tokens of
+    framing per message."""
+    total = 0
+    for message in messages:
+        content = message["content"]
+        parts = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        total += 4 + sum(len(p.get("text", "")) // 4 if p.get("type") == "text" else IMAGE_TOKENS for p in parts)
+    return total
