@@ -1,11 +1,39 @@
-"""Checks every model adapter must pass. A test class mixes this in and provides the fixtures
-``adapter`` (a built adapter) and ``requests`` (at least 8 requests in a mode the adapter reads)."""
+"""Checks every model adapter must pass. A test class mixes this in and provides the fixtures ``adapter`` (a
+built adapter), ``requests`` (at least 8 requests in a mode the adapter reads) and ``region_pair`` (two requests
+that differ only in where their region is; ``make_region_pair`` builds one)."""
 
 from __future__ import annotations
 
+import inspect
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
 from vipbench.models.base import GenerationSettings
+from vipbench.types import REGION_TOKEN, Overlay, Region, Request, Sample
 
 GREEDY = GenerationSettings(max_new_tokens=8, temperature=0.0)
+
+
+def make_region_pair(folder: Path, mode: str) -> list[Request]:
+    """The same image and question about a region in the top-left, then in the bottom-right corner."""
+    image = Image.new("RGB", (96, 64), (90, 120, 150))
+    ImageDraw.Draw(image).ellipse((10, 8, 40, 30), fill=(240, 200, 40))
+    ImageDraw.Draw(image).rectangle((60, 36, 88, 58), fill=(30, 30, 200))
+    path = folder / "region-pair.png"
+    image.save(path)
+    requests = []
+    for box in ((8.0, 6.0, 42.0, 32.0), (58.0, 34.0, 90.0, 60.0)):
+        region = Region(box=box)
+        sample = Sample("pair", None, None, ("a",), (region,), "What is <obj>?", path)
+        if mode == "overlay":
+            overlay = Overlay(region, "rectangle", "red", seed=0)
+            requests.append(Request("t", sample, "What is within the red rectangle?", path, mode, overlays=(overlay,)))
+        elif mode == "coords":
+            requests.append(Request("t", sample, f"What is {region.coords_text(image.size)}?", path, mode))
+        else:
+            requests.append(Request("t", sample, f"What is {REGION_TOKEN}?", path, mode, regions=(region,)))
+    return requests
 
 
 class AdapterContract:
@@ -23,3 +51,18 @@ class AdapterContract:
         assert set(adapter.region_modes) <= {"overlay", "mask", "box", "coords", "point"}
         assert requests[0].region_mode in adapter.region_modes
         assert adapter.describe()["adapter"] == type(adapter).__name__
+
+    def test_the_manifest_records_every_setting(self, adapter):
+        """Each constructor option is in describe() (a model path as the source it loaded from)."""
+        described = adapter.describe()
+        options = [p for p in inspect.signature(type(adapter)).parameters if p not in ("self", "model_path")]
+        assert [o for o in options if o not in described] == []
+        if "model_path" in inspect.signature(type(adapter)).parameters:
+            assert described["source"]
+
+    def test_the_region_reaches_the_model(self, adapter, region_pair):
+        """Two requests that differ only in where the region is give different logits: the region path is wired."""
+        import torch
+
+        logits = adapter.next_token_logits(region_pair)
+        assert logits.shape[0] == 2 and not torch.allclose(logits[0], logits[1])

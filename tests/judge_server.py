@@ -16,6 +16,9 @@ Faults are injected by markers in the prediction, counted per prediction text:
 * ``[[garbage:N]]`` first N replies are unparseable text; ``[[garbage]]`` always
 * ``[[flip]]`` alternates 1.0 and 0.0 on successive requests (to make judge runs disagree)
 * ``[[400]]`` always 400 (a request the endpoint rejects)
+
+A request whose message holds an image (content parts, as a vision model is asked) is answered from
+``vision_answers`` (question text → answer), else "I see an image."; ``images`` keeps every image received.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class JudgeServer:
         reported_model: str | None = None,
         api_key: str | None = None,
         known_models: set[str] | None = None,
+        vision_answers: dict[str, str] | None = None,
     ):
         self.latency, self.retry_after, self.hang_seconds = latency, retry_after, hang_seconds
         self.reported_model, self.api_key, self.known_models = reported_model, api_key, known_models
@@ -63,6 +67,9 @@ class JudgeServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self.bodies: list[dict] = []
+        self.vision_answers = vision_answers or {}
+        self.images: list[str] = []
+        """The data URLs of the images received, in order."""
         self.authorization: set[str] = set()
         self._seen: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -99,6 +106,11 @@ class JudgeServer:
         if self.known_models is not None and model not in self.known_models:
             return 404, {}, {"error": {"message": f"model {model} not found", "type": "invalid_request_error"}}
         content = body["messages"][-1]["content"]
+        if isinstance(content, list):  # a vision model's request: image and text parts
+            text = "".join(part.get("text", "") for part in content if part.get("type") == "text")
+            with self._lock:
+                self.images += [p["image_url"]["url"] for p in content if p.get("type") == "image_url"]
+            return 200, {}, self._completion(model, self.vision_answers.get(text, "I see an image."))
         row = last_row(content) or ["", "", "", ""]
         prediction = row[-2]
         with self._lock:

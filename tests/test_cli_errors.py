@@ -100,7 +100,7 @@ def test_checkpoint_that_is_not_vipllava(capsys, tmp_path, vip_bench_dir):
     llama.mkdir()
     (llama / "config.json").write_text(json.dumps({"model_type": "llama"}))
     code, err = _run(capsys, tmp_path, "--data-dir", str(vip_bench_dir), "--model-path", str(llama))
-    assert_one_line_error(code, err, "llama checkpoint, not a VipLlava one")
+    assert_one_line_error(code, err, "llama checkpoint, not a vipllava one")
     empty = tmp_path / "empty"
     empty.mkdir()
     code, err = _run(capsys, tmp_path, "--data-dir", str(vip_bench_dir), "--model-path", str(empty))

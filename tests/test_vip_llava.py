@@ -13,7 +13,7 @@ pytest.importorskip("torch")
 
 from vipbench.models import create_model  # noqa: E402
 from vipbench.models.base import GenerationSettings  # noqa: E402
-from vipbench.models.vip_llava import TEMPLATES  # noqa: E402
+from vipbench.models.llava import VipLlavaAdapter  # noqa: E402
 from vipbench.tasks import TaskIndex  # noqa: E402
 from vipbench.types import Request, Sample  # noqa: E402
 
@@ -44,7 +44,7 @@ def test_defaults_follow_the_official_recipe(adapter):
         "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, "
         "detailed, and polite answers to the human's questions. USER: <image>\nQ? ASSISTANT:"
     )
-    assert set(TEMPLATES) == {"llava_v1", "hf"}
+    assert set(VipLlavaAdapter.templates) == {"llava_v1", "hf"}
 
 
 def test_pad_to_square_keeps_prompts_at_the_edges(adapter, tmp_path):
@@ -96,3 +96,10 @@ def test_real_vip_llava_7b_reads_red_boxes(tmp_path):
     colour_real = real["breakdowns"]["question_type"]["color"]["mean"]
     colour_blind = blind["breakdowns"]["question_type"]["color"]["mean"]
     assert colour_real >= colour_blind + 30
+
+
+@pytest.fixture()
+def region_pair(tmp_path):
+    from adapter_contract import make_region_pair
+
+    return make_region_pair(tmp_path, "overlay")

@@ -146,11 +146,16 @@ class Registry(Generic[T]):
                 self._entries[ep.name] = Entry(ep.name, ep.value, origin=f"plugin {ep.dist.name if ep.dist else ''}")
 
     def entry(self, name: str) -> Entry[T]:
+        """An entry by name. A family registered as ``"prefix:"`` answers every ``"prefix:<model>"``, with the
+        part after the colon as its ``model`` option (``openai:gpt-4o``)."""
         self._load_plugins()
-        try:
+        if name in self._entries:
             return self._entries[name]
-        except KeyError:
-            raise UnknownNameError(self.kind, name, self._entries) from None
+        prefix, colon, rest = name.partition(":")
+        family = self._entries.get(prefix + colon) if colon and rest else None
+        if family is not None:
+            return Entry(name, family.target, family.description, {**family.options, "model": rest}, family.origin)
+        raise UnknownNameError(self.kind, name, self._entries)
 
     def __contains__(self, name: str) -> bool:
         self._load_plugins()

@@ -312,5 +312,10 @@ def run(
         store = RunStore.create(results_dir, run_id or new_run_id(spec.model))
     size = batch_size or getattr(model, "batch_size", None) or model.default_batch_size
     groups = group_specs(index, spec.tasks)
-    execute(store, spec, planned, model, size, list(command), resume is not None, groups, console=console)
+    try:
+        execute(store, spec, planned, model, size, list(command), resume is not None, groups, console=console)
+    finally:
+        line = model.report()
+        if line:
+            (console.print if console is not None else print)(line)
     return store

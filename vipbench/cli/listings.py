@@ -36,17 +36,21 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from rich.table import Table
+    """One entry per model: checkpoint, the region modes it reads and its generation defaults, then what it is."""
+    from rich.markup import escape
 
     from vipbench.models import MODELS
 
-    table = Table(title="models")
-    for column in ("model", "checkpoint"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("description")
+    console = stdout_console()
     for entry in MODELS:
-        table.add_row(entry.name, str(entry.options.get("checkpoint", "")), entry.description)
-    stdout_console().print(table)
+        cls = entry.load()
+        g = cls.generation_defaults
+        decoding = "greedy" if g.temperature == 0 else f"temperature {g.temperature}"
+        checkpoint = f" · {escape(str(entry.options['checkpoint']))}" if "checkpoint" in entry.options else ""
+        line = f"regions {', '.join(cls.region_modes)} · {decoding}, {g.max_new_tokens} new tokens"
+        name = f"{entry.name}<model>" if entry.name.endswith(":") else entry.name
+        console.print(f"[bold]{escape(name)}[/]{checkpoint} · {line}", soft_wrap=True)
+        console.print(f"    {escape(entry.description)}", style="dim")
     return 0
 
 

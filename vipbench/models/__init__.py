@@ -15,21 +15,44 @@ from vipbench.registry import Registry, check_keywords, convert_arg
 
 MODELS: Registry[type[ModelAdapter]] = Registry("model")
 
-_VIP_LLAVA = "vipbench.models.vip_llava:VipLlavaAdapter"
-MODELS.register(
-    "vip-llava-7b", _VIP_LLAVA, "ViP-LLaVA 7B (Vicuna-1.5), HF-converted weights", checkpoint="llava-hf/vip-llava-7b-hf"
-)
-MODELS.register(
-    "vip-llava-13b",
-    _VIP_LLAVA,
-    "ViP-LLaVA 13B (Vicuna-1.5), HF-converted weights",
-    checkpoint="llava-hf/vip-llava-13b-hf",
-)
+_VIP_LLAVA = "vipbench.models.llava:VipLlavaAdapter"
+_LLAVA = "vipbench.models.llava:LlavaAdapter"
+_LLAVA_COORDS = "vipbench.models.llava:LlavaCoordsAdapter"
+for size in ("7b", "13b"):
+    MODELS.register(
+        f"vip-llava-{size}",
+        _VIP_LLAVA,
+        f"ViP-LLaVA {size.upper()} (Vicuna-1.5), HF-converted weights",
+        checkpoint=f"llava-hf/vip-llava-{size}-hf",
+    )
+    MODELS.register(
+        f"llava-1.5-{size}",
+        _LLAVA,
+        f"LLaVA-1.5 {size.upper()}: the drawn-prompt baseline (regions drawn as for ViP-LLaVA)",
+        checkpoint=f"llava-hf/llava-1.5-{size}-hf",
+    )
+    MODELS.register(
+        f"llava-1.5-{size}-coords",
+        _LLAVA_COORDS,
+        f"LLaVA-1.5 {size.upper()}: the coordinate baseline (regions as normalised [x1, y1, x2, y2] in the text)",
+        checkpoint=f"llava-hf/llava-1.5-{size}-hf",
+    )
 MODELS.register(
     "vip-llava-tiny",
     _VIP_LLAVA,
     "a tiny random-initialised ViP-LLaVA built offline from the real config classes (smoke tests)",
     checkpoint="tiny",
+)
+MODELS.register(
+    "llava-1.5-tiny",
+    _LLAVA,
+    "a tiny random-initialised LLaVA-1.5 built offline from the real config classes (smoke tests)",
+    checkpoint="tiny",
+)
+MODELS.register(
+    "openai:",
+    "vipbench.models.openai_chat:OpenAIChatAdapter",
+    "openai:<model>: any OpenAI-compatible chat API that reads images (GPT-4o, or vLLM/SGLang with base_url=...)",
 )
 MODELS.register(
     "oracle",

@@ -52,3 +52,12 @@ class ModelAdapter(ABC):
 
     def begin_task(self, task: str, requests: Sequence[Request]) -> None:
         """Called with every request of a task before any is generated; most adapters ignore it."""
+
+    def next_token_logits(self, requests: Sequence[Request]):
+        """The logits of the first generated token, one row per request (tests use it to see that regions reach
+        the model). Adapters without access to logits (APIs, baselines) need not implement it."""
+        raise NotImplementedError
+
+    def report(self) -> str | None:
+        """A line to print when the run ends (an API model's requests and cost), or None."""
+        return None

@@ -1,4 +1,4 @@
-"""A tiny random-initialised ViP-LLaVA, built offline from the real config classes.
+"""Tiny random-initialised ViP-LLaVA and LLaVA-1.5 checkpoints, built offline from the real config classes.
 
 It exercises exactly the code path of a real checkpoint (``save_pretrained`` → ``from_pretrained``,
 processor, image-token expansion, batched generation) in a second on a CPU. Its answers are random words.
@@ -11,7 +11,7 @@ from pathlib import Path
 from vipbench.resources import cache_dir
 
 #: Bump when the recipe changes, so cached copies are rebuilt.
-TINY_VERSION = 1
+TINY_VERSION = 2
 
 _WORDS = (
     "the a an is are of in on at to and or it this that there yes no not left right top bottom middle "
@@ -23,26 +23,25 @@ _WORDS = (
 ).split()
 
 
-def tiny_checkpoint() -> Path:
-    """The cached tiny checkpoint, built on first use."""
-    path = cache_dir() / "models" / f"vip-llava-tiny-v{TINY_VERSION}"
+def tiny_checkpoint(model_type: str = "vipllava") -> Path:
+    """The cached tiny checkpoint of a ``vipllava`` or ``llava`` model, built on first use."""
+    name = {"vipllava": "vip-llava", "llava": "llava-1.5"}[model_type]
+    path = cache_dir() / "models" / f"{name}-tiny-v{TINY_VERSION}"
     if not (path / "config.json").is_file():
-        build_tiny_vipllava(path)
+        build_tiny(path, model_type)
     return path
 
 
-def build_tiny_vipllava(out: Path, seed: int = 0, image_size: int = 30, patch_size: int = 2) -> Path:
+def build_tiny_vipllava(out: Path, seed: int = 0) -> Path:
+    return build_tiny(out, "vipllava", seed)
+
+
+def build_tiny(out: Path, model_type: str, seed: int = 0, image_size: int = 30, patch_size: int = 2) -> Path:
     """Write config, weights, tokenizer and processor to ``out``. Dimensions follow transformers' own tests."""
     import torch
+    import transformers
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-    from transformers import (
-        CLIPVisionConfig,
-        LlamaConfig,
-        LlavaProcessor,
-        PreTrainedTokenizerFast,
-        VipLlavaConfig,
-        VipLlavaForConditionalGeneration,
-    )
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaProcessor, PreTrainedTokenizerFast
 
     try:
         from transformers import CLIPImageProcessorPil as ImageProcessor  # no torchvision needed
@@ -52,7 +51,10 @@ def build_tiny_vipllava(out: Path, seed: int = 0, image_size: int = 30, patch_si
     specials = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
     vocab = {tok: i for i, tok in enumerate([*specials, *dict.fromkeys(_WORDS)])}
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    # Digits one by one, as Llama's tokenizer splits them: coordinates in the text stay distinguishable.
+    backend.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=True)]
+    )
     backend.decoder = decoders.WordPiece(prefix="##", cleanup=True)
     backend.post_processor = processors.TemplateProcessing(  # Llama tokenizers prepend <s>
         single="<s> $A",
@@ -98,16 +100,21 @@ def build_tiny_vipllava(out: Path, seed: int = 0, image_size: int = 30, patch_si
         intermediate_size=37,
         projection_dim=32,
     )
-    # Five feature layers like the real [-2, -5, -8, -11, 6], within a 2-layer tower's 3 hidden states.
-    config = VipLlavaConfig(
-        text_config=text.to_dict(),
-        vision_config=vision.to_dict(),
-        image_token_index=vocab["<image>"],
-        vision_feature_layer=[-2, -3, -1, 0, 1],
-        image_seq_length=(image_size // patch_size) ** 2,
-    )
+    common = {
+        "text_config": text.to_dict(),
+        "vision_config": vision.to_dict(),
+        "image_token_index": vocab["<image>"],
+        "image_seq_length": (image_size // patch_size) ** 2,
+    }
+    if model_type == "vipllava":
+        # Five feature layers like the real [-2, -5, -8, -11, 6], within a 2-layer tower's 3 hidden states.
+        config = transformers.VipLlavaConfig(**common, vision_feature_layer=[-2, -3, -1, 0, 1])
+        model_class = transformers.VipLlavaForConditionalGeneration
+    else:
+        config = transformers.LlavaConfig(**common, vision_feature_layer=-2)
+        model_class = transformers.LlavaForConditionalGeneration
     torch.manual_seed(seed)
-    model = VipLlavaForConditionalGeneration(config).eval()
+    model = model_class(config).eval()
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     processor.save_pretrained(out)

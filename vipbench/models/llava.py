@@ -1,9 +1,12 @@
-"""ViP-LLaVA through transformers' ``VipLlavaForConditionalGeneration``.
+"""The LLaVA family through transformers: ViP-LLaVA (``VipLlavaForConditionalGeneration``) and LLaVA-1.5
+(``LlavaForConditionalGeneration``), the baseline every region leaderboard shows beside it.
 
-Defaults follow the official ViP-Bench recipe (``scripts/eval/vipbench.sh`` → ``llava/eval/model_vqa.py``):
-the ``llava_v1`` conversation template, pad-to-square with the CLIP mean colour, greedy decoding,
-1024 new tokens. The HF processor alone would centre-crop non-square images and can cut off prompts drawn
-near the edges, so the image is padded before the processor sees it.
+Defaults follow the official evaluation recipes: ViP-Bench's (``scripts/eval/vipbench.sh`` →
+``llava/eval/model_vqa.py``) and LLaVA-1.5's: the ``llava_v1`` conversation template (LLaVA's ``vicuna_v1``, the
+same text), pad-to-square with the CLIP mean colour, greedy decoding, 1024 new tokens. The HF processor alone
+would centre-crop non-square images and can cut off prompts drawn near the edges, so the image is padded before
+the processor sees it. Both read regions drawn onto the pixels; LLaVA-1.5 also reads them as coordinates in the
+text (``llava-1.5-7b-coords``), the second kind of baseline ViP-Bench's paper reports.
 """
 
 from __future__ import annotations
@@ -23,12 +26,8 @@ _SYSTEM = (
     "The assistant gives helpful, detailed, and polite answers to the human's questions."
 )
 
-#: ``llava_v1`` is what ViP-LLaVA was trained and evaluated with (llava/conversation.py, sep " ").
-#: ``hf`` is the format on the llava-hf model card.
-TEMPLATES = {
-    "llava_v1": _SYSTEM + " USER: <image>\n{question} ASSISTANT:",
-    "hf": _SYSTEM + "###Human: <image>\n{question}###Assistant:",
-}
+#: ``llava_v1`` (llava/conversation.py, sep " "): what ViP-LLaVA and LLaVA-1.5 were trained and evaluated with.
+LLAVA_V1 = _SYSTEM + " USER: <image>\n{question} ASSISTANT:"
 PREPROCESSING = ("pad", "crop", "resize")
 
 #: ViP-LLaVA's projector reads these CLIP layers; an old llava-hf 7B config revision lists only -2.
@@ -58,11 +57,17 @@ def _resolve_device(device: str, dtype: str) -> tuple[str, Any]:
         raise VipbenchError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16") from None
 
 
-class VipLlavaAdapter(ModelAdapter):
-    """ViP-LLaVA reads regions drawn onto the pixels, or coordinates written in the text."""
+class LlavaFamilyAdapter(ModelAdapter):
+    """What ViP-LLaVA and LLaVA-1.5 share: loading, the template, preprocessing and batched generation."""
 
     region_modes: ClassVar[tuple[str, ...]] = ("overlay", "coords")
     generation_defaults: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=1024, temperature=0.0)
+    model_type: ClassVar[str]
+    """The checkpoint's ``config.json`` model_type."""
+    model_class: ClassVar[str]
+    """The transformers class that loads it."""
+    templates: ClassVar[dict[str, str]]
+    """Conversation templates by name; the first is the default."""
 
     def __init__(
         self,
@@ -75,11 +80,14 @@ class VipLlavaAdapter(ModelAdapter):
     ):
         try:
             import torch  # noqa: F401
-            from transformers import AutoProcessor, VipLlavaForConditionalGeneration
+            import transformers
+            from transformers import AutoProcessor
         except ImportError:
-            raise MissingExtraError("models", "ViP-LLaVA") from None
-        if conv_template not in TEMPLATES:
-            raise VipbenchError(f"unknown conversation template {conv_template!r}; choose from {', '.join(TEMPLATES)}")
+            raise MissingExtraError("models", type(self).__name__) from None
+        if conv_template not in self.templates:
+            raise VipbenchError(
+                f"unknown conversation template {conv_template!r}; choose from {', '.join(self.templates)}"
+            )
         if image_preprocess not in PREPROCESSING:
             raise VipbenchError(
                 f"unknown image preprocessing {image_preprocess!r}; choose from {', '.join(PREPROCESSING)}"
@@ -93,7 +101,7 @@ class VipLlavaAdapter(ModelAdapter):
         elif checkpoint == "tiny":
             from vipbench.models.tiny import tiny_checkpoint
 
-            source = str(tiny_checkpoint())
+            source = str(tiny_checkpoint(self.model_type))
         else:
             from vipbench.hub import local_only, model_cached
 
@@ -101,7 +109,7 @@ class VipLlavaAdapter(ModelAdapter):
             hint = f"download it where there is a network (hf download {checkpoint}) and pass --model-path DIR"
             offline = local_only(f"the checkpoint {checkpoint!r}", model_cached(checkpoint), hint)
         self.device, self.dtype = _resolve_device(device, dtype)
-        config = _load_config(source, offline)
+        config = self.fix_config(_load_config(source, self.model_type, offline))
         self.source, self.checkpoint = source, checkpoint
         self.template, self.image_preprocess = conv_template, image_preprocess
         self.batch_size = 8 if self.device.startswith("cuda") else 1
@@ -124,16 +132,20 @@ class VipLlavaAdapter(ModelAdapter):
         self.image_size = crop.get("height") or config.vision_config.image_size
 
         try:
-            model = VipLlavaForConditionalGeneration.from_pretrained(
+            model = getattr(transformers, self.model_class).from_pretrained(
                 source, config=config, dtype=self.dtype, local_files_only=offline
             )
         except (OSError, RuntimeError, ValueError) as exc:
-            raise VipbenchError(f"cannot load ViP-LLaVA weights from {source}: {str(exc).splitlines()[0]}") from None
+            raise VipbenchError(f"cannot load the weights from {source}: {str(exc).splitlines()[0]}") from None
         self.model = model.to(self.device).eval()
+
+    def fix_config(self, config):
+        """A hook for what an older checkpoint's config gets wrong."""
+        return config
 
     def describe(self) -> dict[str, Any]:
         return {
-            "adapter": "VipLlavaAdapter",
+            "adapter": type(self).__name__,
             "checkpoint": self.checkpoint,
             "source": self.source,
             "conv_template": self.template,
@@ -143,7 +155,7 @@ class VipLlavaAdapter(ModelAdapter):
         }
 
     def prompt(self, question: str) -> str:
-        return TEMPLATES[self.template].format(question=question)
+        return self.templates[self.template].format(question=question)
 
     def preprocess(self, request: Request):
         """pad: LLaVA's expand2square; resize: squash to a square; crop: the HF processor's centre crop.
@@ -157,13 +169,24 @@ class VipLlavaAdapter(ModelAdapter):
             image = image.resize((self.image_size, self.image_size), resample=3)  # bicubic, as CLIP
         return image
 
-    def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[str]:
-        import torch
-
+    def inputs(self, requests: Sequence[Request]):
+        """The batch as the model takes it: padded images, templated prompts, left-padded token ids."""
         images = [self.preprocess(r) for r in requests]
         prompts = [self.prompt(r.text) for r in requests]
         inputs = self.processor(images=images, text=prompts, return_tensors="pt", padding=True).to(self.device)
         inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
+        return inputs
+
+    def next_token_logits(self, requests: Sequence[Request]):
+        import torch
+
+        with torch.inference_mode():
+            return self.model(**self.inputs(requests)).logits[:, -1, :].float()
+
+    def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[str]:
+        import torch
+
+        inputs = self.inputs(requests)
         sampling = settings.temperature > 0
         kwargs: dict[str, Any] = {
             "max_new_tokens": settings.max_new_tokens,
@@ -179,7 +202,36 @@ class VipLlavaAdapter(ModelAdapter):
         return [text.strip() for text in self.processor.batch_decode(new_tokens, skip_special_tokens=True)]
 
 
-def _load_config(source: str, offline: bool = False):
+class VipLlavaAdapter(LlavaFamilyAdapter):
+    """ViP-LLaVA reads regions drawn onto the pixels, or coordinates written in the text."""
+
+    model_type = "vipllava"
+    model_class = "VipLlavaForConditionalGeneration"
+    #: ``hf`` is the format on the llava-hf model card.
+    templates = {"llava_v1": LLAVA_V1, "hf": _SYSTEM + "###Human: <image>\n{question}###Assistant:"}
+
+    def fix_config(self, config):
+        if isinstance(config.vision_feature_layer, int) and config.vision_config.num_hidden_layers >= 12:
+            config.vision_feature_layer = list(_OFFICIAL_FEATURE_LAYERS)
+        return config
+
+
+class LlavaAdapter(LlavaFamilyAdapter):
+    """LLaVA-1.5: the same drawn prompts as ViP-LLaVA, on a model never trained on them."""
+
+    model_type = "llava"
+    model_class = "LlavaForConditionalGeneration"
+    #: ``hf`` is the format on the llava-hf model card.
+    templates = {"llava_v1": LLAVA_V1, "hf": "USER: <image>\n{question} ASSISTANT:"}
+
+
+class LlavaCoordsAdapter(LlavaAdapter):
+    """LLaVA-1.5 given regions as normalised ``[x1, y1, x2, y2]`` in the text (Shikra style), not drawn."""
+
+    region_modes = ("coords", "overlay")
+
+
+def _load_config(source: str, model_type: str, offline: bool = False):
     """Load and check the checkpoint's config before touching weights, so a wrong folder fails clearly."""
     from transformers import AutoConfig
 
@@ -189,20 +241,18 @@ def _load_config(source: str, offline: bool = False):
         if not config_file.is_file():
             raise VipbenchError(f"{path} is not a Hugging Face checkpoint folder (no config.json)")
         try:
-            model_type = json.loads(config_file.read_text()).get("model_type")
+            found = json.loads(config_file.read_text()).get("model_type")
         except json.JSONDecodeError as exc:
             raise VipbenchError(f"{config_file}: invalid JSON ({exc.msg})") from None
-        if model_type != "vipllava":
+        if found != model_type:
             raise VipbenchError(
-                f"{path} holds a {model_type or 'unknown'!s} checkpoint, not a VipLlava one "
-                "(config.json model_type must be 'vipllava')"
+                f"{path} holds a {found or 'unknown'!s} checkpoint, not a {model_type} one "
+                f"(config.json model_type must be {model_type!r})"
             )
     try:
         config = AutoConfig.from_pretrained(source, local_files_only=offline)
     except (OSError, ValueError) as exc:
         raise VipbenchError(f"cannot load the model config from {source!r}: {str(exc).splitlines()[0]}") from None
-    if config.model_type != "vipllava":
-        raise VipbenchError(f"{source} is a {config.model_type} checkpoint, not a VipLlava one")
-    if isinstance(config.vision_feature_layer, int) and config.vision_config.num_hidden_layers >= 12:
-        config.vision_feature_layer = list(_OFFICIAL_FEATURE_LAYERS)
+    if config.model_type != model_type:
+        raise VipbenchError(f"{source} is a {config.model_type} checkpoint, not a {model_type} one")
     return config

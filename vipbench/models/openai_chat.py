@@ -1,0 +1,110 @@
+"""Models behind an OpenAI-compatible chat endpoint: ``openai:<model>`` (``openai:gpt-4o``), or any model a
+vLLM or SGLang server serves (``--model-args base_url=http://host:8000/v1``), which is also how a run scales past
+one machine.
+
+Each request is one user message: the image as the model should see it (overlays drawn) as a base64 data URL,
+then the question. Calls go through the judge's chat client (vipbench.chat): concurrency, retries with backoff,
+a reply cache (``model-cache.sqlite``), token and dollar accounting; an endpoint that refuses the key or cannot be
+reached stops the run at once. Greedy by default, as every recipe vipbench reproduces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+
+from vipbench.chat.cache import ReplyCache, default_cache_path
+from vipbench.chat.client import ChatClient, ClientStats, describe_error
+from vipbench.chat.pricing import cost, load_prices, price_for
+from vipbench.errors import VipbenchError
+from vipbench.models.base import GenerationSettings, ModelAdapter
+from vipbench.types import Request
+
+
+class OpenAIChatAdapter(ModelAdapter):
+    """A vision-language model served over the OpenAI chat-completions API."""
+
+    region_modes: ClassVar[tuple[str, ...]] = ("overlay", "coords")
+    generation_defaults: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=1024, temperature=0.0)
+    #: A batch is sent concurrently, and written to predictions.jsonl when all of it is back.
+    default_batch_size: ClassVar[int] = 32
+
+    def __init__(
+        self,
+        model: str = "",
+        base_url: str | None = None,
+        concurrency: int = 16,
+        timeout: float = 120.0,
+        max_retries: int = 6,
+        image_format: Literal["png", "jpeg"] = "png",
+        detail: Literal["auto", "low", "high"] = "auto",
+    ):
+        if not model:
+            raise VipbenchError("an API model is named openai:<model>, e.g. openai:gpt-4o")
+        self.model, self.base_url = model, base_url
+        self.concurrency, self.timeout, self.max_retries = concurrency, timeout, max_retries
+        self.image_format, self.detail = image_format, detail
+        self.cache = ReplyCache(default_cache_path("model-cache.sqlite"))
+        self.stats = ClientStats()
+        self.prices = load_prices(None, base_url)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "adapter": type(self).__name__,
+            "model": self.model,
+            "endpoint": self.base_url or "https://api.openai.com/v1",
+            "image_format": self.image_format,
+            "detail": self.detail,
+        }
+
+    def messages(self, request: Request) -> list[dict[str, Any]]:
+        buffer = io.BytesIO()
+        request.load_image().save(buffer, format=self.image_format.upper())
+        url = f"data:image/{self.image_format};base64,{base64.b64encode(buffer.getvalue()).decode()}"
+        image = {"type": "image_url", "image_url": {"url": url, "detail": self.detail}}
+        return [{"role": "user", "content": [image, {"type": "text", "text": request.text}]}]
+
+    def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[str]:
+        return asyncio.run(self._generate(requests, settings))
+
+    async def _generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[str]:
+        # A client per batch: its connections and semaphore belong to this batch's event loop.
+        client = ChatClient(
+            self.cache,
+            base_url=self.base_url,
+            concurrency=self.concurrency,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            prices=lambda model: price_for(model, self.prices),
+            who="model",
+            model_flag="--model openai:<model>",
+        )
+        client.stats = self.stats
+        try:
+            calls = [
+                client.complete(self.model, self.messages(r), settings.temperature, settings.max_new_tokens, run=0)
+                for r in requests
+            ]
+            replies = await asyncio.gather(*calls, return_exceptions=True)
+        finally:
+            await client.close()
+        for request, reply in zip(requests, replies):
+            if isinstance(reply, VipbenchError):
+                raise reply
+            if isinstance(reply, BaseException):
+                raise VipbenchError(
+                    f"{self.model} failed on {request.task}/{request.sample.id} after its retries "
+                    f"({describe_error(reply)}); vipbench run --resume continues the run"
+                )
+        return [reply.content.strip() for reply in replies]  # type: ignore[union-attr]
+
+    def report(self) -> str | None:
+        s = self.stats
+        spent = cost(s.usage.prompt_tokens, s.usage.completion_tokens, price_for(self.model, self.prices))
+        money = "cost unknown (no price for this model)" if spent is None else f"${spent:.4f}"
+        tokens = s.usage.prompt_tokens + s.usage.completion_tokens
+        calls = f"{s.requests} HTTP requests ({s.retries} retries), {s.cache_hits} cached"
+        return f"{self.model}: {calls}, {tokens} tokens, {money}"
