@@ -19,42 +19,21 @@ from typing import Any, ClassVar
 from vipbench.errors import MissingExtraError, VipbenchError
 from vipbench.imaging import pad_to_square
 from vipbench.models.base import GenerationSettings, ModelAdapter
+from vipbench.models.torch_device import resolve_device
 from vipbench.types import Request
 
-_SYSTEM = (
+#: The system prompt of LLaVA's ``llava_v1`` (= ``vicuna_v1``) template, shared by ViP-LLaVA and Osprey.
+SYSTEM = (
     "A chat between a curious human and an artificial intelligence assistant. "
     "The assistant gives helpful, detailed, and polite answers to the human's questions."
 )
 
 #: ``llava_v1`` (llava/conversation.py, sep " "): what ViP-LLaVA and LLaVA-1.5 were trained and evaluated with.
-LLAVA_V1 = _SYSTEM + " USER: <image>\n{question} ASSISTANT:"
+LLAVA_V1 = SYSTEM + " USER: <image>\n{question} ASSISTANT:"
 PREPROCESSING = ("pad", "crop", "resize")
 
 #: ViP-LLaVA's projector reads these CLIP layers; an old llava-hf 7B config revision lists only -2.
 _OFFICIAL_FEATURE_LAYERS = [-2, -5, -8, -11, 6]
-
-
-def _resolve_device(device: str, dtype: str) -> tuple[str, Any]:
-    import torch
-
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        index = torch.device(device).index
-    except RuntimeError:
-        raise VipbenchError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
-    if device.startswith("cuda"):
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise VipbenchError(f"--device {device}: torch {torch.__version__} sees no CUDA GPU here; use --device cpu")
-        if index is not None and index >= count:
-            raise VipbenchError(f"--device {device}: there are {count} CUDA GPU(s), numbered from 0")
-    if dtype == "auto":
-        dtype = "bfloat16" if device.startswith("cuda") else "float32"
-    try:
-        return device, getattr(torch, dtype)
-    except AttributeError:
-        raise VipbenchError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16") from None
 
 
 class LlavaFamilyAdapter(ModelAdapter):
@@ -108,7 +87,7 @@ class LlavaFamilyAdapter(ModelAdapter):
             source = checkpoint
             hint = f"download it where there is a network (hf download {checkpoint}) and pass --model-path DIR"
             offline = local_only(f"the checkpoint {checkpoint!r}", model_cached(checkpoint), hint)
-        self.device, self.dtype = _resolve_device(device, dtype)
+        self.device, self.dtype = resolve_device(device, dtype)
         config = self.fix_config(_load_config(source, self.model_type, offline))
         self.source, self.checkpoint = source, checkpoint
         self.template, self.image_preprocess = conv_template, image_preprocess
@@ -208,7 +187,7 @@ class VipLlavaAdapter(LlavaFamilyAdapter):
     model_type = "vipllava"
     model_class = "VipLlavaForConditionalGeneration"
     #: ``hf`` is the format on the llava-hf model card.
-    templates = {"llava_v1": LLAVA_V1, "hf": _SYSTEM + "###Human: <image>\n{question}###Assistant:"}
+    templates = {"llava_v1": LLAVA_V1, "hf": SYSTEM + "###Human: <image>\n{question}###Assistant:"}
 
     def fix_config(self, config):
         if isinstance(config.vision_feature_layer, int) and config.vision_config.num_hidden_layers >= 12:

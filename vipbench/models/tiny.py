@@ -32,21 +32,10 @@ def tiny_checkpoint(model_type: str = "vipllava") -> Path:
     return path
 
 
-def build_tiny_vipllava(out: Path, seed: int = 0) -> Path:
-    return build_tiny(out, "vipllava", seed)
-
-
-def build_tiny(out: Path, model_type: str, seed: int = 0, image_size: int = 30, patch_size: int = 2) -> Path:
-    """Write config, weights, tokenizer and processor to ``out``. Dimensions follow transformers' own tests."""
-    import torch
-    import transformers
+def tiny_tokenizer():
+    """A word-level Llama-like tokenizer over ``_WORDS`` (``<s>`` prepended, digits one by one)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaProcessor, PreTrainedTokenizerFast
-
-    try:
-        from transformers import CLIPImageProcessorPil as ImageProcessor  # no torchvision needed
-    except ImportError:  # older transformers
-        from transformers import CLIPImageProcessor as ImageProcessor
+    from transformers import PreTrainedTokenizerFast
 
     specials = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
     vocab = {tok: i for i, tok in enumerate([*specials, *dict.fromkeys(_WORDS)])}
@@ -69,6 +58,25 @@ def build_tiny(out: Path, model_type: str, seed: int = 0, image_size: int = 30, 
         pad_token="<pad>",
         extra_special_tokens={"image_token": "<image>"},
     )
+    return vocab, tokenizer
+
+
+def build_tiny_vipllava(out: Path, seed: int = 0) -> Path:
+    return build_tiny(out, "vipllava", seed)
+
+
+def build_tiny(out: Path, model_type: str, seed: int = 0, image_size: int = 30, patch_size: int = 2) -> Path:
+    """Write config, weights, tokenizer and processor to ``out``. Dimensions follow transformers' own tests."""
+    import torch
+    import transformers
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaProcessor
+
+    try:
+        from transformers import CLIPImageProcessorPil as ImageProcessor  # no torchvision needed
+    except ImportError:  # older transformers
+        from transformers import CLIPImageProcessor as ImageProcessor
+
+    vocab, tokenizer = tiny_tokenizer()
     image_processor = ImageProcessor(
         size={"shortest_edge": image_size},
         crop_size={"height": image_size, "width": image_size},
@@ -118,4 +126,72 @@ def build_tiny(out: Path, model_type: str, seed: int = 0, image_size: int = 30, 
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     processor.save_pretrained(out)
+    return out
+
+
+def tiny_osprey() -> Path:
+    """The cached tiny Osprey checkpoint, built on first use."""
+    path = cache_dir() / "models" / f"osprey-tiny-v{TINY_VERSION}"
+    if not (path / "config.json").is_file():
+        build_tiny_osprey(path)
+    return path
+
+
+def build_tiny_osprey(out: Path, seed: int = 0, trunk_in_shards: bool = False) -> Path:
+    """A random Osprey in the official layout: config.json, two ``.bin`` shards with their index, the tokenizer,
+    and the vision trunk in a separate open_clip weights file (or, with ``trunk_in_shards``, saved with the rest
+    under ``model.vision_tower.vision_tower.visual.trunk``)."""
+    import json
+
+    import torch
+
+    from vipbench.models.osprey_modeling import OspreyModel
+
+    vocab, tokenizer = tiny_tokenizer()
+    geometry = {"image_size": 64, "dims": [8, 16, 32, 64], "depths": [1, 1, 1, 1], "mask_embed_dim": 16}
+    config = {
+        "model_type": "osprey",
+        "architectures": ["OspreyLlamaForCausalLM"],
+        "vocab_size": len(vocab),
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 37,
+        "max_position_embeddings": 2048,
+        "bos_token_id": vocab["<s>"],
+        "eos_token_id": vocab["</s>"],
+        "pad_token_id": vocab["<pad>"],
+        "mm_vision_tower": "/data/osprey/open_clip_pytorch_model.bin",  # the authors' path: only the name is used
+        "mm_projector_type": "mlp2x_gelu",
+        "mm_hidden_size": geometry["dims"][2],
+        "vipbench_geometry": geometry,
+    }
+    torch.manual_seed(seed)
+    model = OspreyModel(config).eval()
+    official, clip = {}, {"visual.head.mlp.fc1.weight": torch.zeros(2, 2), "logit_scale": torch.ones(())}
+    for name, tensor in model.state_dict().items():
+        if name.startswith("vision."):
+            trunk = name.removeprefix("vision.")
+            if trunk_in_shards:
+                official[f"model.vision_tower.vision_tower.visual.trunk.{trunk}"] = tensor
+            else:
+                clip[f"visual.trunk.{trunk}"] = tensor
+        elif name.startswith("projector."):
+            official["model.mm_projector." + name.removeprefix("projector.")] = tensor
+        else:
+            official[name.removeprefix("llm.")] = tensor
+    out.mkdir(parents=True, exist_ok=True)
+    keys = sorted(official)
+    shards = {
+        "pytorch_model-00001-of-00002.bin": keys[: len(keys) // 2],
+        "pytorch_model-00002-of-00002.bin": keys[len(keys) // 2 :],
+    }
+    for file, names in shards.items():
+        torch.save({k: official[k].clone() for k in names}, out / file)
+    index = {"weight_map": {k: file for file, names in shards.items() for k in names}}
+    (out / "pytorch_model.bin.index.json").write_text(json.dumps(index))
+    if not trunk_in_shards:
+        torch.save({k: v.clone() for k, v in clip.items()}, out / "open_clip_pytorch_model.bin")
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    tokenizer.save_pretrained(out)
     return out

@@ -1,0 +1,264 @@
+"""Osprey (Yuan et al., CVPR 2024): a LLaVA-style model that reads each region as a mask, natively in PyTorch
+(the modules are in ``osprey_modeling``, imported when a model is built).
+
+The architecture, from ``CircleRadon/Osprey`` (``osprey/model``):
+
+- a ConvNeXt-L trunk (open_clip's ``convnext_large_d_320``, run at 512 px); its module names follow timm's, so the
+  separate open_clip weights file (``mm_vision_tower`` in config.json) loads by name;
+- image tokens: the stride-16 stage (1024 tokens at 512 px) through a 2-layer GELU projector (768 → 4096 → 4096);
+- regions: mask pooling on each of the four stages, a linear per stage, summed, then ``feat_linear`` (the mask
+  token); the mask resized to 112 × 112 through a 3-layer MLP (the position token);
+- a ``LlamaForCausalLM`` (Vicuna-7B v1.5) whose ``<mask><pos>`` placeholders are replaced by those two tokens.
+
+The checkpoint is the official ``.bin`` shards (``model.*``, ``lm_head``, ``model.mm_projector``,
+``mask_extractor``; the trunk too when it was saved with them), read key by key with every name mapped and every
+shape checked: a missing or unexpected key is an error that names it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from vipbench.errors import MissingExtraError, VipbenchError
+from vipbench.models.base import GenerationSettings, ModelAdapter
+from vipbench.models.llava import SYSTEM
+from vipbench.types import REGION_TOKEN, Request
+
+#: The picture's introduction: ``eval`` as osprey/eval/refcocog_eval.py writes it (with the "." after <image>),
+#: ``train`` as its training data does, ``demo`` as its demo.
+PREFIXES = {
+    "eval": "<image>.\nThis provides an overview of the picture.\n",
+    "train": "<image>\nThis provides an overview of the picture.\n",
+    "demo": "<image>\n\nThis provides an overview of the picture.\n",
+}
+MASK, POS = "<mask>", "<pos>"
+#: Where open_clip's ``convnext_large_d_320`` (laion2B-s29B-b131K-ft-soup) weights live, which Osprey loads apart.
+CLIP_REPO = "laion/CLIP-convnext_large_d_320.laion2B-s29B-b131K-ft-soup"
+CLIP_FILE = "open_clip_pytorch_model.bin"
+CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
+
+
+# ------------------------------------------------------------------------------------------- the adapter
+
+
+class OspreyAdapter(ModelAdapter):
+    """Osprey reads each region as a binary mask (a box-only region as its filled rectangle)."""
+
+    region_modes: ClassVar[tuple[str, ...]] = ("mask",)
+    generation_defaults: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=1024, temperature=0.0)
+
+    def __init__(
+        self,
+        checkpoint: str,
+        model_path: str | None = None,
+        clip_path: str | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+        prefix: Literal["eval", "train", "demo"] = "eval",
+    ):
+        try:
+            import torch  # noqa: F401
+            from transformers import AutoTokenizer, LlamaConfig
+        except ImportError:
+            raise MissingExtraError("models", "Osprey") from None
+
+        from vipbench.models.osprey_modeling import OspreyModel, load_into, no_init, read_state
+        from vipbench.models.torch_device import resolve_device
+
+        folder = self._folder(checkpoint, model_path)
+        config = self._config(folder)
+        self.checkpoint, self.source, self.prefix = checkpoint, str(folder), prefix
+        self.device, self.dtype = resolve_device(device, dtype)
+        clip = self._clip_file(folder, config, clip_path)
+        self.clip_path = str(clip)
+        try:
+            # Given a config, transformers does not read config.json's model_type "osprey", which it does not know.
+            self.tokenizer = AutoTokenizer.from_pretrained(folder, config=LlamaConfig())
+        except (OSError, ValueError) as exc:
+            raise VipbenchError(f"cannot load the tokenizer from {folder}: {str(exc).splitlines()[0]}") from None
+        self.tokenizer.add_tokens([MASK, POS], special_tokens=True)
+        self.mask_id, self.pos_id = self.tokenizer.convert_tokens_to_ids([MASK, POS])
+        with no_init():
+            model = OspreyModel(config)
+        load_into(model, read_state(folder, clip), folder)
+        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        self.geometry = model.geometry
+
+    @staticmethod
+    def _folder(checkpoint: str, model_path: str | None) -> Path:
+        if model_path:
+            folder = Path(model_path).expanduser()
+            if not folder.is_dir():
+                raise VipbenchError(f"--model-path {model_path}: folder not found")
+            return folder
+        if checkpoint == "tiny":
+            from vipbench.models.tiny import tiny_osprey
+
+            return tiny_osprey()
+        from huggingface_hub import snapshot_download
+
+        from vipbench.hub import local_only, model_cached
+
+        hint = f"download it where there is a network (hf download {checkpoint}) and pass --model-path DIR"
+        offline = local_only(f"the checkpoint {checkpoint!r}", model_cached(checkpoint), hint)
+        return Path(snapshot_download(checkpoint, local_files_only=offline))
+
+    @staticmethod
+    def _clip_file(folder: Path, config: dict[str, Any], clip_path: str | None) -> Path:
+        """The open_clip weights: ``clip_path``, or the file config.json names (its path on the authors' machine,
+        so looked for by name in the checkpoint folder), or, when the checkpoint lacks both, a download from
+        laion's repo on the Hub."""
+        if clip_path:
+            return Path(clip_path).expanduser()
+        beside = folder / Path(str(config.get("mm_vision_tower", CLIP_FILE))).name
+        if beside.is_file():
+            return beside
+        from vipbench.hub import local_only
+
+        try:
+            from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+            cached = isinstance(try_to_load_from_cache(CLIP_REPO, CLIP_FILE), str)
+            hint = "give the file with --model-args clip_path=FILE"
+            offline = local_only(f"Osprey's vision tower {CLIP_REPO!r}", cached, hint)
+            return Path(hf_hub_download(CLIP_REPO, CLIP_FILE, local_files_only=offline))
+        except VipbenchError:
+            return beside  # a checkpoint that carries its trunk needs no file; read_state says when one is missing
+
+    @staticmethod
+    def _config(folder: Path) -> dict[str, Any]:
+        path = folder / "config.json"
+        if not path.is_file():
+            raise VipbenchError(f"{folder} is not a checkpoint folder (no config.json)")
+        config = json.loads(path.read_text())
+        if not str(config.get("model_type", "")).startswith("osprey"):
+            raise VipbenchError(f"{folder} holds a {config.get('model_type')} checkpoint, not an Osprey one")
+        return config
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "adapter": type(self).__name__,
+            "checkpoint": self.checkpoint,
+            "source": self.source,
+            "clip_path": self.clip_path,
+            "device": self.device,
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "prefix": self.prefix,
+            "prefix_text": PREFIXES[self.prefix],
+            "template": "osprey_v1 (llava_v1)",
+            "image_preprocess": f"warp to {self.geometry.image_size}x{self.geometry.image_size}",
+        }
+
+    def question(self, request: Request) -> str:
+        """``<region>`` tokens as Osprey's training data writes regions: "region1 <mask><pos>", ..."""
+        parts = request.text.split(REGION_TOKEN)
+        if len(parts) - 1 != len(request.regions):
+            raise VipbenchError(
+                f"{request.sample.id}: {len(parts) - 1} region tokens for {len(request.regions)} regions"
+            )
+        text = parts[0]
+        for i, part in enumerate(parts[1:]):
+            text += f"region{i + 1} {MASK}{POS}" + part
+        return text
+
+    def prompt(self, request: Request) -> str:
+        """Osprey's ``osprey_v1`` template, the same as LLaVA's ``llava_v1``."""
+        return f"{SYSTEM} USER: {PREFIXES[self.prefix]}{self.question(request)} ASSISTANT:"
+
+    def pixels(self, request: Request):
+        """Osprey's preprocessing: resize the short side to 512 (bicubic), normalise, then warp to 512 × 512."""
+        import numpy as np
+        import torch
+        import torch.nn.functional as F  # noqa: N812
+
+        image = request.load_image()
+        size = self.geometry.image_size
+        w, h = image.size
+        scale = size / min(w, h)
+        image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), resample=3)
+        x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255)
+        x = ((x - torch.tensor(CLIP_MEAN)) / torch.tensor(CLIP_STD)).permute(2, 0, 1).unsqueeze(0)
+        return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+
+    def masks(self, request: Request):
+        """The regions as binary masks at the image's own size (pooling resizes them onto each feature map)."""
+        import numpy as np
+        import torch
+
+        from vipbench.imaging import image_size
+
+        size = image_size(request.image_path)
+        return torch.tensor(np.stack([np.asarray(r.mask(size)) > 0 for r in request.regions]), dtype=torch.float32)
+
+    def embed(self, request: Request):
+        """The input embeddings of one request: text, image tokens where ``<image>`` is, region tokens where each
+        ``<mask><pos>`` is."""
+        import torch
+
+        model = self.model
+        before, after = self.prompt(request).split("<image>", 1)
+        features = model.vision(self.pixels(request).to(self.device, self.dtype))
+        image = model.projector(features["res4"].flatten(2).transpose(1, 2))[0]
+        pieces = [self._text(before, bos=True), image]
+        ids = self.tokenizer(after, add_special_tokens=False, return_tensors="pt").input_ids[0].tolist()
+        if request.regions:
+            mask_tokens, pos_tokens = model.mask_extractor(features, self.masks(request).to(self.device))
+        start = 0
+        for i, at in enumerate(k for k, t in enumerate(ids) if t == self.mask_id):
+            pieces += [self._ids(ids[start:at]), mask_tokens[i : i + 1], pos_tokens[i : i + 1]]
+            start = at + 2  # past <mask><pos>
+        pieces.append(self._ids(ids[start:]))
+        return torch.cat([p for p in pieces if p.shape[0]], dim=0)
+
+    def _text(self, text: str, bos: bool):
+        return self._ids(self.tokenizer(text, add_special_tokens=bos).input_ids)
+
+    def _ids(self, ids: list[int]):
+        import torch
+
+        tensor = torch.tensor(ids, dtype=torch.long, device=self.device)
+        return self.model.llm.get_input_embeddings()(tensor)
+
+    def batch(self, requests: Sequence[Request]):
+        """Left-padded embeddings and the attention mask, so generation starts where every prompt ends."""
+        import torch
+
+        embeds = [self.embed(r) for r in requests]
+        longest = max(e.shape[0] for e in embeds)
+        hidden = embeds[0].shape[1]
+        padded = torch.zeros(len(embeds), longest, hidden, dtype=embeds[0].dtype, device=self.device)
+        attention = torch.zeros(len(embeds), longest, dtype=torch.long, device=self.device)
+        for i, e in enumerate(embeds):
+            padded[i, longest - e.shape[0] :] = e
+            attention[i, longest - e.shape[0] :] = 1
+        return padded, attention
+
+    def next_token_logits(self, requests: Sequence[Request]):
+        import torch
+
+        with torch.inference_mode():
+            embeds, attention = self.batch(requests)
+            return self.model.llm(inputs_embeds=embeds, attention_mask=attention).logits[:, -1, :].float()
+
+    def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[str]:
+        sampling = settings.temperature > 0
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": settings.max_new_tokens,
+            "do_sample": sampling,
+            "num_beams": settings.num_beams,
+            "pad_token_id": self.tokenizer.pad_token_id
+            if self.tokenizer.pad_token_id is not None
+            else self.tokenizer.unk_token_id,
+        }
+        if sampling:
+            kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
+        import torch
+
+        with torch.inference_mode():
+            embeds, attention = self.batch(requests)
+            output = self.model.llm.generate(inputs_embeds=embeds, attention_mask=attention, **kwargs)
+        texts = self.tokenizer.batch_decode(output, skip_special_tokens=True)
+        return [text.strip().removesuffix("</s>").strip() for text in texts]
