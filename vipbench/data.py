@@ -163,3 +163,20 @@ def flat_polygon(values: Iterable[float]) -> tuple[tuple[float, float], ...]:
     """COCO's flat [x1, y1, x2, y2, ...] polygon → points."""
     flat = [float(v) for v in values]
     return tuple(zip(flat[0::2], flat[1::2]))
+
+
+def read_json_list(path: Path, what: str = "questions") -> list[Any]:
+    """A JSON file holding a list (the ViP-LLaVA evaluation files)."""
+    rows = read_json(path)
+    if not isinstance(rows, list):
+        raise DataError(f"{path}: expected a list of {what}")
+    return rows
+
+
+def find_image(root: Path, relative: str, where: str) -> Path:
+    """An image named by a data file, in ``root`` or its ``images/`` folder, never outside them."""
+    for folder in (root, root / "images"):
+        path = inside(folder, relative, f"{where}: image")
+        if path.is_file():
+            return path
+    raise DataError(f"{where}: image not found: {relative} (in {root} or {root / 'images'})")

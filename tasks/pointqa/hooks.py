@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vipbench.data import field, inside, read_json, read_jsonl
+from vipbench.data import field, find_image, read_json_list, read_jsonl
 from vipbench.errors import DataError
 from vipbench.taskconfig import TaskConfig
 from vipbench.types import Region, Sample
@@ -27,14 +27,6 @@ def load_samples(root: Path, config: TaskConfig) -> list[Sample]:
     if (root / f"pointQA_twice_{split}.jsonl").is_file():
         return _shikra(root, root / f"pointQA_twice_{split}.jsonl", split)
     raise DataError(f"no PointQA-LookTwice annotations in {root}: looked for pointQA_twice_{split}.json and .jsonl")
-
-
-def _image(root: Path, relative: str, where: str) -> Path:
-    for folder in (root, root / "images"):
-        path = inside(folder, relative, f"{where}: image")
-        if path.is_file():
-            return path
-    raise DataError(f"{where}: image not found: {relative} (in {root} or {root / 'images'})")
 
 
 def _sample(sample_id: str, image: Path, question: str, box: object, answer: object, where: str) -> Sample:
@@ -54,16 +46,14 @@ def _sample(sample_id: str, image: Path, question: str, box: object, answer: obj
 
 
 def _vip_llava(root: Path, path: Path) -> list[Sample]:
-    rows = read_json(path)
-    if not isinstance(rows, list):
-        raise DataError(f"{path}: expected a list of questions")
+    rows = read_json_list(path)
     samples = []
     for i, row in enumerate(rows):
         where = f"{path} [{i}]"
         boxes = field(row, "bboxes", where)
         if not isinstance(boxes, list) or len(boxes) != 1:
             raise DataError(f"{where}: expected one exemplar box in 'bboxes'")
-        image = _image(root, str(field(row, "image", where)), where)
+        image = find_image(root, str(field(row, "image", where)), where)
         question, answer = field(row, "general_question", where), field(row, "answer", where)
         samples.append(_sample(str(field(row, "id", where)), image, question, boxes[0], answer, where))
     return samples
@@ -73,7 +63,7 @@ def _shikra(root: Path, path: Path, split: str) -> list[Sample]:
     samples = []
     for lineno, line in read_jsonl(path):
         where = f"{path}:{lineno}"
-        image = _image(root, str(field(line, "file_path", where)), where)
+        image = find_image(root, str(field(line, "file_path", where)), where)
         question, answer = field(line, "general_question", where), field(line, "answer", where)
         samples.append(_sample(f"{split}-{lineno}", image, question, field(line, "bbox", where), answer, where))
     return samples

@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from vipbench.data import field, inside, read_json, xywh_to_xyxy
+from vipbench.data import field, find_image, read_json, read_json_list, xywh_to_xyxy
 from vipbench.errors import DataError
 from vipbench.multiple_choice import LETTERS, options_prompt
 from vipbench.taskconfig import TaskConfig
@@ -33,14 +33,6 @@ def load_samples(root: Path, config: TaskConfig) -> list[Sample]:
     if (root / "dataset.json").is_file():
         return _official(root, root / "dataset.json", split)
     raise DataError(f"no Visual7W pointing annotations in {root}: looked for v7w-{split}.json and dataset.json")
-
-
-def find_image(root: Path, relative: str, where: str) -> Path:
-    for folder in (root, root / "images"):
-        path = inside(folder, relative, f"{where}: image")
-        if path.is_file():
-            return path
-    raise DataError(f"{where}: image not found: {relative} (in {root} or {root / 'images'})")
 
 
 def _sample(sample_id: str, image: Path, question: str, candidates: list[Box], answer: int) -> Sample:
@@ -66,9 +58,7 @@ def _box(value: object, where: str) -> Box:
 
 
 def _vip_llava(root: Path, path: Path) -> list[Sample]:
-    rows = read_json(path)
-    if not isinstance(rows, list):
-        raise DataError(f"{path}: expected a list of questions")
+    rows = read_json_list(path)
     samples = []
     for i, row in enumerate(rows):
         where = f"{path} [{i}]"

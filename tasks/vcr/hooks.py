@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vipbench.data import field, inside, read_json, read_jsonl
+from vipbench.data import field, inside, read_json, read_json_list, read_jsonl
 from vipbench.errors import DataError
 from vipbench.multiple_choice import LETTERS, options_prompt
 from vipbench.taskconfig import TaskConfig
@@ -82,9 +82,7 @@ def _vip_llava(root: Path, split: str) -> list[Item]:
         raise DataError(
             f"no VCR annotations in {root}: looked for vcr1annots/{split}.jsonl, {split}.jsonl and vcr-{split}.json"
         )
-    rows = read_json(path)
-    if not isinstance(rows, list):
-        raise DataError(f"{path}: expected a list of questions")
+    rows = read_json_list(path)
     items = []
     for i, row in enumerate(rows):
         where = f"{path} [{i}]"

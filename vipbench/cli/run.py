@@ -64,54 +64,55 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from vipbench.records import RunSpec
-    from vipbench.runner import run
-    from vipbench.tasks import TaskIndex
-
-    shortcuts = {
-        k: getattr(args, k)
-        for k in ("model_path", "dtype", "conv_template", "image_preprocess")
-        if getattr(args, k) is not None
-    }
-    generation = {k: getattr(args, k) for k in ("max_new_tokens", "temperature") if getattr(args, k) is not None}
-    styles = [s.strip() for s in args.prompt_style.split(",") if s.strip()] if args.prompt_style else []
+def _prompt_styles(text: str | None) -> list[str]:
+    styles = [s.strip() for s in text.split(",") if s.strip()] if text else []
     if styles:
         from vipbench.prompting import SHAPES
 
         bad = [s for s in styles if s not in SHAPES]
         if bad:
             raise VipbenchError(f"unknown prompt style(s) {', '.join(bad)}; choose from {', '.join(SHAPES)}")
+    return styles
+
+
+def _spec_fields(args: argparse.Namespace, index) -> dict:
+    """The run settings the command line gives: a new run's spec, or what a resumed run must agree with."""
+    shortcuts = {
+        k: getattr(args, k)
+        for k in ("model_path", "dtype", "conv_template", "image_preprocess")
+        if getattr(args, k) is not None
+    }
+    return {
+        "model": args.model,
+        "tasks": index.resolve(args.tasks) if args.tasks else None,
+        "limit": args.limit,
+        "region_mode": args.region_mode,
+        "prompt_styles": _prompt_styles(args.prompt_style),
+        "model_options": _model_options(args, shortcuts),
+        "generation": {k: getattr(args, k) for k in ("max_new_tokens", "temperature") if getattr(args, k) is not None},
+        "finetuned_on": index.resolve(args.finetuned_on) if args.finetuned_on else [],
+    }
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from vipbench.records import RunSpec
+    from vipbench.runner import run
+    from vipbench.tasks import TaskIndex
+
     index = TaskIndex(args.include_path)
-    spec = None
-    overrides: dict = {}
-    model_options = _model_options(args, shortcuts)
+    fields = _spec_fields(args, index)
+    spec, overrides = None, {}
     if args.resume is None:
         if not args.model or not args.tasks:
             raise VipbenchError("vipbench run needs --model and --tasks (or --resume RUN_ID)")
-        tasks = index.resolve(args.tasks)
-        spec = RunSpec(
-            model=args.model,
-            tasks=tasks,
-            limit=args.limit,
-            region_mode=args.region_mode,
-            prompt_styles=styles,
-            data_dirs=_parse_data_dirs(args.data_dir, index, tasks),
-            model_options=model_options,
-            generation=generation,
-            finetuned_on=index.resolve(args.finetuned_on) if args.finetuned_on else [],
-        )
+        spec = RunSpec(**fields, data_dirs=_parse_data_dirs(args.data_dir, index, fields["tasks"]))
     else:
-        tasks = index.resolve(args.tasks) if args.tasks else None
-        overrides = {
-            "model": args.model,
-            "tasks": tasks,
-            "limit": args.limit,
-            "region_mode": args.region_mode,
-            "prompt_styles": styles or None,
-            "model_options": model_options or None,
-            "generation": generation or None,
-        }
+        overrides = {k: v or None for k, v in fields.items()}  # given again, each must agree with the run's own
+        if args.data_dir:
+            from vipbench.store import RunStore
+
+            tasks = RunStore.open(args.results, args.resume).manifest().spec.tasks
+            overrides["data_dirs"] = _parse_data_dirs(args.data_dir, index, tasks)
     import signal
 
     signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops as cleanly as Ctrl-C

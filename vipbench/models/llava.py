@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from vipbench.errors import MissingExtraError, VipbenchError
 from vipbench.imaging import pad_to_square
 from vipbench.models.base import GenerationSettings, ModelAdapter
-from vipbench.models.torch_device import resolve_device
+from vipbench.models.checkpoints import checkpoint_source, describe_checkpoint, resolve_device
 from vipbench.types import Request
 
 #: The system prompt of LLaVA's ``llava_v1`` (= ``vicuna_v1``) template, shared by ViP-LLaVA and Osprey.
@@ -72,21 +72,9 @@ class LlavaFamilyAdapter(ModelAdapter):
                 f"unknown image preprocessing {image_preprocess!r}; choose from {', '.join(PREPROCESSING)}"
             )
 
-        offline = False
-        if model_path:
-            source = str(Path(model_path).expanduser())
-            if not Path(source).is_dir():
-                raise VipbenchError(f"--model-path {model_path}: folder not found")
-        elif checkpoint == "tiny":
-            from vipbench.models.tiny import tiny_checkpoint
+        from vipbench.models.tiny import tiny_checkpoint
 
-            source = str(tiny_checkpoint(self.model_type))
-        else:
-            from vipbench.hub import local_only, model_cached
-
-            source = checkpoint
-            hint = f"download it where there is a network (hf download {checkpoint}) and pass --model-path DIR"
-            offline = local_only(f"the checkpoint {checkpoint!r}", model_cached(checkpoint), hint)
+        source, offline = checkpoint_source(checkpoint, model_path, lambda: tiny_checkpoint(self.model_type))
         self.device, self.dtype = resolve_device(device, dtype)
         config = self.fix_config(_load_config(source, self.model_type, offline))
         self.source, self.checkpoint = source, checkpoint
@@ -123,15 +111,7 @@ class LlavaFamilyAdapter(ModelAdapter):
         return config
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "adapter": type(self).__name__,
-            "checkpoint": self.checkpoint,
-            "source": self.source,
-            "conv_template": self.template,
-            "image_preprocess": self.image_preprocess,
-            "device": self.device,
-            "dtype": str(self.dtype).removeprefix("torch."),
-        }
+        return {**describe_checkpoint(self), "conv_template": self.template, "image_preprocess": self.image_preprocess}
 
     def prompt(self, question: str) -> str:
         return self.templates[self.template].format(question=question)

@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Literal
 
 from vipbench.errors import MissingExtraError, VipbenchError
 from vipbench.models.base import GenerationSettings, ModelAdapter
+from vipbench.models.checkpoints import checkpoint_source, describe_checkpoint
 from vipbench.models.llava import SYSTEM
 from vipbench.types import REGION_TOKEN, Request
 
@@ -65,8 +66,8 @@ class OspreyAdapter(ModelAdapter):
         except ImportError:
             raise MissingExtraError("models", "Osprey") from None
 
+        from vipbench.models.checkpoints import resolve_device
         from vipbench.models.osprey_modeling import OspreyModel, load_into, no_init, read_state
-        from vipbench.models.torch_device import resolve_device
 
         folder = self._folder(checkpoint, model_path)
         config = self._config(folder)
@@ -89,22 +90,14 @@ class OspreyAdapter(ModelAdapter):
 
     @staticmethod
     def _folder(checkpoint: str, model_path: str | None) -> Path:
-        if model_path:
-            folder = Path(model_path).expanduser()
-            if not folder.is_dir():
-                raise VipbenchError(f"--model-path {model_path}: folder not found")
-            return folder
-        if checkpoint == "tiny":
-            from vipbench.models.tiny import tiny_osprey
+        from vipbench.models.tiny import tiny_osprey
 
-            return tiny_osprey()
+        source, offline = checkpoint_source(checkpoint, model_path, tiny_osprey)
+        if Path(source).is_dir():
+            return Path(source)
         from huggingface_hub import snapshot_download
 
-        from vipbench.hub import local_only, model_cached
-
-        hint = f"download it where there is a network (hf download {checkpoint}) and pass --model-path DIR"
-        offline = local_only(f"the checkpoint {checkpoint!r}", model_cached(checkpoint), hint)
-        return Path(snapshot_download(checkpoint, local_files_only=offline))
+        return Path(snapshot_download(source, local_files_only=offline))
 
     @staticmethod
     def _clip_file(folder: Path, config: dict[str, Any], clip_path: str | None) -> Path:
@@ -140,12 +133,8 @@ class OspreyAdapter(ModelAdapter):
 
     def describe(self) -> dict[str, Any]:
         return {
-            "adapter": type(self).__name__,
-            "checkpoint": self.checkpoint,
-            "source": self.source,
+            **describe_checkpoint(self),
             "clip_path": self.clip_path,
-            "device": self.device,
-            "dtype": str(self.dtype).removeprefix("torch."),
             "prefix": self.prefix,
             "prefix_text": PREFIXES[self.prefix],
             "template": "osprey_v1 (llava_v1)",

@@ -1,0 +1,60 @@
+"""Where a torch model's weights come from (a local folder, the tiny test build, or the Hub) and where it runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from vipbench.errors import VipbenchError
+
+
+def checkpoint_source(checkpoint: str, model_path: str | None, tiny: Callable[[], Path]) -> tuple[str, bool]:
+    """(a local folder or a Hub id, whether to load from the local cache only). ``--model-path`` wins; the
+    alias ``tiny`` builds a test checkpoint; a Hub id is checked for reachability first (vipbench.hub)."""
+    if model_path:
+        folder = Path(model_path).expanduser()
+        if not folder.is_dir():
+            raise VipbenchError(f"--model-path {model_path}: folder not found")
+        return str(folder), False
+    if checkpoint == "tiny":
+        return str(tiny()), False
+    from vipbench.hub import local_only, model_cached
+
+    hint = f"download it where there is a network (hf download {checkpoint}) and pass --model-path DIR"
+    return checkpoint, local_only(f"the checkpoint {checkpoint!r}", model_cached(checkpoint), hint)
+
+
+def describe_checkpoint(adapter: Any) -> dict[str, Any]:
+    """What every checkpoint-backed adapter records first: itself, the checkpoint, where it loaded, and how it runs."""
+    return {
+        "adapter": type(adapter).__name__,
+        "checkpoint": adapter.checkpoint,
+        "source": adapter.source,
+        "device": adapter.device,
+        "dtype": str(adapter.dtype).removeprefix("torch."),
+    }
+
+
+def resolve_device(device: str, dtype: str) -> tuple[str, Any]:
+    """``auto`` is CUDA when there is a GPU; a dtype of ``auto`` is bfloat16 on a GPU and float32 on a CPU."""
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        index = torch.device(device).index
+    except RuntimeError:
+        raise VipbenchError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise VipbenchError(f"--device {device}: torch {torch.__version__} sees no CUDA GPU here; use --device cpu")
+        if index is not None and index >= count:
+            raise VipbenchError(f"--device {device}: there are {count} CUDA GPU(s), numbered from 0")
+    if dtype == "auto":
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    try:
+        return device, getattr(torch, dtype)
+    except AttributeError:
+        raise VipbenchError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16") from None
