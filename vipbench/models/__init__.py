@@ -49,25 +49,17 @@ MODELS.register(
     "a tiny random-initialised LLaVA-1.5 built offline from the real config classes (smoke tests)",
     checkpoint="tiny",
 )
-_OSPREY = "vipbench.models.osprey:OspreyAdapter"
-MODELS.register(
-    "osprey-7b",
-    _OSPREY,
-    "Osprey 7B: regions read as masks (mask pooling + shape token)",
-    checkpoint="sunshine-lwt/Osprey-7b",
-)
-MODELS.register(
-    "osprey-chat-7b", _OSPREY, "Osprey-Chat 7B (adds LLaVA-665k data)", checkpoint="sunshine-lwt/Osprey-Chat-7b"
-)
-MODELS.register(
-    "osprey-7b-refcocog-ft",
-    _OSPREY,
-    "Osprey 7B fine-tuned on RefCOCOg region captions (run it with --finetuned-on refcocog)",
-    checkpoint="sunshine-lwt/Osprey-7b-Refercocog-finetuning",
-)
-MODELS.register(
-    "osprey-tiny", _OSPREY, "a tiny random Osprey in the official checkpoint layout (smoke tests)", checkpoint="tiny"
-)
+for name, checkpoint, description in (
+    ("osprey-7b", "sunshine-lwt/Osprey-7b", "Osprey 7B: regions read as masks (mask pooling + shape token)"),
+    ("osprey-chat-7b", "sunshine-lwt/Osprey-Chat-7b", "Osprey-Chat 7B (adds LLaVA-665k data)"),
+    (
+        "osprey-7b-refcocog-ft",
+        "sunshine-lwt/Osprey-7b-Refercocog-finetuning",
+        "Osprey 7B fine-tuned on RefCOCOg region captions (run it with --finetuned-on refcocog)",
+    ),
+    ("osprey-tiny", "tiny", "a tiny random Osprey in the official checkpoint layout (smoke tests)"),
+):
+    MODELS.register(name, "vipbench.models.osprey:OspreyAdapter", description, checkpoint=checkpoint)
 MODELS.register(
     "openai:",
     "vipbench.models.openai_chat:OpenAIChatAdapter",
