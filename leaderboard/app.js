@@ -173,8 +173,15 @@
     var chart = svg("svg", {viewBox: "0 0 " + width + " " + height, width: width, height: height, role: "img",
                             class: "bars"});
     chart.appendChild(svg("title", {}, title));
-    var y = function (v) { return top + plotH - (Math.max(0, Math.min(100, v)) / 100) * plotH; };
-    [0, 25, 50, 75, 100].forEach(function (tick) {
+    // 0–100, or higher when a score passes 100 (LLaVA-Bench's relative score can beat the reference).
+    var top100 = 100;
+    series.forEach(function (s) {
+      s.values.forEach(function (v) { if (v && v.mean > top100) top100 = Math.ceil(v.mean / 25) * 25; });
+    });
+    var y = function (v) { return top + plotH - (Math.max(0, Math.min(top100, v)) / top100) * plotH; };
+    var ticks = [];
+    for (var t = 0; t <= top100; t += 25) ticks.push(t);
+    ticks.forEach(function (tick) {
       chart.appendChild(svg("line", {x1: left, x2: width - 6, y1: y(tick), y2: y(tick), class: tick ? "grid" : "axis"}));
       chart.appendChild(svg("text", {x: left - 6, y: y(tick) + 4, class: "tick", "text-anchor": "end"}, String(tick)));
     });

@@ -298,3 +298,58 @@ def write_pointqa_shikra(root: Path) -> Path:
     ]
     (root / "pointQA_twice_test.jsonl").write_text("\n".join(lines) + "\n")
     return root
+
+
+LLAVA_WILD = [  # (question_id, image, category, question)
+    (0, "001.jpg", "conv", "What is the name of this dish?"),
+    (1, "001.jpg", "detail", "Describe this photo in detail."),
+    (2, "002.jpg", "complex", "Why might this scene be unusual?"),
+    (3, "002.jpg", "conv", "What colour is the car?"),
+    (4, "003.jpg", "detail", "Describe the objects on the table."),
+    (5, "003.jpg", "complex", "What could the person be planning?"),
+]
+
+
+def _jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def write_llava_bench_wild(root: Path) -> Path:
+    """HF ``liuhaotian/llava-bench-in-the-wild``: questions, context, GPT-4's answers, images."""
+    for name in {image for _, image, _, _ in LLAVA_WILD}:
+        save_image(root / "images" / name, (120, 90))
+    _jsonl(
+        root / "questions.jsonl",
+        [{"question_id": q, "image": i, "text": t, "category": c} for q, i, c, t in LLAVA_WILD],
+    )
+    _jsonl(
+        root / "context.jsonl",
+        [{"id": i, "image": i, "caption": f"A photo ({i})."} for i in ("001.jpg", "002.jpg", "003.jpg")],
+    )
+    _jsonl(
+        root / "answers_gpt4.jsonl",
+        [{"question_id": q, "text": f"GPT-4's answer to {q}."} for q, _, _, _ in LLAVA_WILD],
+    )
+    return root
+
+
+def write_llava_bench_coco(root: Path) -> Path:
+    """LLaVA's qa90 files and ``caps_boxes_coco2014_val_80.jsonl`` (normalised xyxy boxes), with COCO val2014."""
+    save_image(root / "val2014" / "COCO_val2014_000000296284.jpg", (120, 90))
+    questions = [
+        {"question_id": k, "image": "000000296284.jpg", "text": t, "category": c}
+        for k, (c, t) in enumerate(
+            [("conv", "What is in the case?"), ("detail", "Describe the image."), ("complex", "Why?")]
+        )
+    ]
+    _jsonl(root / "qa90_questions.jsonl", questions)
+    _jsonl(root / "qa90_gpt4_answer.jsonl", [{"question_id": q["question_id"], "text": "Donuts."} for q in questions])
+    context = {
+        "id": "000000296284",
+        "image": "000000296284.jpg",
+        "captions": ["A donut shop.", "Donuts in a glass case."],
+        "instances": [{"category": "donut", "bbox": [0.37, 0.584, 0.504, 0.709]}],
+    }
+    _jsonl(root / "caps_boxes_coco2014_val_80.jsonl", [context])
+    return root

@@ -19,6 +19,10 @@ Faults are injected by markers in the prediction, counted per prediction text:
 
 A request whose message holds an image (content parts, as a vision model is asked) is answered from
 ``vision_answers`` (question text → answer), else "I see an image."; ``images`` keeps every image received.
+
+A pairwise review (``[Assistant 1]`` ... ``[Assistant 2]``, LLaVA-Bench) is answered "<s1> <s2>" and an explanation:
+an answer scores the N of a ``[[review:N]]`` marker in it, else 8; ``first_bonus`` is added to the answer shown
+first (a judge with a position bias); ``[[review:garbage]]`` in either answer gives a reply with no scores.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ class JudgeServer:
         api_key: str | None = None,
         known_models: set[str] | None = None,
         vision_answers: dict[str, str] | None = None,
+        first_bonus: float = 0.0,
     ):
         self.latency, self.retry_after, self.hang_seconds = latency, retry_after, hang_seconds
         self.reported_model, self.api_key, self.known_models = reported_model, api_key, known_models
@@ -68,6 +73,7 @@ class JudgeServer:
         self.max_in_flight = 0
         self.bodies: list[dict] = []
         self.vision_answers = vision_answers or {}
+        self.first_bonus = first_bonus
         self.images: list[str] = []
         """The data URLs of the images received, in order."""
         self.authorization: set[str] = set()
@@ -111,6 +117,8 @@ class JudgeServer:
             with self._lock:
                 self.images += [p["image_url"]["url"] for p in content if p.get("type") == "image_url"]
             return 200, {}, self._completion(model, self.vision_answers.get(text, "I see an image."))
+        if "[Assistant 1]" in content:
+            return 200, {}, self._completion(model, self._review(content))
         row = last_row(content) or ["", "", "", ""]
         prediction = row[-2]
         with self._lock:
@@ -135,6 +143,19 @@ class JudgeServer:
                 return 200, {}, self._completion(model, "1.0" if nth % 2 else "0.0")
         score = grade_rule(row[-3], prediction)
         return 200, {}, self._completion(model, f"{score:.1f}")
+
+    def _review(self, content: str) -> str:
+        first = content.split("[Assistant 1]", 1)[1].split("[End of Assistant 1]", 1)[0]
+        second = content.split("[Assistant 2]", 1)[1].split("[End of Assistant 2]", 1)[0]
+        if "[[review:garbage]]" in first + second:
+            return "Both answers are quite good."
+
+        def score(text: str) -> float:
+            match = re.search(r"\[\[review:(\d+(?:\.\d+)?)\]\]", text)
+            return float(match.group(1)) if match else 8.0
+
+        pair = (min(10.0, score(first) + self.first_bonus), score(second))
+        return f"{pair[0]:g} {pair[1]:g}\nAssistant 1 is more complete; Assistant 2 misses details."
 
     def _completion(self, model: str, content: str | None) -> dict:
         choices = (

@@ -139,8 +139,8 @@ class TemplateSpec(_Record):
     source: str
     text: str
     """Jinja2 source of the user message."""
-    constants: dict[str, str] = Field(default_factory=dict)
-    """Extra variables, e.g. the prompt read out of an official grader script."""
+    constants: dict[str, Any] = Field(default_factory=dict)
+    """Extra variables: the prompt read out of an official grader script, the rules of an official rule.json."""
     official: bool = False
     """Read from the official grader script: re-asks then ask the ``<obj>`` question, as that script does."""
     reask_suffix: str | None = None
@@ -163,6 +163,10 @@ class JudgeSpec(_Record):
     max_tokens: int
     reask: ReaskSpec
     system: str | None = None
+    assistants: tuple[str, str] | None = None
+    """A pairwise review: the values the first and second scores are, as the answers are shown."""
+    swapped: bool = False
+    """The two answers shown the other way round (``--swap-check``)."""
     template: TemplateSpec
 
 

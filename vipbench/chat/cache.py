@@ -12,6 +12,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vipbench.records import Usage
 from vipbench.store import now
@@ -26,8 +27,16 @@ class Reply:
 
 
 def call_key(
-    model: str, base_url: str | None, messages: list[dict[str, str]], temperature: float, max_tokens: int, run: int
+    model: str,
+    base_url: str | None,
+    messages: list[dict[str, Any]],
+    temperature: float,
+    max_tokens: int,
+    run: int,
+    attempt: int = 0,
 ) -> str:
+    """A call's cache key. A re-ask (``attempt`` 1, 2, ...) is its own call even when it repeats the last one's
+    messages and temperature, so asking again never just replays the reply that could not be parsed."""
     payload = {
         "model": model,
         "base_url": base_url,
@@ -36,6 +45,8 @@ def call_key(
         "max_tokens": max_tokens,
         "run": run,
     }
+    if attempt:
+        payload["attempt"] = attempt
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 

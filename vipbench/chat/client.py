@@ -15,6 +15,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
@@ -132,9 +133,15 @@ class ChatClient:
         return self._client
 
     async def complete(
-        self, model: str, messages: list[dict[str, str]], temperature: float, max_tokens: int, run: int
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        temperature: float,
+        max_tokens: int,
+        run: int,
+        attempt: int = 0,
     ) -> Reply:
-        key = call_key(model, self.base_url, messages, temperature, max_tokens, run)
+        key = call_key(model, self.base_url, messages, temperature, max_tokens, run, attempt)
         cached = self.cache.get(key)
         if cached is not None:
             self.stats.cache_hits += 1

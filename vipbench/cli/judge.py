@@ -50,6 +50,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
         include_paths=args.include_path,
         rescore_with_current_task=args.rescore_with_current_task,
         allow_partial=args.allow_partial,
+        swap_check=args.swap_check,
         failed_grade=args.failed_grade,
     )
     console = stderr_console()
@@ -128,6 +129,12 @@ def add_parser(sub) -> None:
         default="exclude",
         help="a grade still unparseable after its re-asks: left out of every mean and reported (default), or "
         "counted as 0 as the official ViP-Bench grader does",
+    )
+    p.add_argument(
+        "--swap-check",
+        action="store_true",
+        help="pairwise reviews (LLaVA-Bench) are graded again with the two answers swapped; the report adds the "
+        "swapped relative score and the judge's position bias",
     )
     p.add_argument(
         "--allow-partial",

@@ -125,6 +125,7 @@ SCORERS.register("caption", "vipbench.scoring.captions:Caption", "BLEU-1..4, MET
 SCORERS.register("joint", "vipbench.scoring.scorers:Joint", "a sample counts only if right in every task")
 SCORERS.register("mean-of", "vipbench.scoring.scorers:MeanOf", "the mean of one score over the member tasks")
 PARSERS.register("first-number", "vipbench.scoring.judge.parsers:first_number", "the reply's first token")
+PARSERS.register("score-pair", "vipbench.scoring.judge.parsers:score_pair", "two scores on the first line")
 
 
 def load_versioned(registry: Registry[Versioned], name: str) -> Versioned:

@@ -21,6 +21,7 @@ from vipbench.errors import VipbenchError
 from vipbench.progress import progress_bar
 from vipbench.records import (
     Judgement,
+    JudgeSpec,
     Manifest,
     MetricSpec,
     PredictionRecord,
@@ -30,7 +31,7 @@ from vipbench.records import (
     stable_hash,
     unit_name,
 )
-from vipbench.scoring.aggregate import Row, Summary, summarise, summarise_group
+from vipbench.scoring.aggregate import Row, Summary, stat, summarise, summarise_group
 from vipbench.scoring.base import METRICS, build_scorer, load_versioned
 from vipbench.scoring.judge.protocol import Judge, grade
 from vipbench.scoring.judge.template import load_template
@@ -64,6 +65,8 @@ class JudgeOptions:
     """``zero`` counts a grade that stayed unparseable as 0, as the official ViP-Bench grader does."""
     judge_calls: bool = True
     """False at the end of ``vipbench run``: score only what needs no judge call."""
+    swap_check: bool = False
+    """Grade pairwise reviews again with the two answers swapped, and report the judge's position bias."""
     allow_partial: bool = False
     """Score a run that is not complete (killed, failed or still running); every number is marked partial."""
 
@@ -104,6 +107,8 @@ class _Plan:
     fresh: list[Judgement] = field(default_factory=list)
     """Metric grades made while planning."""
     waiting: list[str] = field(default_factory=list)
+    swapped: dict[str, _Unit] = field(default_factory=dict)
+    """Per pairwise-judged unit, its grades with the two answers shown the other way round (``--swap-check``)."""
 
 
 def grade_key(grader: Mapping[str, Any], record: PredictionRecord, run: int) -> str:
@@ -266,29 +271,40 @@ def _plan(
     by_unit: dict[str, list[PredictionRecord]] = {}
     for record in predictions:
         by_unit.setdefault(record.unit, []).append(record)
-    judges: dict[str, Judge] = {}
     for unit, records in by_unit.items():
         spec = specs[records[0].task]
         if spec.metric is not None:
             plan.units[unit] = _plan_metric(spec, spec.metric, records, existing, plan.fresh, warn)
             continue
         assert spec.judge is not None
-        judge = judges.setdefault(stable_hash(spec.judge.model_dump()), Judge(spec.judge, options.base_url))
-        planned = _Unit(spec, records, [], spec.judge.version, judge)
-        grader = judge.key()
-        planned.keys = [[grade_key(grader, r, run) for run in range(spec.judge.runs)] for r in records]
-        missing = [
-            _Job(record, run, key, judge)
-            for record, row in zip(records, planned.keys)
-            for run, key in enumerate(row)
-            if key not in existing or existing[key].status != "ok"
-        ]
+        planned, missing = _plan_judge(spec, spec.judge, records, options, existing)
+        if options.swap_check and spec.judge.assistants:
+            swapped = spec.judge.model_copy(update={"swapped": True})
+            plan.swapped[unit], more = _plan_judge(spec, swapped, records, options, existing)
+            missing += more
         if missing and not options.judge_calls:
             plan.waiting.append(unit)
+            plan.swapped.pop(unit, None)
             continue
         plan.units[unit] = planned
         plan.jobs += missing
     return plan
+
+
+def _plan_judge(
+    spec: ScorerSpec, judge_spec: JudgeSpec, records: list[PredictionRecord], options: JudgeOptions, existing
+) -> tuple[_Unit, list[_Job]]:
+    """A judge unit's grade keys, and the judge calls of those not graded yet."""
+    judge = Judge(judge_spec, options.base_url)
+    grader = judge.key()
+    keys = [[grade_key(grader, r, run) for run in range(judge_spec.runs)] for r in records]
+    missing = [
+        _Job(record, run, key, judge)
+        for record, row in zip(records, keys)
+        for run, key in enumerate(row)
+        if key not in existing or existing[key].status != "ok"
+    ]
+    return _Unit(spec, records, keys, judge_spec.version, judge), missing
 
 
 def _plan_metric(
@@ -436,22 +452,33 @@ def _scores(
     prices = load_prices(options.prices, options.base_url)
     summaries: dict[str, tuple[list[Row], Summary]] = {}
     for name, unit in plan.units.items():
-        rows: list[Row] = [
-            (record, [_values(grades.get(k), options.failed_grade) for k in keys])
-            for record, keys in zip(unit.records, unit.keys)
-        ]
-        summary = summarise(
-            build_scorer(unit.spec.name, unit.spec.args),
-            rows,
-            unit.spec.runs,
-            unit.spec.breakdowns,
-            unit.spec.combinations,
-            unit.spec.labels,
-        )
+        rows, summary = _summarise_unit(unit, grades, options)
         summaries[name] = (rows, summary)
         scores.units[name] = _unit_scores(name, unit, summary, grades, manifest, options, prices)
+        if name in plan.swapped:
+            _add_position_bias(scores.units[name], summary, _summarise_unit(plan.swapped[name], grades, options)[1])
     scores.groups = _group_scores(manifest, summaries, {u: p.spec.runs for u, p in plan.units.items()})
     return scores
+
+
+def _summarise_unit(unit: _Unit, grades: Mapping[str, Judgement], options: JudgeOptions) -> tuple[list[Row], Summary]:
+    rows: list[Row] = [
+        (record, [_values(grades.get(k), options.failed_grade) for k in keys])
+        for record, keys in zip(unit.records, unit.keys)
+    ]
+    spec = unit.spec
+    scorer = build_scorer(spec.name, spec.args)
+    return rows, summarise(scorer, rows, spec.runs, spec.breakdowns, spec.combinations, spec.labels)
+
+
+def _add_position_bias(unit: UnitScores, shown: Summary, swapped: Summary) -> None:
+    """The headline with the answers swapped, and the difference: above 0, the judge favours whichever answer it
+    reads first (it scores the model higher when the model is shown first)."""
+    name, label = unit.headline, unit.total.label or unit.headline
+    first = [(s.get(name), n.get(name)) for s, n in zip(swapped.per_run, shown.per_run)]
+    unit.secondary[f"{name}_swapped"] = stat([s for s, _ in first], unit.n, f"{label}, answers swapped")
+    bias = [None if s is None or n is None else s - n for s, n in first]
+    unit.secondary["position_bias"] = stat(bias, unit.n, "Position bias (swapped − shown)")
 
 
 def _unit_scores(

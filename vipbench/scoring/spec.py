@@ -52,6 +52,7 @@ def judge_spec(name: str, model: str | None, runs: int, template: Path | None = 
         max_tokens=config.max_tokens,
         reask=config.reask,
         system=config.system,
+        assistants=config.assistants,
         template=load_template(template or config.template),
     )
 

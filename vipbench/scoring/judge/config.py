@@ -29,6 +29,10 @@ class JudgeConfig(BaseModel):
     max_tokens: int = 3
     reask: ReaskSpec = Field(default_factory=ReaskSpec)
     system: str | None = None
+    assistants: tuple[str, str] | None = None
+    """For a pairwise review (LLaVA-Bench): what the reply's first and second scores grade, in the order the
+    answers are shown, e.g. ``[reference, model]``; the second is the answer under review, and its score is also
+    the grade's ``score``. ``vipbench judge --swap-check`` shows them the other way round."""
     description: str = ""
     source: Path | None = None
 

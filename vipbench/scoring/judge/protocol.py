@@ -57,11 +57,15 @@ class Judge:
         template it asks the ``<obj>`` question and the script's own line, as that script does (line 203)."""
         official = self.spec.template.official
         question = record.template if reask and official and record.template else record.question
+        reference = record.references[0] if record.references else ""
+        shown = (record.prediction, reference) if self.spec.swapped else (reference, record.prediction)
         context = {
             "question": question,
-            "ground_truth": spaced_logic(record.references[0]) if record.references else "",
+            "ground_truth": spaced_logic(reference),
             "references": record.references,
             "prediction": record.prediction,
+            "assistant_1": shown[0],
+            "assistant_2": shown[1],
             "metadata": record.metadata,
         }
         messages = self.template.render(context, system=self.spec.system)
@@ -70,6 +74,18 @@ class Judge:
         suffix = self.spec.template.reask_suffix if official and self.spec.template.reask_suffix else None
         last = messages[-1]
         return [*messages[:-1], {**last, "content": last["content"] + (suffix or self.spec.reask.suffix)}]
+
+    def values(self, parsed: dict[str, Any]) -> dict[str, Any]:
+        """A parsed reply as grade values: a pairwise review's first and second scores named for the answers they
+        grade (in the default order), each on vipbench's 0–10 scale; the answer under review's is also ``score``."""
+        names = self.spec.assistants
+        if names is None:
+            return parsed
+        first, second = (
+            (parsed["second"], parsed["first"]) if self.spec.swapped else (parsed["first"], parsed["second"])
+        )
+        scale = 10 / self.spec.scale
+        return {names[0]: first * scale, names[1]: second * scale, "score": second * scale}
 
     def temperatures(self) -> list[float]:
         """The temperature of the first ask and of each re-ask."""
@@ -95,7 +111,9 @@ async def grade(judge: Judge, client: ChatClient, record: PredictionRecord, run:
     for attempt, temperature in enumerate(judge.temperatures()):
         messages = judge.messages(record, reask=attempt > 0)
         try:
-            reply = await client.complete(judge.spec.model, messages, temperature, judge.spec.max_tokens, run)
+            reply = await client.complete(
+                judge.spec.model, messages, temperature, judge.spec.max_tokens, run, attempt=attempt
+            )
         except VipbenchError:
             raise  # no key, or an endpoint that refuses everything: stop the whole judge
         except CostLimitReached as exc:
@@ -110,7 +128,7 @@ async def grade(judge: Judge, client: ChatClient, record: PredictionRecord, run:
         asked.cached = asked.cached and reply.cached
         values = judge.parser(reply.content, judge.spec.scale)
         if values is not None:
-            return _judgement(judge, record, run, grade_key, asked, values=values)
+            return _judgement(judge, record, run, grade_key, asked, values=judge.values(values))
     else:
         error = f"no parseable score in {len(asked.replies)} replies"
     return _judgement(judge, record, run, grade_key, asked, failure=failure, error=error)
