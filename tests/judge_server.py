@@ -23,6 +23,9 @@ A request whose message holds an image (content parts, as a vision model is aske
 A pairwise review (``[Assistant 1]`` ... ``[Assistant 2]``, LLaVA-Bench) is answered "<s1> <s2>" and an explanation:
 an answer scores the N of a ``[[review:N]]`` marker in it, else 8; ``first_bonus`` is added to the answer shown
 first (a judge with a position bias); ``[[review:garbage]]`` in either answer gives a reply with no scores.
+
+The Files and Batches endpoints (``batch_api.BatchAPI``, at ``server.batch``) answer each request of a batch with the
+same answer, without the rate limit, and count it apart (``server.batch.answered``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from batch_api import BatchAPI, Dropped
 
 _MARKER = re.compile(r"\[\[(\w+)(?::(\d+))?\]\]")
 
@@ -65,6 +70,10 @@ class JudgeServer:
         known_models: set[str] | None = None,
         vision_answers: dict[str, str] | None = None,
         first_bonus: float = 0.0,
+        rate_limit: float | None = None,
+        batch_polls: int = 2,
+        batch_expire_after: int | None = None,
+        batch_pause_at: str | None = None,
     ):
         self.latency, self.retry_after, self.hang_seconds = latency, retry_after, hang_seconds
         self.reported_model, self.api_key, self.known_models = reported_model, api_key, known_models
@@ -74,9 +83,14 @@ class JudgeServer:
         self.bodies: list[dict] = []
         self.vision_answers = vision_answers or {}
         self.first_bonus = first_bonus
+        self.rate_limit = rate_limit
+        """Requests per second a token bucket (a second's burst) lets through; beyond, 429 with Retry-After."""
+        self._tokens, self._filled = rate_limit or 0.0, time.monotonic()
+        self.rate_limited = 0
         self.images: list[str] = []
         """The data URLs of the images received, in order."""
         self.authorization: set[str] = set()
+        self.batch = BatchAPI(self.answer, batch_polls, batch_expire_after, batch_pause_at)
         self._seen: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), self._handler())
@@ -97,6 +111,7 @@ class JudgeServer:
     def reset_count(self) -> None:
         with self._lock:
             self.requests = 0
+            self.rate_limited = 0
             self.max_in_flight = 0
             self.bodies.clear()
 
@@ -106,8 +121,15 @@ class JudgeServer:
             self.requests += 1
             self.bodies.append(body)
             self.authorization.add(authorization)
+        wait = self._take_token()
+        if wait:
+            return 429, {"Retry-After": f"{wait:.3f}"}, {"error": {"message": "rate limited", "type": "rate_limit"}}
         if self.api_key is not None and authorization != f"Bearer {self.api_key}":
             return 401, {}, {"error": {"message": "invalid api key", "type": "invalid_request_error"}}
+        return self.answer(body)
+
+    def answer(self, body: dict) -> tuple[int, dict, dict]:
+        """The chat answer to one request body, live or in a batch."""
         model = body.get("model", "")
         if self.known_models is not None and model not in self.known_models:
             return 404, {}, {"error": {"message": f"model {model} not found", "type": "invalid_request_error"}}
@@ -143,6 +165,20 @@ class JudgeServer:
                 return 200, {}, self._completion(model, "1.0" if nth % 2 else "0.0")
         score = grade_rule(row[-3], prediction)
         return 200, {}, self._completion(model, f"{score:.1f}")
+
+    def _take_token(self) -> float:
+        """0 when the request may pass the rate limit, else the seconds until it could."""
+        if not self.rate_limit:
+            return 0.0
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.rate_limit, self._tokens + (now - self._filled) * self.rate_limit)
+            self._filled = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return 0.0
+            self.rate_limited += 1
+            return (1 - self._tokens) / self.rate_limit
 
     def _review(self, content: str) -> str:
         first = content.split("[Assistant 1]", 1)[1].split("[End of Assistant 1]", 1)[0]
@@ -180,37 +216,31 @@ class JudgeServer:
             disable_nagle_algorithm = True  # else keep-alive replies stall ~40 ms on delayed ACKs
 
             def do_GET(self) -> None:  # noqa: N802
-                """``/stats``: the request count, for a server running in another process."""
-                data = json.dumps({"requests": server.requests, "max_in_flight": server.max_in_flight}).encode()
-                self.send_response(200 if self.path == "/stats" else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self._serve("GET")
 
             def do_POST(self) -> None:  # noqa: N802
+                self._serve("POST")
+
+            def _serve(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length", 0))
-                body = json.loads(self.rfile.read(length) or b"{}")
+                raw = self.rfile.read(length) if length else b""
                 with server._lock:
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:
                     if server.latency:
                         time.sleep(server.latency)
-                    if self.path == "/reset":
-                        server.reset_count()
-                        status, headers, payload = 200, {}, {}
-                    elif not self.path.rstrip("/").endswith("/chat/completions"):
-                        status, headers, payload = 404, {}, {"error": {"message": "not found"}}
-                    else:
-                        status, headers, payload = server.respond(body, self.headers.get("Authorization", ""))
+                    status, headers, payload = self._route(method, raw)
+                except Dropped:
+                    self.close_connection = True
+                    return
                 finally:
                     with server._lock:
                         server.in_flight -= 1
-                data = json.dumps(payload).encode()
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
                     self.send_header("Content-Length", str(len(data)))
                     for key, value in headers.items():
                         self.send_header(key, value)
@@ -218,6 +248,17 @@ class JudgeServer:
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout test)
+
+            def _route(self, method: str, raw: bytes) -> tuple[int, dict, bytes | dict]:
+                if self.path == "/stats":  # the counts, for a server running in another process
+                    stats = {"requests": server.requests, "max_in_flight": server.max_in_flight}
+                    return 200, {}, {**stats, "rate_limited": server.rate_limited}
+                if self.path == "/reset":
+                    server.reset_count()
+                    return 200, {}, {}
+                if self.path.rstrip("/").endswith("/chat/completions") and method == "POST":
+                    return server.respond(json.loads(raw or b"{}"), self.headers.get("Authorization", ""))
+                return server.batch.handle(method, self.path, self.headers, raw)
 
             def log_message(self, *args) -> None:
                 pass
@@ -238,7 +279,8 @@ if __name__ == "__main__":  # a server in its own process (the throughput benchm
 
     parser = argparse.ArgumentParser(description="loopback OpenAI-compatible judge server")
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--rate-limit", type=float, help="requests per second; beyond, 429 with Retry-After")
     args = parser.parse_args()
-    with JudgeServer(latency=args.latency) as srv:
+    with JudgeServer(latency=args.latency, rate_limit=args.rate_limit) as srv:
         print(srv.url, flush=True)
         threading.Event().wait()

@@ -264,14 +264,19 @@ class Manifest(_Record):
 
 
 class Usage(_Record):
+    """Tokens, as the API counted them; those of replies that came through the Batch API apart (half price)."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    batch_prompt_tokens: int = 0
+    batch_completion_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-            completion_tokens=self.completion_tokens + other.completion_tokens,
-        )
+        return Usage(**{name: getattr(self, name) + getattr(other, name) for name in Usage.model_fields})
+
+    @property
+    def total(self) -> int:
+        return sum(getattr(self, name) for name in Usage.model_fields)
 
 
 class Judgement(_Record):

@@ -67,20 +67,43 @@ class ReplyCache:
             "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, content TEXT NOT NULL, model TEXT, "
             "prompt_tokens INTEGER, completion_tokens INTEGER, created TEXT)"
         )
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(replies)")}
+        if "batch" not in columns:  # caches written before the Batch API: every reply was live
+            self._db.execute("ALTER TABLE replies ADD COLUMN batch INTEGER NOT NULL DEFAULT 0")
 
     def get(self, key: str) -> Reply | None:
         row = self._db.execute(
-            "SELECT content, model, prompt_tokens, completion_tokens FROM replies WHERE key = ?", (key,)
+            "SELECT content, model, prompt_tokens, completion_tokens, batch FROM replies WHERE key = ?", (key,)
         ).fetchone()
         if row is None:
             return None
-        return Reply(row[0], row[1], Usage(prompt_tokens=row[2] or 0, completion_tokens=row[3] or 0), cached=True)
-
-    def put(self, key: str, reply: Reply) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?)",
-            (key, reply.content, reply.model, reply.usage.prompt_tokens, reply.usage.completion_tokens, now()),
+        prompt, completion = row[2] or 0, row[3] or 0
+        usage = (
+            Usage(batch_prompt_tokens=prompt, batch_completion_tokens=completion)
+            if row[4]
+            else Usage(prompt_tokens=prompt, completion_tokens=completion)
         )
+        return Reply(row[0], row[1], usage, cached=True)
+
+    def put(self, key: str, reply: Reply, batch: bool = False) -> None:
+        """Keep a reply; ``batch`` when it came through the Batch API (so it is priced at the batch rate)."""
+        u = reply.usage
+        self._db.execute(
+            "INSERT OR REPLACE INTO replies (key, content, model, prompt_tokens, completion_tokens, created, batch) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                key,
+                reply.content,
+                reply.model,
+                u.prompt_tokens + u.batch_prompt_tokens,
+                u.completion_tokens + u.batch_completion_tokens,
+                now(),
+                int(batch),
+            ),
+        )
+
+    def __contains__(self, key: str) -> bool:
+        return self._db.execute("SELECT 1 FROM replies WHERE key = ?", (key,)).fetchone() is not None
 
     def close(self) -> None:
         self._db.close()

@@ -10,7 +10,6 @@ every call.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from collections.abc import Callable
@@ -20,7 +19,8 @@ from typing import Any
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from vipbench.chat.cache import Reply, ReplyCache, call_key
-from vipbench.chat.pricing import Price, cost, estimate_tokens
+from vipbench.chat.limiter import AdaptiveLimit, FixedLimit
+from vipbench.chat.pricing import Price, cost, estimate_tokens, usage_cost
 from vipbench.errors import VipbenchError
 from vipbench.records import Usage
 
@@ -83,6 +83,8 @@ class ClientStats:
     """HTTP requests sent, retries included."""
     cache_hits: int = 0
     retries: int = 0
+    rate_limited: int = 0
+    """Requests answered 429."""
     usage: Usage = field(default_factory=Usage)
     spent_usd: float = 0.0
 
@@ -102,6 +104,7 @@ class ChatClient:
         cost_limit: float | None = None,
         who: str = "judge",
         model_flag: str = "--judge",
+        adaptive: bool = True,
     ):
         """``who`` names the client's user in errors ("the judge endpoint ..."), ``model_flag`` the option
         that picks the model."""
@@ -111,7 +114,7 @@ class ChatClient:
         self.wait = _RetryAfterOrBackoff(backoff_initial, backoff_max)
         self.prices, self.cost_limit = prices, cost_limit
         self.stats = ClientStats()
-        self._semaphore = asyncio.Semaphore(concurrency)
+        self.limit = AdaptiveLimit(concurrency) if adaptive else FixedLimit(concurrency)
         self._reserved = 0.0
         self._reached = False
         """Whether the endpoint has answered anything yet."""
@@ -121,15 +124,8 @@ class ChatClient:
         if self._client is None:
             from openai import AsyncOpenAI
 
-            api_key = os.environ.get("OPENAI_API_KEY")
-            if not api_key:
-                if self.base_url is None:
-                    raise VipbenchError(
-                        f"the {self.who} needs an API key: set OPENAI_API_KEY (or give a base URL for a "
-                        "local OpenAI-compatible server)"
-                    )
-                api_key = "EMPTY"  # local servers (vLLM, Ollama) accept any key
-            self._client = AsyncOpenAI(api_key=api_key, base_url=self.base_url, timeout=self.timeout, max_retries=0)
+            key = api_key(self.who, self.base_url)
+            self._client = AsyncOpenAI(api_key=key, base_url=self.base_url, timeout=self.timeout, max_retries=0)
         return self._client
 
     async def complete(
@@ -153,13 +149,12 @@ class ChatClient:
             raise CostLimitReached(f"cost limit ${self.cost_limit:.2f} reached")
         self._reserved += estimate
         try:
-            async with self._semaphore:
-                reply = await self._send(model, messages, temperature, max_tokens)
+            reply = await self._send(model, messages, temperature, max_tokens)
         finally:
             self._reserved -= estimate
         self.cache.put(key, reply)
         self.stats.usage = self.stats.usage + reply.usage
-        self.stats.spent_usd += cost(reply.usage.prompt_tokens, reply.usage.completion_tokens, price) or 0.0
+        self.stats.spent_usd += usage_cost(reply.usage, price) or 0.0
         return reply
 
     @property
@@ -188,15 +183,7 @@ class ChatClient:
         try:
             async for attempt in retrying:
                 with attempt:
-                    self.stats.requests += 1
-                    try:
-                        response = await client.chat.completions.create(
-                            model=model, messages=messages, temperature=temperature, max_tokens=max_tokens
-                        )
-                    except openai.APIStatusError:
-                        self._reached = True  # it answered, if only with an error
-                        raise
-                    self._reached = True
+                    response = await self._request(client, model, messages, temperature, max_tokens)
                     if not response.choices or response.choices[0].message.content is None:
                         raise EmptyReply("the endpoint returned no choices")
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
@@ -222,6 +209,33 @@ class ChatClient:
             ),
         )
 
+    async def _request(self, client, model: str, messages: list, temperature: float, max_tokens: int):
+        """One HTTP request, holding a slot of the concurrency limit only while it is in flight (not while a retry
+        waits), and telling the limit how it went."""
+        import openai
+
+        started = await self.limit.acquire()
+        self.stats.requests += 1
+        try:
+            response = await client.chat.completions.create(
+                model=model, messages=messages, temperature=temperature, max_tokens=max_tokens
+            )
+        except openai.RateLimitError as exc:
+            self._reached = True
+            self.stats.rate_limited += 1
+            self.limit.release(started, rate_limited=True, retry_after=_retry_after(exc) or 0.0)
+            raise
+        except openai.APIStatusError:
+            self._reached = True  # it answered, if only with an error
+            self.limit.release(started, succeeded=False)
+            raise
+        except BaseException:
+            self.limit.release(started, succeeded=False)
+            raise
+        self._reached = True
+        self.limit.release(started)
+        return response
+
     def _before_sleep(self, retry_state) -> None:
         self.stats.retries += 1
         exc = retry_state.outcome.exception() if retry_state.outcome else None
@@ -236,6 +250,18 @@ class ChatClient:
     async def close(self) -> None:
         if self._client is not None:
             await self._client.close()
+
+
+def api_key(who: str, base_url: str | None) -> str:
+    """OPENAI_API_KEY; any key for a local server, which does not check it (vLLM, Ollama)."""
+    key = os.environ.get("OPENAI_API_KEY")
+    if key:
+        return key
+    if base_url is None:
+        raise VipbenchError(
+            f"the {who} needs an API key: set OPENAI_API_KEY (or give a base URL for a local OpenAI-compatible server)"
+        )
+    return "EMPTY"
 
 
 def root_cause(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from vipbench.errors import VipbenchError
+from vipbench.records import Usage
 
 Price = tuple[float, float]
 """Dollars per million (input, output) tokens."""
@@ -63,10 +64,23 @@ def price_for(model: str, prices: Mapping[str, Price]) -> Price | None:
     return prices[max(matches, key=len)] if matches else None
 
 
+#: The Batch API's price, as a share of the live price (OpenAI: half).
+BATCH_DISCOUNT = 0.5
+
+
 def cost(prompt_tokens: int, completion_tokens: int, price: Price | None) -> float | None:
     if price is None:
         return None
     return (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6
+
+
+def usage_cost(usage: Usage, price: Price | None) -> float | None:
+    """Dollars for ``usage``: live tokens at ``price``, Batch API tokens at ``BATCH_DISCOUNT`` of it."""
+    if price is None:
+        return None
+    live = cost(usage.prompt_tokens, usage.completion_tokens, price) or 0.0
+    batch = cost(usage.batch_prompt_tokens, usage.batch_completion_tokens, price) or 0.0
+    return live + BATCH_DISCOUNT * batch
 
 
 #: What an image costs in prompt tokens, roughly (OpenAI's high-detail price of a 1024-pixel image): estimates only.

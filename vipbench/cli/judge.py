@@ -10,11 +10,13 @@ from vipbench.cli.common import (
     add_results_option,
     non_negative_float,
     non_negative_int,
+    positive_float,
     positive_int,
     stderr_console,
     stdout_console,
     warn,
 )
+from vipbench.errors import VipbenchError
 
 JUDGE_EXAMPLES = """\
 examples:
@@ -22,6 +24,8 @@ examples:
   vipbench judge RUN_ID --judge gpt-4o-2024-08-06 --runs 5
   vipbench judge RUN_ID --base-url http://localhost:8000/v1 --judge Qwen/Qwen2.5-72B-Instruct
   vipbench judge RUN_ID --judge-template ~/ViP-LLaVA/scripts/eval/vip-bench_evaluator.py
+  vipbench judge RUN_ID --batch                    # OpenAI's Batch API at half the price; again to collect
+  vipbench judge --batch-status                    # where every pending batch stands
 
 The API key is read from OPENAI_API_KEY and never written anywhere. Every reply is cached
 (judge-cache.sqlite in ~/.cache/vipbench, or in the folder $VIPBENCH_CACHE names), so running the same
@@ -31,9 +35,14 @@ command again is free.
 
 def cmd_judge(args: argparse.Namespace) -> int:
     from vipbench.scoring.grade import JudgeOptions, grade_run
+    from vipbench.scoring.judge.batching import describe
     from vipbench.scoring.report import print_scores
     from vipbench.store import RunStore
 
+    if args.batch_status:
+        return _batch_status(args)
+    if args.wait and not args.batch:
+        raise VipbenchError("--wait waits for a batch: give it with --batch")
     store = RunStore.open(args.results, args.run)
     options = JudgeOptions(
         judge_model=args.judge,
@@ -51,17 +60,52 @@ def cmd_judge(args: argparse.Namespace) -> int:
         rescore_with_current_task=args.rescore_with_current_task,
         allow_partial=args.allow_partial,
         swap_check=args.swap_check,
+        adaptive=not args.fixed_concurrency,
         failed_grade=args.failed_grade,
+        batch=args.batch,
+        wait=args.wait,
+        poll=args.poll,
     )
-    console = stderr_console()
+    console, out = stderr_console(), stdout_console()
     outcome = grade_run(store, options, console=console, warn=warn)
-    print_scores(outcome, stdout_console())  # the report on stdout, progress and errors on stderr
+    for state in outcome.batch.ended if outcome.batch else ():
+        out.print(describe(state, store.run_id), soft_wrap=True)
+    if outcome.scores is None:  # a batch is pending
+        out.print(describe(outcome.batch.pending, store.run_id), soft_wrap=True)
+        return 0
+    print_scores(outcome, out)  # the report on stdout, progress and errors on stderr
     if outcome.failed and not args.allow_failures:
         console.print(
             f"[red]{outcome.failed} grade(s) failed[/] (reasons in judgements.jsonl); run the command "
             "again to retry them, or pass --allow-failures to accept scores over the graded items only"
         )
         return 1
+    return 0
+
+
+def _batch_status(args: argparse.Namespace) -> int:
+    """Where the batch of one run (or of every run with one) stands, looked up without moving it on."""
+    from vipbench.chat.batch import BatchJob
+    from vipbench.scoring.judge.batching import describe
+    from vipbench.store import RunStore, list_runs
+
+    stores = [RunStore.open(args.results, args.run)] if args.run else list_runs(args.results)
+    out, shown = stdout_console(), 0
+    for store in stores:
+        job = BatchJob(store.path, args.base_url, args.timeout)
+        state = job.state()
+        if state is None:
+            ended = job.ended()
+            if args.run and ended:
+                out.print(f"{store.run_id}: no batch pending; the last one: {describe(ended[-1], store.run_id)}")
+                shown += 1
+            continue
+        if state.batch_id and not state.ended:
+            state = job.advance(state)
+        out.print(f"{store.run_id}: {describe(state, store.run_id)}", soft_wrap=True)
+        shown += 1
+    if not shown:
+        out.print(f"no batch pending{f' for run {args.run}' if args.run else f' in {args.results}'}")
     return 0
 
 
@@ -89,7 +133,28 @@ def add_parser(sub) -> None:
         "--concurrency",
         type=positive_int,
         default=64,
-        help="requests in flight at once (default: 64; lower it if your endpoint rate-limits hard)",
+        help="the most requests in flight (default: 64). vipbench starts lower and adapts to the endpoint's rate "
+        "limit: more while requests succeed, fewer after a 429",
+    )
+    p.add_argument(
+        "--fixed-concurrency",
+        action="store_true",
+        help="keep --concurrency requests in flight from the start, whatever the endpoint's rate limit",
+    )
+    p.add_argument(
+        "--batch",
+        action="store_true",
+        help="send the grades still needed through OpenAI's Batch API: half the price, answered within 24 hours. "
+        "Run the same command again to see how far it got, and to grade once it has ended",
+    )
+    p.add_argument("--wait", action="store_true", help="with --batch: poll until the batch has ended, then grade")
+    p.add_argument(
+        "--poll", type=positive_float, default=30.0, metavar="SECONDS", help="seconds between looks at a batch"
+    )
+    p.add_argument(
+        "--batch-status",
+        action="store_true",
+        help="say where the run's batch stands (every run's, without a run id), and change nothing",
     )
     p.add_argument(
         "--judge-template",

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 
 from vipbench.chat.cache import ReplyCache, default_cache_path
 from vipbench.chat.client import ChatClient, ClientStats, describe_error
-from vipbench.chat.pricing import cost, load_prices, price_for
+from vipbench.chat.pricing import load_prices, price_for, usage_cost
 from vipbench.errors import VipbenchError
 from vipbench.models.base import GenerationSettings, ModelAdapter
 from vipbench.types import Request
@@ -103,8 +103,8 @@ class OpenAIChatAdapter(ModelAdapter):
 
     def report(self) -> str | None:
         s = self.stats
-        spent = cost(s.usage.prompt_tokens, s.usage.completion_tokens, price_for(self.model, self.prices))
+        spent = usage_cost(s.usage, price_for(self.model, self.prices))
         money = "cost unknown (no price for this model)" if spent is None else f"${spent:.4f}"
-        tokens = s.usage.prompt_tokens + s.usage.completion_tokens
+        tokens = s.usage.total
         calls = f"{s.requests} HTTP requests ({s.retries} retries), {s.cache_hits} cached"
         return f"{self.model}: {calls}, {tokens} tokens, {money}"

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from vipbench.chat.batch import BatchJob, BatchRequest
 from vipbench.chat.cache import ReplyCache, call_key, default_cache_path
 from vipbench.chat.client import ChatClient, ClientStats, describe_error
-from vipbench.chat.pricing import Price, cost, estimate_tokens, load_prices, price_for
+from vipbench.chat.pricing import BATCH_DISCOUNT, Price, cost, estimate_tokens, load_prices, price_for, usage_cost
 from vipbench.errors import VipbenchError
 from vipbench.progress import progress_bar
 from vipbench.records import (
@@ -33,6 +34,7 @@ from vipbench.records import (
 )
 from vipbench.scoring.aggregate import Row, Summary, stat, summarise, summarise_group
 from vipbench.scoring.base import METRICS, build_scorer, load_versioned
+from vipbench.scoring.judge.batching import BatchOutcome, drive
 from vipbench.scoring.judge.protocol import Judge, grade
 from vipbench.scoring.judge.template import load_template
 from vipbench.scoring.scores import GroupScores, RunScores, ScoredBy, UnitScores, scores_csv
@@ -48,8 +50,10 @@ class JudgeOptions:
     runs: int | None = None
     """Overrides every judge-scored task's number of judge runs."""
     concurrency: int = 64
-    """Requests in flight. At a fixed latency the speed-up over a serial loop cannot exceed this, so 64 is
-    what it takes to grade 50× faster than the official grader's serial loop (benchmarks/judge_throughput.py)."""
+    """The most requests in flight. At a fixed latency the speed-up over a serial loop cannot exceed this, so 64
+    is what it takes to grade 50× faster than the official grader's serial loop (benchmarks/judge_throughput.py)."""
+    adaptive: bool = True
+    """Start below ``concurrency`` and adapt to the endpoint's rate limit (vipbench.chat.limiter)."""
     template: Path | None = None
     cost_limit: float | None = None
     prices: Path | None = None
@@ -69,16 +73,25 @@ class JudgeOptions:
     """Grade pairwise reviews again with the two answers swapped, and report the judge's position bias."""
     allow_partial: bool = False
     """Score a run that is not complete (killed, failed or still running); every number is marked partial."""
+    batch: bool = False
+    """Send the first ask of each grade still needed through OpenAI's Batch API (half price, within 24 hours);
+    grade once the batch has ended."""
+    wait: bool = False
+    """With ``batch``: poll until the batch has ended, instead of leaving it to a later command."""
+    poll: float = 30.0
+    """Seconds between two looks at a batch."""
 
 
 @dataclass
 class GradeOutcome:
-    scores: RunScores
+    scores: RunScores | None
+    """None while a batch is pending: nothing is scored until it has ended."""
     failed: int
     waiting: list[str] = field(default_factory=list)
     """Judge-scored units left for ``vipbench judge`` (when judge calls were not allowed)."""
     stats: ClientStats = field(default_factory=ClientStats)
     cost_usd: float | None = None
+    batch: BatchOutcome | None = None
 
 
 @dataclass
@@ -145,17 +158,19 @@ def grade_run(
     plan = _plan(predictions, specs, options, existing, warn)
     append_jsonl(store.judgements_path, plan.fresh)
     existing.update((j.grade_key, j) for j in plan.fresh)
-    stats, spent = ClientStats(), None
+    judged = _Judged()
     if plan.jobs:
-        stats, spent, judged = _judge(plan.jobs, options, store, console)
-        existing.update((j.grade_key, j) for j in judged)
+        judged = _judge(plan.jobs, options, store, console)
+        if judged.batch and judged.batch.pending:
+            return GradeOutcome(None, 0, plan.waiting, batch=judged.batch)
+        existing.update((j.grade_key, j) for j in judged.judgements)
     scores = _scores(store.run_id, manifest, plan, existing, options)
     scores.status, scores.predictions = status, len(predictions)
     scores.finetuned_on = manifest.spec.finetuned_on
     write_json(store.scores_path, scores.model_dump(mode="json"))
     write_atomic(store.scores_csv_path, scores_csv(scores))
     failed = sum(u.failed for u in scores.units.values())
-    return GradeOutcome(scores, failed, plan.waiting, stats, spent)
+    return GradeOutcome(scores, failed, plan.waiting, judged.stats, judged.spent, judged.batch)
 
 
 def _check_judge_options(specs: Mapping[str, ScorerSpec], options: JudgeOptions, warn: Callable[[str], None]) -> None:
@@ -353,48 +368,101 @@ def _plan_metric(
 # ------------------------------------------------------------------------------------------------ judging
 
 
-def _judge(
-    jobs: list[_Job], options: JudgeOptions, store: RunStore, console
-) -> tuple[ClientStats, float | None, list[Judgement]]:
-    """Run the judge calls; return the client's stats, the dollars spent (None when a model has no price) and
-    the new judgements."""
+@dataclass
+class _Judged:
+    stats: ClientStats = field(default_factory=ClientStats)
+    spent: float | None = None
+    """Dollars spent on live calls and collected batches; None when a judge model has no price."""
+    judgements: list[Judgement] = field(default_factory=list)
+    batch: BatchOutcome | None = None
+
+
+def _judge(jobs: list[_Job], options: JudgeOptions, store: RunStore, console) -> _Judged:
+    """Run the judge calls (after a batch of their first asks, with ``--batch``)."""
     prices = load_prices(options.prices, options.base_url)
 
     def price_of(model: str) -> Price | None:
         return price_for(model, prices)
 
     cache = ReplyCache(options.cache_path or default_cache_path())
+    judged, limit = _Judged(), options.cost_limit
     try:
-        _preflight_cost(jobs, cache, options, price_of)
-        settings = ("base_url", "concurrency", "timeout", "max_retries", "backoff_initial", "cost_limit")
-        client = ChatClient(cache, prices=price_of, **{name: getattr(options, name) for name in settings})
-        judged = asyncio.run(_run_jobs(jobs, client, store, console))
+        if options.batch:
+            judged.batch = _batch(jobs, options, store, cache, price_of, console)
+            if judged.batch.pending:
+                return judged
+            batch_spent = sum(_batch_cost(state, price_of) or 0.0 for state in judged.batch.ended)
+            limit = None if limit is None else max(0.0, limit - batch_spent)
+        _check_cost(_first_asks(jobs, options.base_url, cache), limit, price_of)
+        settings = ("base_url", "concurrency", "timeout", "max_retries", "backoff_initial", "adaptive")
+        client = ChatClient(
+            cache, prices=price_of, cost_limit=limit, **{name: getattr(options, name) for name in settings}
+        )
+        judged.judgements = asyncio.run(_run_jobs(jobs, client, store, console))
     finally:
         cache.close()
-    priced = all(price_of(model) for model in {job.judge.spec.model for job in jobs})
-    return client.stats, client.stats.spent_usd if priced else None, judged
+    judged.stats = client.stats
+    batches = judged.batch.ended if judged.batch else []
+    if all(price_of(model) for model in {job.judge.spec.model for job in jobs}):
+        judged.spent = client.stats.spent_usd + sum(_batch_cost(state, price_of) or 0.0 for state in batches)
+    return judged
 
 
-def _preflight_cost(
-    jobs: list[_Job], cache: ReplyCache, options: JudgeOptions, price_of: Callable[[str], Price | None]
-) -> None:
-    """Refuse to start when the grades still to pay for would cost more than ``--cost-limit``."""
-    if options.cost_limit is None:
-        return
-    estimate = 0.0
+def _batch(
+    jobs: list[_Job],
+    options: JudgeOptions,
+    store: RunStore,
+    cache: ReplyCache,
+    price_of: Callable[[str], Price | None],
+    console,
+) -> BatchOutcome:
+    def check(requests) -> None:
+        _check_cost(requests, options.cost_limit, price_of, share=BATCH_DISCOUNT, rate=" at the batch rate")
+
+    job = BatchJob(store.path, options.base_url, options.timeout)
+    return drive(job, _first_asks(jobs, options.base_url, cache), cache, check, options.wait, options.poll, console)
+
+
+def _batch_cost(state, price_of: Callable[[str], Price | None]) -> float | None:
+    prices = {price_of(model) for model in state.models}
+    return usage_cost(state.usage, prices.pop()) if len(prices) == 1 else None
+
+
+def _first_asks(jobs: list[_Job], base_url: str | None, cache: ReplyCache) -> list[BatchRequest]:
+    """The first ask of each grade, as a request keyed like the live call, for those not in the cache."""
+    requests = []
     for job in jobs:
         spec = job.judge.spec
-        price = price_of(spec.model)
-        if price is None:
-            raise VipbenchError(f"--cost-limit needs a price for {spec.model!r}; give one with --prices FILE")
         messages = job.judge.messages(job.record)
-        key = call_key(spec.model, options.base_url, messages, spec.temperature, spec.max_tokens, job.run)
-        if cache.get(key) is None:
-            estimate += cost(estimate_tokens(messages), spec.max_tokens, price) or 0.0
-    if estimate > options.cost_limit:
+        key = call_key(spec.model, base_url, messages, spec.temperature, spec.max_tokens, job.run)
+        if key not in cache:
+            body = {"model": spec.model, "messages": messages, "temperature": spec.temperature}
+            requests.append(BatchRequest(key, {**body, "max_tokens": spec.max_tokens}))
+    return requests
+
+
+def _check_cost(
+    requests: list[BatchRequest],
+    limit: float | None,
+    price_of: Callable[[str], Price | None],
+    share: float = 1.0,
+    rate: str = "",
+) -> None:
+    """Refuse to start when the calls still to pay for would cost more than ``--cost-limit`` (``share`` of the
+    live price: the Batch API's discount)."""
+    if limit is None or not requests:
+        return
+    estimate = 0.0
+    for request in requests:
+        body = request.body
+        price = price_of(body["model"])
+        if price is None:
+            raise VipbenchError(f"--cost-limit needs a price for {body['model']!r}; give one with --prices FILE")
+        estimate += share * (cost(estimate_tokens(body["messages"]), body["max_tokens"], price) or 0.0)
+    if estimate > limit:
         raise VipbenchError(
-            f"judging the {len(jobs)} remaining grades would cost about ${estimate:.2f}, over "
-            f"--cost-limit ${options.cost_limit:.2f}; nothing was sent"
+            f"judging the {len(requests)} remaining grades would cost about ${estimate:.2f}{rate}, over "
+            f"--cost-limit ${limit:.2f}; nothing was sent"
         )
 
 
@@ -411,7 +479,10 @@ async def _run_jobs(jobs: list[_Job], client: ChatClient, store: RunStore, conso
             results.append(judgement)
             failures += judgement.status != "ok"
             s = client.stats
-            progress.update(bar, advance=1, detail=f"{s.requests} requests · {s.cache_hits} cached · {failures} failed")
+            limited = f"{s.rate_limited / s.requests:.0%}" if s.requests else "0%"
+            detail = f"{s.requests} requests · {s.cache_hits} cached · {failures} failed"
+            detail += f" · {client.limit.current} in flight at most · {limited} 429"
+            progress.update(bar, advance=1, detail=detail)
 
         try:
             # One grade alone first: an endpoint that refuses the key or the model fails on one request,
@@ -515,7 +586,7 @@ def _unit_scores(
         secondary=summary.secondary,
         breakdowns=summary.breakdowns,
         combinations=summary.combinations,
-        usage={**usage.model_dump(), "cost_usd": cost(usage.prompt_tokens, usage.completion_tokens, price)},
+        usage={**usage.model_dump(), "cost_usd": usage_cost(usage, price)},
     )
 
 

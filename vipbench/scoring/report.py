@@ -80,14 +80,17 @@ def _print_judge_calls(outcome, console) -> None:
     if not (s.requests or s.cache_hits):
         console.print("judge calls: none (every grade was already in judgements.jsonl)")
         return
-    tokens = s.usage.prompt_tokens + s.usage.completion_tokens
+    batches = outcome.batch.ended if outcome.batch else []
+    tokens = s.usage.total + sum(state.usage.total for state in batches)
+    from_batch = sum(state.collected for state in batches)
     spent = (
         "cost unknown (no price for this model; see --prices)"
         if outcome.cost_usd is None
         else f"${outcome.cost_usd:.4f}"
     )
     console.print(
-        f"judge calls: {s.requests} HTTP requests ({s.retries} retries), {s.cache_hits} cache hits, "
-        f"{tokens} tokens, {spent}",
+        f"judge calls: {s.requests} HTTP requests ({s.retries} retries), {s.cache_hits} cache hits"
+        + (f" ({from_batch} of them from the Batch API, at half price)" if from_batch else "")
+        + f", {tokens} tokens, {spent}",
         soft_wrap=True,
     )
