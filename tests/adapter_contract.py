@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from vipbench.models.base import GenerationSettings
+from vipbench.models.base import Generation, GenerationSettings
 from vipbench.types import REGION_TOKEN, Overlay, Region, Request, Sample
 
 GREEDY = GenerationSettings(max_new_tokens=8, temperature=0.0)
@@ -36,16 +36,34 @@ def make_region_pair(folder: Path, mode: str) -> list[Request]:
     return requests
 
 
+def texts(answers) -> list[str]:
+    return [a.text if isinstance(a, Generation) else a for a in answers]
+
+
 class AdapterContract:
+    #: Whether the adapter runs a model here and so can say exactly what it read (API models and baselines need not).
+    records_model_input = True
+
     def test_one_answer_per_request_in_order(self, adapter, requests):
         answers = adapter.generate(requests[:3], GREEDY)
-        assert len(answers) == 3 and all(isinstance(a, str) for a in answers)
-        assert adapter.generate(requests[2:3], GREEDY) == answers[2:3]
+        assert len(answers) == 3 and all(isinstance(a, str | Generation) for a in answers)
+        assert texts(adapter.generate(requests[2:3], GREEDY)) == texts(answers[2:3])
 
     def test_greedy_batch_of_8_equals_batch_of_1(self, adapter, requests):
         batched = adapter.generate(requests[:8], GREEDY)
         single = [adapter.generate([r], GREEDY)[0] for r in requests[:8]]
-        assert batched == single
+        assert batched == single  # the text, and what the model read (padding must not change the ids)
+
+    def test_records_what_the_model_read(self, adapter, requests):
+        """The full templated input and a hash of its token ids; different questions, different inputs."""
+        if not self.records_model_input:
+            return
+        answers = adapter.generate(requests[:2], GREEDY)
+        assert all(isinstance(a, Generation) and a.model_input and a.input_ids_hash for a in answers)
+        assert len(answers[0].input_ids_hash) == 64
+        if requests[0].text != requests[1].text:
+            assert answers[0].model_input != answers[1].model_input
+            assert answers[0].input_ids_hash != answers[1].input_ids_hash
 
     def test_declares_region_modes_and_describes_itself(self, adapter, requests):
         assert set(adapter.region_modes) <= {"overlay", "mask", "box", "coords", "point"}

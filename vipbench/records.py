@@ -21,6 +21,12 @@ def stable_hash(obj: Any) -> str:
     return sha256_text(json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str))
 
 
+def ids_hash(ids: Any) -> str:
+    """A hash of a sequence of token ids (a list, or a 1-D tensor): the same ids give the same hash anywhere."""
+    values = ids.tolist() if hasattr(ids, "tolist") else list(ids)
+    return sha256_text(",".join(str(int(v)) for v in values))
+
+
 def unit_name(task: str, prompt_style: str | None) -> str:
     """A scored unit: a task, or a task with its regions redrawn in one shape (``vip-bench-bbox@arrow``)."""
     return task if prompt_style is None else f"{task}@{prompt_style}"
@@ -88,6 +94,12 @@ class PredictionRecord(_Record):
     """The visual prompts drawn onto ``image`` (overlay mode)."""
     regions: list[RegionRecord] = Field(default_factory=list)
     """The regions the model was given, in ``<region>`` order (mask, box and point modes)."""
+    model_input: str | None = None
+    """The full text the model read, after its conversation template (None for models that do not say)."""
+    input_ids_hash: str | None = None
+    """A hash of the token ids the model was given."""
+    model_metadata: dict[str, Any] = Field(default_factory=dict)
+    """What the model returned beside the answer text (e.g. a decoded box)."""
     doc_hash: str
     prompt_hash: str
     target_hash: str

@@ -17,7 +17,7 @@ from vipbench.data import resolve_data_root
 from vipbench.errors import VipbenchError
 from vipbench.imaging import image_size
 from vipbench.models import MODELS, create_model
-from vipbench.models.base import GenerationSettings, ModelAdapter
+from vipbench.models.base import Generation, GenerationSettings, ModelAdapter
 from vipbench.progress import progress_bar
 from vipbench.provenance import environment
 from vipbench.records import (
@@ -142,16 +142,20 @@ def group_specs(index: TaskIndex, tasks: Sequence[str]) -> dict[str, GroupSpec]:
     }
 
 
-def _record(request: Request, prediction: str, seconds: float) -> PredictionRecord:
+def _record(request: Request, answer: str | Generation, seconds: float) -> PredictionRecord:
     sample = request.sample
+    generation = answer if isinstance(answer, Generation) else Generation(answer)
     size = image_size(request.image_path) if request.region_mode == "mask" and request.regions else None
     return PredictionRecord(
         task=request.task,
         sample_id=sample.id,
         prompt_style=request.prompt_style,
         region_mode=request.region_mode,
-        prediction=prediction,
+        prediction=generation.text,
         prompt=request.text,
+        model_input=generation.model_input,
+        input_ids_hash=generation.input_ids_hash,
+        model_metadata=dict(generation.metadata),
         template=sample.template,
         references=list(sample.references),
         metadata=dict(sample.metadata),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar
 
 from vipbench.errors import VipbenchError
@@ -31,6 +31,20 @@ class GenerationSettings:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Generation:
+    """One answer, with what the model actually read, so a run records its exact input and not just the question.
+
+    ``model_input`` is the full text after the model's conversation template (image placeholders as the model's
+    own tokens), ``input_ids_hash`` a hash of the token ids it was given (``vipbench.records.ids_hash``), and
+    ``metadata`` anything else the model returned beside the text (a decoded box, say)."""
+
+    text: str
+    model_input: str | None = None
+    input_ids_hash: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
 class ModelAdapter(ABC):
     """Turns a batch of requests into answers.
 
@@ -44,8 +58,8 @@ class ModelAdapter(ABC):
     default_batch_size: ClassVar[int] = 1
 
     @abstractmethod
-    def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[str]:
-        """One answer per request, in order."""
+    def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[str | Generation]:
+        """One answer per request, in order: a ``Generation`` where the adapter knows what the model read."""
 
     def describe(self) -> dict[str, Any]:
         return {"adapter": type(self).__name__}

@@ -18,8 +18,9 @@ from typing import Any, ClassVar
 
 from vipbench.errors import MissingExtraError, VipbenchError
 from vipbench.imaging import pad_to_square
-from vipbench.models.base import GenerationSettings, ModelAdapter
+from vipbench.models.base import Generation, GenerationSettings, ModelAdapter
 from vipbench.models.checkpoints import checkpoint_source, describe_checkpoint, resolve_device
+from vipbench.records import ids_hash
 from vipbench.types import Request
 
 #: The system prompt of LLaVA's ``llava_v1`` (= ``vicuna_v1``) template, shared by ViP-LLaVA and Osprey.
@@ -142,7 +143,7 @@ class LlavaFamilyAdapter(ModelAdapter):
         with torch.inference_mode():
             return self.model(**self.inputs(requests)).logits[:, -1, :].float()
 
-    def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[str]:
+    def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[Generation]:
         import torch
 
         inputs = self.inputs(requests)
@@ -157,8 +158,12 @@ class LlavaFamilyAdapter(ModelAdapter):
             kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
         with torch.inference_mode():
             output = self.model.generate(**inputs, **kwargs)
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        return [text.strip() for text in self.processor.batch_decode(new_tokens, skip_special_tokens=True)]
+        ids, attention = inputs["input_ids"], inputs["attention_mask"].bool()
+        texts = self.processor.batch_decode(output[:, ids.shape[1] :], skip_special_tokens=True)
+        return [
+            Generation(text.strip(), self.prompt(r.text), ids_hash(row[kept]))
+            for text, r, row, kept in zip(texts, requests, ids, attention)
+        ]
 
 
 class VipLlavaAdapter(LlavaFamilyAdapter):

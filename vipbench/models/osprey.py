@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from vipbench.errors import MissingExtraError, VipbenchError
-from vipbench.models.base import GenerationSettings, ModelAdapter
+from vipbench.models.base import Generation, GenerationSettings, ModelAdapter
 from vipbench.models.checkpoints import checkpoint_source, describe_checkpoint
 from vipbench.models.llava import SYSTEM
+from vipbench.records import ids_hash
 from vipbench.types import REGION_TOKEN, Request
 
 #: The picture's introduction: ``eval`` as osprey/eval/refcocog_eval.py writes it (with the "." after <image>),
@@ -37,6 +38,8 @@ PREFIXES = {
 }
 MASK, POS = "<mask>", "<pos>"
 #: Where open_clip's ``convnext_large_d_320`` (laion2B-s29B-b131K-ft-soup) weights live, which Osprey loads apart.
+#: The id upstream LLaVA code gives the image in a prompt's token ids (``IMAGE_TOKEN_INDEX``).
+IMAGE_PLACEHOLDER_ID = -200
 CLIP_REPO = "laion/CLIP-convnext_large_d_320.laion2B-s29B-b131K-ft-soup"
 CLIP_FILE = "open_clip_pytorch_model.bin"
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
@@ -232,7 +235,13 @@ class OspreyAdapter(ModelAdapter):
             embeds, attention = self.batch(requests)
             return self.model.llm(inputs_embeds=embeds, attention_mask=attention).logits[:, -1, :].float()
 
-    def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[str]:
+    def input_ids(self, request: Request) -> list[int]:
+        """The prompt's token ids with the image as upstream's placeholder id (-200), as the model reads them."""
+        before, after = self.prompt(request).split("<image>", 1)
+        tokens = self.tokenizer
+        return tokens(before).input_ids + [IMAGE_PLACEHOLDER_ID] + tokens(after, add_special_tokens=False).input_ids
+
+    def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[Generation]:
         sampling = settings.temperature > 0
         kwargs: dict[str, Any] = {
             "max_new_tokens": settings.max_new_tokens,
@@ -250,4 +259,7 @@ class OspreyAdapter(ModelAdapter):
             embeds, attention = self.batch(requests)
             output = self.model.llm.generate(inputs_embeds=embeds, attention_mask=attention, **kwargs)
         texts = self.tokenizer.batch_decode(output, skip_special_tokens=True)
-        return [text.strip().removesuffix("</s>").strip() for text in texts]
+        return [
+            Generation(text.strip().removesuffix("</s>").strip(), self.prompt(r), ids_hash(self.input_ids(r)))
+            for text, r in zip(texts, requests)
+        ]
