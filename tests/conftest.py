@@ -6,6 +6,14 @@ import pytest
 from fixture_data import write_vip_bench
 
 
+def pytest_addoption(parser) -> None:
+    parser.addoption(
+        "--update-snapshots",
+        action="store_true",
+        help="rewrite tests/snapshots/ from the current code (prompt-stability snapshots), on purpose",
+    )
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Keep caches (tiny checkpoint, judge cache) out of the user's home; share them across one session."""

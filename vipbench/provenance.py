@@ -11,16 +11,26 @@ from typing import Any
 
 import vipbench
 
+#: Every package whose version can change a prediction, a grade or a score.
 _PACKAGES = (
     "torch",
+    "torchvision",
     "transformers",
     "tokenizers",
+    "sentencepiece",
+    "safetensors",
+    "accelerate",
     "huggingface_hub",
+    "datasets",
     "pillow",
     "numpy",
+    "pandas",
+    "pycocotools",
+    "pycocoevalcap",
     "openai",
     "jinja2",
     "pydantic",
+    "lmms_eval",
 )
 
 

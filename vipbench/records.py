@@ -224,6 +224,14 @@ class TaskProvenance(_Record):
     """Hash of every sample's id, question, references and regions."""
     prompt_hash: str
     """Hash of every request's text and overlays, per prompt style."""
+    image_hash: str | None = None
+    """Hash of the bytes of every image the samples use (the content, whatever its source)."""
+    target_hash: str | None = None
+    """Hash of every sample's references."""
+    task_hash: str | None = None
+    """The per-sample prompt and target hashes (as predictions.jsonl records them) rolled up, in request order."""
+    rendering: dict[str, Any] | None = None
+    """How the task's visual prompts are drawn (renderer version, size anchor, shapes, colours, alphas, seeding)."""
     requests: dict[str, int]
     """The requests planned per scored unit (``task`` or ``task@style``): what a complete run predicts."""
     generation: dict[str, Any]
@@ -269,6 +277,9 @@ class Manifest(_Record):
     """Scores computed over several of the run's tasks (VCR's Q→AR), by group name."""
     environment: dict[str, Any]
     """vipbench version, git commit, python, platform, package versions."""
+    judges: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Per judge-scored unit, as the last ``vipbench judge`` graded it: the judge model asked, the models the API
+    reported answering, the template hash."""
 
     @property
     def planned(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -19,6 +20,7 @@ from vipbench.imaging import image_size
 from vipbench.models import MODELS, create_model
 from vipbench.models.base import Generation, GenerationSettings, ModelAdapter
 from vipbench.progress import progress_bar
+from vipbench.prompting.render import rendering_parameters
 from vipbench.provenance import environment
 from vipbench.records import (
     GroupSpec,
@@ -58,6 +60,20 @@ def sample_hash(sample: Sample) -> str:
             "metadata": sample.metadata,
         }
     )
+
+
+def target_hash(sample: Sample) -> str:
+    return stable_hash(list(sample.references))
+
+
+def images_hash(samples: Sequence[Sample]) -> str:
+    """The content of every image the samples use, each file read once."""
+    digests: dict[Path, str] = {}
+    for s in samples:
+        for path in (s.image, s.source_image):
+            if path is not None and path not in digests and path.is_file():
+                digests[path] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return stable_hash([[s.id, digests.get(s.image), digests.get(s.source_image)] for s in samples])
 
 
 def request_hash(request: Request) -> str:
@@ -100,12 +116,17 @@ def plan(spec: RunSpec, index: TaskIndex, warn=print) -> list[PlannedTask]:
                 warn(f"task {task.name} draws its own prompts; --prompt-style does not apply to it")
         requests = _distinct([task.build_request(s, mode, style) for style in styles for s in samples], task.name, warn)
         generation = adapter_cls.generation_defaults.merged(task.config.generation).merged(spec.generation)
+        overlays = [o for r in requests for o in r.overlays]
         provenance = TaskProvenance(
             version=task.config.version,
             source=source,
             samples=len(samples),
             dataset_hash=stable_hash([sample_hash(s) for s in samples]),
             prompt_hash=stable_hash([request_hash(r) for r in requests]),
+            image_hash=images_hash(samples),
+            target_hash=stable_hash([target_hash(s) for s in samples]),
+            task_hash=stable_hash([[r.sample.id, request_hash(r), target_hash(r.sample)] for r in requests]),
+            rendering=rendering_parameters(overlays) if overlays else None,
             requests=dict(Counter(unit_name(r.task, r.prompt_style) for r in requests)),
             generation=generation.to_dict(),
             scoring=scoring_spec(task.config),
@@ -164,7 +185,7 @@ def _record(request: Request, answer: str | Generation, seconds: float) -> Predi
         regions=[RegionRecord.given(r, request.region_mode, size) for r in request.regions],
         doc_hash=sample_hash(sample),
         prompt_hash=request_hash(request),
-        target_hash=stable_hash(list(sample.references)),
+        target_hash=target_hash(sample),
         seconds=round(seconds, 4),
     )
 
@@ -214,7 +235,7 @@ def execute(
     previous = store.manifest() if resumed else None
     tasks = {p.task.name: p.provenance for p in planned}
     if previous:
-        changed = [t for t in tasks if _without_scoring(previous.tasks.get(t)) != _without_scoring(tasks[t])]
+        changed = [t for t in tasks if _changed(previous.tasks.get(t), tasks[t])]
         if changed:
             raise VipbenchError(
                 f"the data or prompts of {', '.join(changed)} changed since run {store.run_id} started; start a new run"
@@ -229,7 +250,7 @@ def execute(
         host=socket.gethostname(),
         command=command,
         spec=spec,
-        model=model.describe(),
+        model=describe_model(model),
         tasks=tasks,
         groups=groups or {},
         environment=environment(),
@@ -266,8 +287,21 @@ def execute(
     store.write_manifest(manifest)
 
 
-def _without_scoring(provenance: TaskProvenance | None) -> dict[str, Any] | None:
-    return provenance.model_dump(exclude={"scoring"}) if provenance else None
+def describe_model(model: ModelAdapter) -> dict[str, Any]:
+    """The adapter's own description, with its conversation template and the template's hash."""
+    template = model.chat_template()
+    extra = {"chat_template": template, "chat_template_hash": sha256_text(template)} if template else {}
+    return {**model.describe(), **extra}
+
+
+def _changed(previous: TaskProvenance | None, current: TaskProvenance) -> bool:
+    """Whether a task's data or prompts differ from what a run recorded. The scoring is not compared (a run keeps
+    the scoring it started with), nor are fingerprints the run was made without (an older vipbench's)."""
+    if previous is None:
+        return True
+    recorded = previous.model_dump(exclude={"scoring"}, exclude_none=True)
+    now_ = current.model_dump(exclude={"scoring"})
+    return any(now_.get(name) != value for name, value in recorded.items())
 
 
 def write_exports(store: RunStore, planned: list[PlannedTask]) -> None:

@@ -64,6 +64,11 @@ class ModelAdapter(ABC):
     def describe(self) -> dict[str, Any]:
         return {"adapter": type(self).__name__}
 
+    def chat_template(self) -> str | None:
+        """The conversation template the question is put in (``{question}`` where it goes), for the manifest's
+        template hash; None for models that take the question as it is."""
+        return None
+
     def begin_task(self, task: str, requests: Sequence[Request]) -> None:
         """Called with every request of a task before any is generated; most adapters ignore it."""
 

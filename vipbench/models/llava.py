@@ -114,8 +114,11 @@ class LlavaFamilyAdapter(ModelAdapter):
     def describe(self) -> dict[str, Any]:
         return {**describe_checkpoint(self), "conv_template": self.template, "image_preprocess": self.image_preprocess}
 
+    def chat_template(self) -> str:
+        return self.templates[self.template]
+
     def prompt(self, question: str) -> str:
-        return self.templates[self.template].format(question=question)
+        return self.chat_template().format(question=question)
 
     def preprocess(self, request: Request):
         """pad: LLaVA's expand2square; resize: squash to a square; crop: the HF processor's centre crop.

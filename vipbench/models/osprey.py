@@ -37,9 +37,9 @@ PREFIXES = {
     "demo": "<image>\n\nThis provides an overview of the picture.\n",
 }
 MASK, POS = "<mask>", "<pos>"
-#: Where open_clip's ``convnext_large_d_320`` (laion2B-s29B-b131K-ft-soup) weights live, which Osprey loads apart.
 #: The id upstream LLaVA code gives the image in a prompt's token ids (``IMAGE_TOKEN_INDEX``).
 IMAGE_PLACEHOLDER_ID = -200
+#: Where open_clip's ``convnext_large_d_320`` (laion2B-s29B-b131K-ft-soup) weights live, which Osprey loads apart.
 CLIP_REPO = "laion/CLIP-convnext_large_d_320.laion2B-s29B-b131K-ft-soup"
 CLIP_FILE = "open_clip_pytorch_model.bin"
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
@@ -156,9 +156,12 @@ class OspreyAdapter(ModelAdapter):
             text += f"region{i + 1} {MASK}{POS}" + part
         return text
 
-    def prompt(self, request: Request) -> str:
+    def chat_template(self) -> str:
         """Osprey's ``osprey_v1`` template, the same as LLaVA's ``llava_v1``."""
-        return f"{SYSTEM} USER: {PREFIXES[self.prefix]}{self.question(request)} ASSISTANT:"
+        return SYSTEM + " USER: " + PREFIXES[self.prefix] + "{question} ASSISTANT:"
+
+    def prompt(self, request: Request) -> str:
+        return self.chat_template().format(question=self.question(request))
 
     def pixels(self, request: Request):
         """Osprey's preprocessing: resize the short side to 512 (bicubic), normalise, then warp to 512 × 512."""

@@ -15,11 +15,28 @@ from PIL import Image, ImageDraw
 from vipbench.errors import VipbenchError
 from vipbench.prompting.colors import color_rgb
 from vipbench.prompting.geometry import Target
-from vipbench.prompting.shapes import painter, prompt_scale
+from vipbench.prompting.shapes import ANCHOR, painter, prompt_scale
 from vipbench.types import Overlay, Region
 
 #: The alpha every ViP-LLaVA evaluation script passes (``--alpha 128``).
 DEFAULT_ALPHA = 128
+#: Bumped whenever a change to the drawing changes a pixel; the manifest records it with the parameters below.
+RENDERER_VERSION = 1
+
+
+def rendering_parameters(overlays: Iterable[Overlay]) -> dict:
+    """What decides how a task's visual prompts look, for the manifest (each prompt's own seed, shape, colour
+    and alpha are in the requests, and so in the prompt hash)."""
+    drawn = list(overlays)
+    return {
+        "renderer": RENDERER_VERSION,
+        "anchor": ANCHOR,
+        "alphas": sorted({o.alpha for o in drawn}),
+        "shapes": sorted({o.shape for o in drawn}),
+        "colors": sorted({o.color for o in drawn}),
+        "seeds": "per prompt: sha256 of (sample id, shape, region label); geometry from sha256 of (seed, shape)",
+        "prompts": len(drawn),
+    }
 
 
 def shape_rng(seed: int, shape: str) -> np.random.Generator:
