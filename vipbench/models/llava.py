@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -132,13 +133,50 @@ class LlavaFamilyAdapter(ModelAdapter):
             image = image.resize((self.image_size, self.image_size), resample=3)  # bicubic, as CLIP
         return image
 
+    def input_ids(self, prompt: str) -> list[int]:
+        """The prompt's ids as upstream LLaVA builds them (``tokenizer_image_token``): the text on each side of
+        ``<image>`` tokenized on its own, with the begin-of-sentence token only at the very start, and the image's
+        tokens between. Tokenizing the whole prompt instead (as the HF processor does) drops the ``▁`` that starts
+        the text after the image when the tokenizer has ``legacy=False``."""
+        tokenizer = self.processor.tokenizer
+        ids: list[int] = []
+        for i, piece in enumerate(prompt.split("<image>")):
+            piece_ids = tokenizer(piece).input_ids
+            if i:
+                ids += [self.image_token_id] * self.image_tokens
+                if piece_ids[:1] == [tokenizer.bos_token_id]:
+                    piece_ids = piece_ids[1:]
+            ids += piece_ids
+        return ids
+
+    @cached_property
+    def image_token_id(self) -> int:
+        return self.processor.tokenizer.convert_tokens_to_ids(self.processor.image_token)
+
+    @cached_property
+    def image_tokens(self) -> int:
+        """How many tokens one image takes, as the processor expands ``<image>`` for this checkpoint."""
+        from PIL import Image
+
+        blank = Image.new("RGB", (self.image_size, self.image_size))
+        ids = self.processor(images=[blank], text=["<image>"], return_tensors="pt")["input_ids"][0]
+        return int((ids == self.image_token_id).sum())
+
     def inputs(self, requests: Sequence[Request]):
         """The batch as the model takes it: padded images, templated prompts, left-padded token ids."""
-        images = [self.preprocess(r) for r in requests]
-        prompts = [self.prompt(r.text) for r in requests]
-        inputs = self.processor(images=images, text=prompts, return_tensors="pt", padding=True).to(self.device)
-        inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
-        return inputs
+        import torch
+
+        rows = [self.input_ids(self.prompt(r.text)) for r in requests]
+        longest = max(map(len, rows))
+        pad = self.processor.tokenizer.pad_token_id
+        ids = torch.tensor([[pad] * (longest - len(row)) + row for row in rows])
+        attention = torch.tensor([[0] * (longest - len(row)) + [1] * len(row) for row in rows])
+        pixels = self.processor.image_processor([self.preprocess(r) for r in requests], return_tensors="pt")
+        return {
+            "input_ids": ids.to(self.device),
+            "attention_mask": attention.to(self.device),
+            "pixel_values": pixels["pixel_values"].to(self.device, self.dtype),
+        }
 
     def next_token_logits(self, requests: Sequence[Request]):
         import torch

@@ -65,8 +65,11 @@ def build_tiny_vipllava(out: Path, seed: int = 0) -> Path:
     return build_tiny(out, "vipllava", seed)
 
 
-def build_tiny(out: Path, model_type: str, seed: int = 0, image_size: int = 30, patch_size: int = 2) -> Path:
-    """Write config, weights, tokenizer and processor to ``out``. Dimensions follow transformers' own tests."""
+def build_tiny(
+    out: Path, model_type: str, seed: int = 0, image_size: int = 30, patch_size: int = 2, tokenizer=None
+) -> Path:
+    """Write config, weights, tokenizer and processor to ``out``. Dimensions follow transformers' own tests.
+    ``tokenizer`` replaces the word-level tiny one (it needs ``<pad>`` and an ``image_token``)."""
     import torch
     import transformers
     from transformers import CLIPVisionConfig, LlamaConfig, LlavaProcessor
@@ -76,7 +79,10 @@ def build_tiny(out: Path, model_type: str, seed: int = 0, image_size: int = 30, 
     except ImportError:  # older transformers
         from transformers import CLIPImageProcessor as ImageProcessor
 
-    vocab, tokenizer = tiny_tokenizer()
+    if tokenizer is None:
+        vocab, tokenizer = tiny_tokenizer()
+    else:
+        vocab = tokenizer.get_vocab()
     image_processor = ImageProcessor(
         size={"shortest_edge": image_size},
         crop_size={"height": image_size, "width": image_size},
@@ -89,15 +95,15 @@ def build_tiny(out: Path, model_type: str, seed: int = 0, image_size: int = 30, 
         num_additional_image_tokens=1,
     )
     text = LlamaConfig(
-        vocab_size=len(vocab),
+        vocab_size=len(tokenizer),
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=4,
         intermediate_size=37,
         max_position_embeddings=2048,
-        pad_token_id=vocab["<pad>"],
-        bos_token_id=vocab["<s>"],
-        eos_token_id=vocab["</s>"],
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
     )
     vision = CLIPVisionConfig(
         image_size=image_size,
@@ -111,7 +117,7 @@ def build_tiny(out: Path, model_type: str, seed: int = 0, image_size: int = 30, 
     common = {
         "text_config": text.to_dict(),
         "vision_config": vision.to_dict(),
-        "image_token_index": vocab["<image>"],
+        "image_token_index": tokenizer.convert_tokens_to_ids(tokenizer.image_token),
         "image_seq_length": (image_size // patch_size) ** 2,
     }
     if model_type == "vipllava":
