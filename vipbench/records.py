@@ -277,6 +277,11 @@ class Manifest(_Record):
     """Scores computed over several of the run's tasks (VCR's Q→AR), by group name."""
     environment: dict[str, Any]
     """vipbench version, git commit, python, platform, package versions."""
+    batch: dict[str, Any] = Field(default_factory=dict)
+    """The batch size asked for, the largest used, out-of-memory back-offs, and the order requests ran in."""
+    timings: dict[str, float] = Field(default_factory=dict)
+    """Seconds spent planning (data and prompts), loading the model, generating and writing, by the last
+    process that generated."""
     judges: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Per judge-scored unit, as the last ``vipbench judge`` graded it: the judge model asked, the models the API
     reported answering, the template hash."""

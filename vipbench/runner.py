@@ -8,12 +8,13 @@ import os
 import socket
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from vipbench.batching import BatchSize, BatchSizeOption, batches
 from vipbench.data import resolve_data_root
 from vipbench.errors import VipbenchError
 from vipbench.imaging import image_size
@@ -190,11 +191,6 @@ def _record(request: Request, answer: str | Generation, seconds: float) -> Predi
     )
 
 
-def _chunks(items: Sequence[Request], size: int) -> Iterator[Sequence[Request]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def new_run_id(model: str) -> str:
     return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}_{model}"
 
@@ -225,11 +221,13 @@ def execute(
     spec: RunSpec,
     planned: list[PlannedTask],
     model: ModelAdapter,
-    batch_size: int,
+    batch_size: BatchSizeOption,
     command: list[str],
     resumed: bool,
     groups: dict[str, GroupSpec] | None = None,
     console=None,
+    timings: dict[str, float] | None = None,
+    warn=print,
 ) -> None:
     """Generate every missing prediction, then write the exports and mark the run complete."""
     previous = store.manifest() if resumed else None
@@ -261,30 +259,42 @@ def execute(
     pending = {p.task.name: [r for r in p.requests if r.key not in done] for p in planned}
     total = sum(map(len, pending.values()))
     done_now = 0
+    size = BatchSize.start(batch_size)
+    timings = dict(timings or {})
+    started = time.perf_counter()
     try:
         with Heartbeat(store), progress_bar(console) as progress:
             bar = progress.add_task(spec.model, total=total, detail="")
-            started = time.perf_counter()
             for item in planned:
                 model.begin_task(item.task.name, item.requests)
-                for batch in _chunks(pending[item.task.name], batch_size):
-                    progress.update(bar, description=f"{spec.model} · {item.task.name}")
-                    t0 = time.perf_counter()
-                    answers = model.generate(batch, item.generation)
+                progress.update(bar, description=f"{spec.model} · {item.task.name}")
+                for batch, answers, seconds in batches(model, pending[item.task.name], item.generation, size, warn):
                     if len(answers) != len(batch):
                         raise VipbenchError(f"model returned {len(answers)} answers for {len(batch)} requests")
-                    per_sample = (time.perf_counter() - t0) / len(batch)
-                    store.append_predictions(_record(r, a, per_sample) for r, a in zip(batch, answers))
+                    store.append_predictions(_record(r, a, seconds / len(batch)) for r, a in zip(batch, answers))
                     done_now += len(batch)
                     rate = done_now / max(time.perf_counter() - started, 1e-9)
-                    progress.update(bar, advance=len(batch), detail=f"{rate:.2f} samples/s")
+                    detail = f"{rate:.2f} samples/s" + (f" · batch {size.current}" if size.current > 1 else "")
+                    progress.update(bar, advance=len(batch), detail=detail)
     except BaseException as exc:
         manifest.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        manifest.batch, manifest.timings = size.record(), {**timings, "generate_s": time.perf_counter() - started}
         store.write_manifest(manifest)
         raise
+    timings["generate_s"] = time.perf_counter() - started
+    finishing = time.perf_counter()
+    store.write_predictions(_in_planned_order(store.predictions(), planned))
     write_exports(store, planned)
+    timings["write_s"] = time.perf_counter() - finishing
     manifest.status = "complete"
+    manifest.batch, manifest.timings = size.record(), {k: round(v, 3) for k, v in timings.items()}
     store.write_manifest(manifest)
+
+
+def _in_planned_order(records: list[PredictionRecord], planned: list[PlannedTask]) -> list[PredictionRecord]:
+    """Predictions as the tasks list their samples (they are generated longest prompt first)."""
+    order = {r.key: i for i, r in enumerate(r for item in planned for r in item.requests)}
+    return sorted(records, key=lambda record: order.get(record.key, len(order)))
 
 
 def describe_model(model: ModelAdapter) -> dict[str, Any]:
@@ -328,7 +338,7 @@ def run(
     run_id: str | None = None,
     overrides: dict[str, Any] | None = None,
     include_paths: Sequence[Path] = (),
-    batch_size: int | None = None,
+    batch_size: BatchSizeOption | None = None,
     device: str | None = None,
     command: Sequence[str] = (),
     console=None,
@@ -344,14 +354,30 @@ def run(
             return store
     assert spec is not None
     index = TaskIndex(include_paths)
+    clock = time.perf_counter()
     planned = plan(spec, index, warn=warn)
+    timings = {"plan_s": time.perf_counter() - clock}
+    clock = time.perf_counter()
     model = create_model(spec.model, **spec.model_options, **({"device": device} if device else {}))
+    timings["load_s"] = time.perf_counter() - clock
     if store is None:
         store = RunStore.create(results_dir, run_id or new_run_id(spec.model))
     size = batch_size or getattr(model, "batch_size", None) or model.default_batch_size
     groups = group_specs(index, spec.tasks)
     try:
-        execute(store, spec, planned, model, size, list(command), resume is not None, groups, console=console)
+        execute(
+            store,
+            spec,
+            planned,
+            model,
+            size,
+            list(command),
+            resume is not None,
+            groups,
+            console=console,
+            timings=timings,
+            warn=warn,
+        )
     finally:
         line = model.report()
         if line:

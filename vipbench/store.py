@@ -146,6 +146,10 @@ class RunStore:
     def append_predictions(self, records: Iterable[PredictionRecord]) -> None:
         append_jsonl(self.predictions_path, records)
 
+    def write_predictions(self, records: Iterable[PredictionRecord]) -> None:
+        """Replace predictions.jsonl at once (a kill leaves the old file whole)."""
+        write_atomic(self.predictions_path, "".join(r.model_dump_json() + "\n" for r in records))
+
 
 class Heartbeat:
     """While a run generates, a thread touches ``<run>/heartbeat`` every few seconds, so that other processes

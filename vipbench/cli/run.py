@@ -60,6 +60,17 @@ def _not_a_dataset(key: str, keys: set[str], datasets: dict, index) -> str:
     return f"{UnknownNameError('dataset', key, keys)} (of the chosen tasks)"
 
 
+def batch_size(text: str) -> int | str:
+    return "auto" if text == "auto" else positive_int(text)
+
+
+def _where_the_time_went(manifest) -> str:
+    t, batch = manifest.timings, manifest.batch
+    parts = [f"{name} {t[key]:.1f} s" for name, key in (("data", "plan_s"), ("model load", "load_s")) if key in t]
+    parts += [f"generate {t.get('generate_s', 0):.1f} s", f"write {t.get('write_s', 0):.1f} s"]
+    return f"time: {' · '.join(parts)}; batch size {batch.get('requested')} (largest used {batch.get('largest_used')})"
+
+
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -137,6 +148,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return 130
     console.print(f"[green]done[/]: {store.path}", soft_wrap=True)
+    console.print(_where_the_time_went(store.manifest()), soft_wrap=True)
     return score_finished_run(store, console)
 
 
@@ -198,7 +210,12 @@ def add_parser(sub) -> None:
     p.add_argument("--model-path", help="local checkpoint folder in Hugging Face format, instead of the hub id")
     p.add_argument("--limit", type=positive_int, help="only the first N samples of each task (smoke runs)")
     p.add_argument(
-        "--batch-size", type=positive_int, help="requests per generate call (default: 8 on a GPU, 1 on a CPU)"
+        "--batch-size",
+        type=batch_size,
+        metavar="N|auto",
+        help="requests per generate call. auto (the default on a GPU) starts at 128 and halves after an "
+        "out-of-memory error, retrying the same requests; the manifest records the largest used. Default on a "
+        "CPU: 1",
     )
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     p.add_argument(

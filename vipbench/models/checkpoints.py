@@ -36,8 +36,9 @@ def describe_checkpoint(adapter: Any) -> dict[str, Any]:
     }
 
 
-def resolve_device(device: str, dtype: str) -> tuple[str, Any]:
-    """``auto`` is CUDA when there is a GPU; a dtype of ``auto`` is bfloat16 on a GPU and float32 on a CPU."""
+def resolve_device(device: str, dtype: str, gpu_dtype: str = "bfloat16") -> tuple[str, Any]:
+    """``auto`` is CUDA when there is a GPU; a dtype of ``auto`` is ``gpu_dtype`` on a GPU (the precision the
+    model's own evaluation used) and float32 on a CPU."""
     import torch
 
     if device == "auto":
@@ -53,7 +54,7 @@ def resolve_device(device: str, dtype: str) -> tuple[str, Any]:
         if index is not None and index >= count:
             raise VipbenchError(f"--device {device}: there are {count} CUDA GPU(s), numbered from 0")
     if dtype == "auto":
-        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+        dtype = gpu_dtype if device.startswith("cuda") else "float32"
     try:
         return device, getattr(torch, dtype)
     except AttributeError:

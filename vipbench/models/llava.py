@@ -77,11 +77,12 @@ class LlavaFamilyAdapter(ModelAdapter):
         from vipbench.models.tiny import tiny_checkpoint
 
         source, offline = checkpoint_source(checkpoint, model_path, lambda: tiny_checkpoint(self.model_type))
-        self.device, self.dtype = resolve_device(device, dtype)
+        # LLaVA's and ViP-LLaVA's evaluation scripts run the model in fp16 (``.half()`` in model_vqa.py).
+        self.device, self.dtype = resolve_device(device, dtype, gpu_dtype="float16")
         config = self.fix_config(_load_config(source, self.model_type, offline))
         self.source, self.checkpoint = source, checkpoint
         self.template, self.image_preprocess = conv_template, image_preprocess
-        self.batch_size = 8 if self.device.startswith("cuda") else 1
+        self.batch_size = "auto" if self.device.startswith("cuda") else 1  # a GPU takes the largest batch that fits
 
         try:
             self.processor = AutoProcessor.from_pretrained(source, local_files_only=offline)

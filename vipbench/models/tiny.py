@@ -80,9 +80,7 @@ def build_tiny(
         from transformers import CLIPImageProcessor as ImageProcessor
 
     if tokenizer is None:
-        vocab, tokenizer = tiny_tokenizer()
-    else:
-        vocab = tokenizer.get_vocab()
+        _, tokenizer = tiny_tokenizer()
     image_processor = ImageProcessor(
         size={"shortest_edge": image_size},
         crop_size={"height": image_size, "width": image_size},

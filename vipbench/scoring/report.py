@@ -17,8 +17,12 @@ def _who(unit: UnitScores) -> str:
 def unit_table(model: str, unit: UnitScores):
     from rich.table import Table
 
-    partial = f" · [yellow]partial {unit.n}/{unit.planned}[/]" if unit.partial else ""
-    table = Table(title=f"{model} · {unit.unit}{partial}", title_justify="left")
+    name = f"{model} · {unit.unit}"
+    partial = f"partial {unit.n}/{unit.planned}" if unit.partial else ""
+    width = len(name) + len(partial) + 7
+    # At least as wide as its title (within 80 columns): a table of one or two columns must not wrap it.
+    title = f"{name} · [yellow]{partial}[/]" if partial else name
+    table = Table(title=title, title_justify="left", min_width=min(width, 80))
     columns: list[tuple[str, Stat]] = [(unit.total.label or unit.headline, unit.total)]
     columns += [(stat.label or name, stat) for name, stat in unit.secondary.items()]
     for stats in list(unit.breakdowns.values())[:1]:
