@@ -90,3 +90,19 @@ def test_greedy_answers_and_inputs_do_not_depend_on_the_batch(tmp_path):
         return [(p.sample_id, p.prediction, p.input_ids_hash) for p in store.predictions()]
 
     assert predictions(1) == predictions(8)
+
+
+def test_a_static_kv_cache_gives_the_same_greedy_answers(tmp_path):
+    def predictions(kv_cache: str):
+        spec = RunSpec(
+            model="vip-llava-tiny",
+            tasks=["vip-synth"],
+            limit=6,
+            generation={"max_new_tokens": 6},
+            model_options={"kv_cache": kv_cache},
+        )
+        store = run(spec, results_dir=tmp_path, run_id=kv_cache, batch_size=3, warn=lambda m: None)
+        assert store.manifest().model["kv_cache"] == kv_cache
+        return [p.prediction for p in store.predictions()]
+
+    assert predictions("static") == predictions("dynamic")

@@ -240,7 +240,7 @@ def test_model_args_are_checked_against_the_adapter(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err == (
         "error: model 'vip-llava-7b' has no argument 'dtpye'; it takes model_path, device, dtype, conv_template, "
-        "image_preprocess"
+        "image_preprocess, kv_cache"
     )
     assert main(["run", "--model", "oracle", "--model-path", "/tmp/x", *results]) == 2
     assert "error: model 'oracle' has no argument 'model_path'; it takes none" in capsys.readouterr().err

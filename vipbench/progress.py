@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 
-def progress_bar(console=None):
-    """A rich Progress whose tasks take a ``detail`` field (a rate, request counts, ...)."""
+def progress_bar(console=None, shown: bool = True):
+    """A rich Progress whose tasks take a ``detail`` field (a rate, request counts, ...); ``shown=False`` keeps it
+    quiet (the other processes of a data-parallel run)."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -23,4 +24,5 @@ def progress_bar(console=None):
         TextColumn("eta"),
         TimeRemainingColumn(),
         console=console,
+        disable=not shown,
     )

@@ -277,6 +277,8 @@ class Manifest(_Record):
     """Scores computed over several of the run's tasks (VCR's Q→AR), by group name."""
     environment: dict[str, Any]
     """vipbench version, git commit, python, platform, package versions."""
+    processes: int = 1
+    """How many processes generated the run at once (torchrun's WORLD_SIZE, the last time it ran)."""
     batch: dict[str, Any] = Field(default_factory=dict)
     """The batch size asked for, the largest used, out-of-memory back-offs, and the order requests ran in."""
     timings: dict[str, float] = Field(default_factory=dict)

@@ -9,13 +9,16 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from vipbench import distributed
 from vipbench.batching import BatchSize, BatchSizeOption, batches
 from vipbench.data import resolve_data_root
+from vipbench.distributed import World
 from vipbench.errors import VipbenchError
 from vipbench.imaging import image_size
 from vipbench.models import MODELS, create_model
@@ -191,6 +194,17 @@ def _record(request: Request, answer: str | Generation, seconds: float) -> Predi
     )
 
 
+def _new_store(results_dir: Path, run_id: str, world: World | None) -> RunStore:
+    """The new run's folder; in a data-parallel run, rank 0's, named by rank 0."""
+    if world is None:
+        return RunStore.create(results_dir, run_id)
+    run_id = world.share(run_id)
+    if world.leader:
+        RunStore.create(results_dir, run_id)
+    world.barrier()
+    return RunStore(results_dir / run_id)
+
+
 def new_run_id(model: str) -> str:
     return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}_{model}"
 
@@ -228,8 +242,11 @@ def execute(
     console=None,
     timings: dict[str, float] | None = None,
     warn=print,
+    world: World | None = None,
 ) -> None:
-    """Generate every missing prediction, then write the exports and mark the run complete."""
+    """Generate every missing prediction, then write the exports and mark the run complete. In a data-parallel
+    run (``world``) each process generates its share into its own shard, and rank 0 keeps the books."""
+    leader = world is None or world.leader
     previous = store.manifest() if resumed else None
     tasks = {p.task.name: p.provenance for p in planned}
     if previous:
@@ -252,18 +269,23 @@ def execute(
         tasks=tasks,
         groups=groups or {},
         environment=environment(),
+        processes=world.size if world else 1,
     )
-    store.write_manifest(manifest)
+    if leader:
+        store.write_manifest(manifest)
 
     done = {r.key for r in store.predictions()}
-    pending = {p.task.name: [r for r in p.requests if r.key not in done] for p in planned}
+    if world:
+        world.barrier()  # every process knows what is done before any writes more
+    share = slice(world.rank, None, world.size) if world else slice(None)
+    pending = {p.task.name: [r for r in p.requests if r.key not in done][share] for p in planned}
     total = sum(map(len, pending.values()))
     done_now = 0
     size = BatchSize.start(batch_size)
     timings = dict(timings or {})
     started = time.perf_counter()
     try:
-        with Heartbeat(store), progress_bar(console) as progress:
+        with Heartbeat(store) if leader else nullcontext(), progress_bar(console, shown=leader) as progress:
             bar = progress.add_task(spec.model, total=total, detail="")
             for item in planned:
                 model.begin_task(item.task.name, item.requests)
@@ -271,17 +293,24 @@ def execute(
                 for batch, answers, seconds in batches(model, pending[item.task.name], item.generation, size, warn):
                     if len(answers) != len(batch):
                         raise VipbenchError(f"model returned {len(answers)} answers for {len(batch)} requests")
-                    store.append_predictions(_record(r, a, seconds / len(batch)) for r, a in zip(batch, answers))
+                    records = (_record(r, a, seconds / len(batch)) for r, a in zip(batch, answers))
+                    store.append_predictions(records, rank=world.rank if world else None)
                     done_now += len(batch)
                     rate = done_now / max(time.perf_counter() - started, 1e-9)
                     detail = f"{rate:.2f} samples/s" + (f" · batch {size.current}" if size.current > 1 else "")
                     progress.update(bar, advance=len(batch), detail=detail)
     except BaseException as exc:
-        manifest.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        manifest.batch, manifest.timings = size.record(), {**timings, "generate_s": time.perf_counter() - started}
-        store.write_manifest(manifest)
+        if leader:
+            manifest.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            manifest.batch, manifest.timings = size.record(), {**timings, "generate_s": time.perf_counter() - started}
+            store.write_manifest(manifest)
         raise
     timings["generate_s"] = time.perf_counter() - started
+    if world:
+        world.barrier()  # every shard is complete
+        if not world.leader:
+            world.barrier()  # rank 0 merges
+            return
     finishing = time.perf_counter()
     store.write_predictions(_in_planned_order(store.predictions(), planned))
     write_exports(store, planned)
@@ -289,6 +318,8 @@ def execute(
     manifest.status = "complete"
     manifest.batch, manifest.timings = size.record(), {k: round(v, 3) for k, v in timings.items()}
     store.write_manifest(manifest)
+    if world:
+        world.barrier()
 
 
 def _in_planned_order(records: list[PredictionRecord], planned: list[PlannedTask]) -> list[PredictionRecord]:
@@ -344,7 +375,11 @@ def run(
     console=None,
     warn=print,
 ) -> RunStore:
-    """Plan (data and prompts), load the model, then create or reopen the run folder and generate."""
+    """Plan (data and prompts), load the model, then create or reopen the run folder and generate. Under
+    torchrun, every process does so and generates its share (vipbench.distributed)."""
+    world = distributed.current()
+    if world:
+        device = world.device(device)
     store = None
     if resume is not None:
         store, spec = resume_run(results_dir, resume, overrides or {})
@@ -358,10 +393,16 @@ def run(
     planned = plan(spec, index, warn=warn)
     timings = {"plan_s": time.perf_counter() - clock}
     clock = time.perf_counter()
+    if world and not world.leader:
+        world.barrier()  # rank 0 loads first: whatever it downloads or builds, the others then read whole
     model = create_model(spec.model, **spec.model_options, **({"device": device} if device else {}))
+    if world and world.leader:
+        world.barrier()
     timings["load_s"] = time.perf_counter() - clock
     if store is None:
-        store = RunStore.create(results_dir, run_id or new_run_id(spec.model))
+        store = _new_store(results_dir, run_id or new_run_id(spec.model), world)
+    elif world:
+        world.barrier()  # every process has checked the run it resumes before rank 0 marks it running
     size = batch_size or getattr(model, "batch_size", None) or model.default_batch_size
     groups = group_specs(index, spec.tasks)
     try:
@@ -377,6 +418,7 @@ def run(
             console=console,
             timings=timings,
             warn=warn,
+            world=world,
         )
     finally:
         line = model.report()

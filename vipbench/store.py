@@ -140,15 +140,30 @@ class RunStore:
         manifest.updated = now()
         write_atomic(self.manifest_path, manifest.model_dump_json(indent=2) + "\n")
 
-    def predictions(self) -> list[PredictionRecord]:
-        return read_jsonl_records(self.predictions_path, PredictionRecord)
+    def shard_path(self, rank: int) -> Path:
+        """Where one process of a data-parallel run appends its predictions until they are merged."""
+        return self.path / f"predictions.rank{rank}.jsonl"
 
-    def append_predictions(self, records: Iterable[PredictionRecord]) -> None:
-        append_jsonl(self.predictions_path, records)
+    def shards(self) -> list[Path]:
+        return sorted(self.path.glob("predictions.rank*.jsonl"))
+
+    def predictions(self) -> list[PredictionRecord]:
+        """Every prediction made: predictions.jsonl, then any data-parallel shards not merged yet (each sample
+        once, should a merge have been cut short)."""
+        records: dict[tuple, PredictionRecord] = {}
+        for path in (self.predictions_path, *self.shards()):
+            for record in read_jsonl_records(path, PredictionRecord):
+                records.setdefault(record.key, record)
+        return list(records.values())
+
+    def append_predictions(self, records: Iterable[PredictionRecord], rank: int | None = None) -> None:
+        append_jsonl(self.predictions_path if rank is None else self.shard_path(rank), records)
 
     def write_predictions(self, records: Iterable[PredictionRecord]) -> None:
-        """Replace predictions.jsonl at once (a kill leaves the old file whole)."""
+        """Replace predictions.jsonl at once (a kill leaves the old file whole), then drop the merged shards."""
         write_atomic(self.predictions_path, "".join(r.model_dump_json() + "\n" for r in records))
+        for shard in self.shards():
+            shard.unlink()
 
 
 class Heartbeat:

@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from vipbench import distributed
 from vipbench.cli.common import (
     add_include_path_option,
     add_results_option,
@@ -90,7 +91,7 @@ def _spec_fields(args: argparse.Namespace, index) -> dict:
     """The run settings the command line gives: a new run's spec, or what a resumed run must agree with."""
     shortcuts = {
         k: getattr(args, k)
-        for k in ("model_path", "dtype", "conv_template", "image_preprocess")
+        for k in ("model_path", "dtype", "conv_template", "image_preprocess", "kv_cache")
         if getattr(args, k) is not None
     }
     return {
@@ -107,7 +108,6 @@ def _spec_fields(args: argparse.Namespace, index) -> dict:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from vipbench.records import RunSpec
-    from vipbench.runner import run
     from vipbench.tasks import TaskIndex
 
     index = TaskIndex(args.include_path)
@@ -128,6 +128,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops as cleanly as Ctrl-C
     console = stderr_console()
+    world = distributed.current()  # under torchrun: this process's rank (the process group is joined here)
+    try:
+        return _run_and_score(args, spec, overrides, console, world)
+    finally:
+        if world:
+            world.close()
+
+
+def _run_and_score(args: argparse.Namespace, spec, overrides: dict, console, world) -> int:
+    from vipbench.runner import run
+
     try:
         store = run(
             spec,
@@ -147,6 +158,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             "[yellow]interrupted[/]: finished predictions are saved; continue with [bold]vipbench run --resume[/]"
         )
         return 130
+    if world and not world.leader:
+        return 0  # rank 0 reports for every process
     console.print(f"[green]done[/]: {store.path}", soft_wrap=True)
     console.print(_where_the_time_went(store.manifest()), soft_wrap=True)
     return score_finished_run(store, console)
@@ -222,6 +235,13 @@ def add_parser(sub) -> None:
         "--dtype",
         choices=["float32", "bfloat16", "float16"],
         help="weights' dtype (default: bfloat16 on a GPU, float32 on a CPU)",
+    )
+    p.add_argument(
+        "--kv-cache",
+        choices=["dynamic", "static"],
+        help="LLaVA family: static preallocates the KV cache so transformers compiles the decoding step on a GPU. "
+        "Measured on an H100 (7B): about 2x faster per batch at batch 1 and 8, after a 35-53 s compile for each "
+        "new batch shape; it pays off only on long runs (default: dynamic)",
     )
     p.add_argument("--conv-template", help="conversation template (ViP-LLaVA default: llava_v1, as the paper)")
     p.add_argument(

@@ -33,6 +33,8 @@ SYSTEM = (
 #: ``llava_v1`` (llava/conversation.py, sep " "): what ViP-LLaVA and LLaVA-1.5 were trained and evaluated with.
 LLAVA_V1 = SYSTEM + " USER: <image>\n{question} ASSISTANT:"
 PREPROCESSING = ("pad", "crop", "resize")
+#: ``static`` preallocates the KV cache, which lets transformers compile the decoding step on a GPU.
+KV_CACHES = ("dynamic", "static")
 
 #: ViP-LLaVA's projector reads these CLIP layers; an old llava-hf 7B config revision lists only -2.
 _OFFICIAL_FEATURE_LAYERS = [-2, -5, -8, -11, 6]
@@ -58,6 +60,7 @@ class LlavaFamilyAdapter(ModelAdapter):
         dtype: str = "auto",
         conv_template: str = "llava_v1",
         image_preprocess: str = "pad",
+        kv_cache: str = "dynamic",
     ):
         try:
             import torch  # noqa: F401
@@ -69,6 +72,8 @@ class LlavaFamilyAdapter(ModelAdapter):
             raise VipbenchError(
                 f"unknown conversation template {conv_template!r}; choose from {', '.join(self.templates)}"
             )
+        if kv_cache not in KV_CACHES:
+            raise VipbenchError(f"unknown KV cache {kv_cache!r}; choose from {', '.join(KV_CACHES)}")
         if image_preprocess not in PREPROCESSING:
             raise VipbenchError(
                 f"unknown image preprocessing {image_preprocess!r}; choose from {', '.join(PREPROCESSING)}"
@@ -81,7 +86,7 @@ class LlavaFamilyAdapter(ModelAdapter):
         self.device, self.dtype = resolve_device(device, dtype, gpu_dtype="float16")
         config = self.fix_config(_load_config(source, self.model_type, offline))
         self.source, self.checkpoint = source, checkpoint
-        self.template, self.image_preprocess = conv_template, image_preprocess
+        self.template, self.image_preprocess, self.kv_cache = conv_template, image_preprocess, kv_cache
         self.batch_size = "auto" if self.device.startswith("cuda") else 1  # a GPU takes the largest batch that fits
 
         try:
@@ -114,7 +119,12 @@ class LlavaFamilyAdapter(ModelAdapter):
         return config
 
     def describe(self) -> dict[str, Any]:
-        return {**describe_checkpoint(self), "conv_template": self.template, "image_preprocess": self.image_preprocess}
+        return {
+            **describe_checkpoint(self),
+            "conv_template": self.template,
+            "image_preprocess": self.image_preprocess,
+            "kv_cache": self.kv_cache,
+        }
 
     def chat_template(self) -> str:
         return self.templates[self.template]
@@ -198,6 +208,8 @@ class LlavaFamilyAdapter(ModelAdapter):
         }
         if sampling:
             kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
+        if self.kv_cache == "static":
+            kwargs["cache_implementation"] = "static"
         with torch.inference_mode():
             output = self.model.generate(**inputs, **kwargs)
         ids, attention = inputs["input_ids"], inputs["attention_mask"].bool()

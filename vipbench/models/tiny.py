@@ -6,6 +6,9 @@ processor, image-token expansion, batched generation) in a second on a CPU. Its 
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from vipbench.resources import cache_dir
@@ -26,9 +29,24 @@ _WORDS = (
 def tiny_checkpoint(model_type: str = "vipllava") -> Path:
     """The cached tiny checkpoint of a ``vipllava`` or ``llava`` model, built on first use."""
     name = {"vipllava": "vip-llava", "llava": "llava-1.5"}[model_type]
-    path = cache_dir() / "models" / f"{name}-tiny-v{TINY_VERSION}"
-    if not (path / "config.json").is_file():
-        build_tiny(path, model_type)
+    return cached_build(
+        cache_dir() / "models" / f"{name}-tiny-v{TINY_VERSION}", lambda out: build_tiny(out, model_type)
+    )
+
+
+def cached_build(path: Path, build: Callable[[Path], Path]) -> Path:
+    """``path``, built on first use into a folder of its own and renamed into place, so processes that start
+    together (a data-parallel run) never read a half-written checkpoint."""
+    if path.is_dir():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}-") as tmp:
+        build(Path(tmp) / "build")
+        try:
+            os.replace(Path(tmp) / "build", path)
+        except OSError:
+            if not path.is_dir():  # not another process's build that got there first
+                raise
     return path
 
 
@@ -66,10 +84,20 @@ def build_tiny_vipllava(out: Path, seed: int = 0) -> Path:
 
 
 def build_tiny(
-    out: Path, model_type: str, seed: int = 0, image_size: int = 30, patch_size: int = 2, tokenizer=None
+    out: Path,
+    model_type: str,
+    seed: int = 0,
+    image_size: int = 30,
+    patch_size: int = 2,
+    tokenizer=None,
+    text: dict | None = None,
+    vision: dict | None = None,
+    dtype=None,
+    device: str = "cpu",
 ) -> Path:
-    """Write config, weights, tokenizer and processor to ``out``. Dimensions follow transformers' own tests.
-    ``tokenizer`` replaces the word-level tiny one (it needs ``<pad>`` and an ``image_token``)."""
+    """Write config, weights, tokenizer and processor to ``out``. Dimensions follow transformers' own tests;
+    ``text`` and ``vision`` override them (``benchmarks/gpu_generate.py`` builds the real 7B sizes, on ``device``
+    in ``dtype``). ``tokenizer`` replaces the word-level tiny one (it needs ``<pad>`` and an ``image_token``)."""
     import torch
     import transformers
     from transformers import CLIPVisionConfig, LlamaConfig, LlavaProcessor
@@ -92,41 +120,50 @@ def build_tiny(
         vision_feature_select_strategy="default",
         num_additional_image_tokens=1,
     )
-    text = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=37,
-        max_position_embeddings=2048,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
+    text_config = LlamaConfig(
+        **{
+            "vocab_size": len(tokenizer),
+            "hidden_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "intermediate_size": 37,
+            "max_position_embeddings": 2048,
+            "pad_token_id": tokenizer.pad_token_id,
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+            **(text or {}),
+        }
     )
-    vision = CLIPVisionConfig(
-        image_size=image_size,
-        patch_size=patch_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=37,
-        projection_dim=32,
+    vision_config = CLIPVisionConfig(
+        **{
+            "image_size": image_size,
+            "patch_size": patch_size,
+            "hidden_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "intermediate_size": 37,
+            "projection_dim": 32,
+            **(vision or {}),
+        }
     )
     common = {
-        "text_config": text.to_dict(),
-        "vision_config": vision.to_dict(),
+        "text_config": text_config.to_dict(),
+        "vision_config": vision_config.to_dict(),
         "image_token_index": tokenizer.convert_tokens_to_ids(tokenizer.image_token),
         "image_seq_length": (image_size // patch_size) ** 2,
     }
     if model_type == "vipllava":
-        # Five feature layers like the real [-2, -5, -8, -11, 6], within a 2-layer tower's 3 hidden states.
-        config = transformers.VipLlavaConfig(**common, vision_feature_layer=[-2, -3, -1, 0, 1])
+        # The real five feature layers, or five like them within a 2-layer tower's 3 hidden states.
+        deep = vision_config.num_hidden_layers >= 12
+        layers = [-2, -5, -8, -11, 6] if deep else [-2, -3, -1, 0, 1]
+        config = transformers.VipLlavaConfig(**common, vision_feature_layer=layers)
         model_class = transformers.VipLlavaForConditionalGeneration
     else:
         config = transformers.LlavaConfig(**common, vision_feature_layer=-2)
         model_class = transformers.LlavaForConditionalGeneration
     torch.manual_seed(seed)
-    model = model_class(config).eval()
+    with torch.device(device):
+        model = model_class(config).to(dtype or torch.float32).eval()
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     processor.save_pretrained(out)
@@ -135,10 +172,7 @@ def build_tiny(
 
 def tiny_osprey() -> Path:
     """The cached tiny Osprey checkpoint, built on first use."""
-    path = cache_dir() / "models" / f"osprey-tiny-v{TINY_VERSION}"
-    if not (path / "config.json").is_file():
-        build_tiny_osprey(path)
-    return path
+    return cached_build(cache_dir() / "models" / f"osprey-tiny-v{TINY_VERSION}", build_tiny_osprey)
 
 
 def build_tiny_osprey(out: Path, seed: int = 0, trunk_in_shards: bool = False) -> Path:
