@@ -274,7 +274,7 @@ def execute(
     if leader:
         store.write_manifest(manifest)
 
-    done = {r.key for r in store.predictions()}
+    done = {r.key for r in store.predictions(repair=True)}
     if world:
         world.barrier()  # every process knows what is done before any writes more
     share = slice(world.rank, None, world.size) if world else slice(None)

@@ -147,12 +147,13 @@ class RunStore:
     def shards(self) -> list[Path]:
         return sorted(self.path.glob("predictions.rank*.jsonl"))
 
-    def predictions(self) -> list[PredictionRecord]:
+    def predictions(self, repair: bool = False) -> list[PredictionRecord]:
         """Every prediction made: predictions.jsonl, then any data-parallel shards not merged yet (each sample
-        once, should a merge have been cut short)."""
+        once, should a merge have been cut short). Only the process about to append (``repair``) cuts off a line
+        torn by a kill: a reader must not, since the line may be one another process is still writing."""
         records: dict[tuple, PredictionRecord] = {}
         for path in (self.predictions_path, *self.shards()):
-            for record in read_jsonl_records(path, PredictionRecord):
+            for record in read_jsonl_records(path, PredictionRecord, repair=repair):
                 records.setdefault(record.key, record)
         return list(records.values())
 
