@@ -247,6 +247,51 @@ def execute(
     """Generate every missing prediction, then write the exports and mark the run complete. In a data-parallel
     run (``world``) each process generates its share into its own shard, and rank 0 keeps the books."""
     leader = world is None or world.leader
+    manifest = _start_manifest(store, spec, planned, model, command, resumed, groups, world)
+    if leader:
+        store.write_manifest(manifest)
+    done = {r.key for r in store.predictions(repair=True)}
+    if world:
+        world.barrier()  # every process knows what is done before any writes more
+    share = slice(world.rank, None, world.size) if world else slice(None)
+    pending = {p.task.name: [r for r in p.requests if r.key not in done][share] for p in planned}
+    size, timings = BatchSize.start(batch_size), dict(timings or {})
+    started = time.perf_counter()
+    try:
+        _generate(store, spec, planned, model, pending, size, console, warn, world)
+    except BaseException as exc:
+        if leader:
+            manifest.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            manifest.batch, manifest.timings = size.record(), {**timings, "generate_s": time.perf_counter() - started}
+            store.write_manifest(manifest)
+        raise
+    timings["generate_s"] = time.perf_counter() - started
+    if world:
+        world.barrier()  # every shard is complete
+    if leader:
+        finishing = time.perf_counter()
+        store.write_predictions(_in_planned_order(store.predictions(), planned))
+        write_exports(store, planned)
+        timings["write_s"] = time.perf_counter() - finishing
+        manifest.status = "complete"
+        manifest.batch, manifest.timings = size.record(), {k: round(v, 3) for k, v in timings.items()}
+        store.write_manifest(manifest)
+    if world:
+        world.barrier()  # rank 0 has merged
+
+
+def _start_manifest(
+    store: RunStore,
+    spec: RunSpec,
+    planned: list[PlannedTask],
+    model: ModelAdapter,
+    command: list[str],
+    resumed: bool,
+    groups: dict[str, GroupSpec] | None,
+    world: World | None,
+) -> Manifest:
+    """The manifest of the run as it starts (again): a resumed run keeps the tasks and scoring it began with, and
+    refuses data or prompts that changed since."""
     previous = store.manifest() if resumed else None
     tasks = {p.task.name: p.provenance for p in planned}
     if previous:
@@ -256,7 +301,7 @@ def execute(
                 f"the data or prompts of {', '.join(changed)} changed since run {store.run_id} started; start a new run"
             )
         tasks, groups = previous.tasks, previous.groups  # the run keeps the scoring it started with
-    manifest = Manifest(
+    return Manifest(
         run_id=store.run_id,
         created=previous.created if previous else now(),
         updated=now(),
@@ -271,55 +316,36 @@ def execute(
         environment=environment(),
         processes=world.size if world else 1,
     )
-    if leader:
-        store.write_manifest(manifest)
 
-    done = {r.key for r in store.predictions(repair=True)}
-    if world:
-        world.barrier()  # every process knows what is done before any writes more
-    share = slice(world.rank, None, world.size) if world else slice(None)
-    pending = {p.task.name: [r for r in p.requests if r.key not in done][share] for p in planned}
-    total = sum(map(len, pending.values()))
-    done_now = 0
-    size = BatchSize.start(batch_size)
-    timings = dict(timings or {})
-    started = time.perf_counter()
-    try:
-        with Heartbeat(store) if leader else nullcontext(), progress_bar(console, shown=leader) as progress:
-            bar = progress.add_task(spec.model, total=total, detail="")
-            for item in planned:
-                model.begin_task(item.task.name, item.requests)
-                progress.update(bar, description=f"{spec.model} · {item.task.name}")
-                for batch, answers, seconds in batches(model, pending[item.task.name], item.generation, size, warn):
-                    if len(answers) != len(batch):
-                        raise VipbenchError(f"model returned {len(answers)} answers for {len(batch)} requests")
-                    records = (_record(r, a, seconds / len(batch)) for r, a in zip(batch, answers))
-                    store.append_predictions(records, rank=world.rank if world else None)
-                    done_now += len(batch)
-                    rate = done_now / max(time.perf_counter() - started, 1e-9)
-                    detail = f"{rate:.2f} samples/s" + (f" · batch {size.current}" if size.current > 1 else "")
-                    progress.update(bar, advance=len(batch), detail=detail)
-    except BaseException as exc:
-        if leader:
-            manifest.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            manifest.batch, manifest.timings = size.record(), {**timings, "generate_s": time.perf_counter() - started}
-            store.write_manifest(manifest)
-        raise
-    timings["generate_s"] = time.perf_counter() - started
-    if world:
-        world.barrier()  # every shard is complete
-        if not world.leader:
-            world.barrier()  # rank 0 merges
-            return
-    finishing = time.perf_counter()
-    store.write_predictions(_in_planned_order(store.predictions(), planned))
-    write_exports(store, planned)
-    timings["write_s"] = time.perf_counter() - finishing
-    manifest.status = "complete"
-    manifest.batch, manifest.timings = size.record(), {k: round(v, 3) for k, v in timings.items()}
-    store.write_manifest(manifest)
-    if world:
-        world.barrier()
+
+def _generate(
+    store: RunStore,
+    spec: RunSpec,
+    planned: list[PlannedTask],
+    model: ModelAdapter,
+    pending: dict[str, list[Request]],
+    size: BatchSize,
+    console,
+    warn,
+    world: World | None,
+) -> None:
+    """Generate the pending requests task by task, appending each batch's predictions as soon as it is done."""
+    leader = world is None or world.leader
+    done, started = 0, time.perf_counter()
+    with Heartbeat(store) if leader else nullcontext(), progress_bar(console, shown=leader) as progress:
+        bar = progress.add_task(spec.model, total=sum(map(len, pending.values())), detail="")
+        for item in planned:
+            model.begin_task(item.task.name, item.requests)
+            progress.update(bar, description=f"{spec.model} · {item.task.name}")
+            for batch, answers, seconds in batches(model, pending[item.task.name], item.generation, size, warn):
+                if len(answers) != len(batch):
+                    raise VipbenchError(f"model returned {len(answers)} answers for {len(batch)} requests")
+                records = (_record(r, a, seconds / len(batch)) for r, a in zip(batch, answers))
+                store.append_predictions(records, rank=world.rank if world else None)
+                done += len(batch)
+                rate = done / max(time.perf_counter() - started, 1e-9)
+                detail = f"{rate:.2f} samples/s" + (f" · batch {size.current}" if size.current > 1 else "")
+                progress.update(bar, advance=len(batch), detail=detail)
 
 
 def _in_planned_order(records: list[PredictionRecord], planned: list[PlannedTask]) -> list[PredictionRecord]:
