@@ -204,6 +204,8 @@ def _row(run: LoadedRun, unit: UnitScores) -> dict[str, Any]:
         tags.append({"kind": "warn", "text": f"run {run.status}"})
     if finetuned:
         tags.append({"kind": "warn", "text": f"fine-tuned on {unit.task}"})
+    if run.manifest.model.get("weights"):  # an adapter's word on its weights ("architecture only: ...")
+        tags.append({"kind": "warn", "text": str(run.manifest.model["weights"])})
     if unit.failed:
         tags.append({"kind": "warn", "text": f"{unit.failed}/{unit.expected_grades} grades failed"})
     return {

@@ -75,6 +75,21 @@ MODELS.register(
     "vipbench.models.baselines:BlindAdapter",
     "sanity baseline: the majority answer of each question type, image unseen (no torch)",
 )
+# PerceptionGPT: no weights are public, so the 7B entry needs --model-path; the tiny one runs offline.
+_PERCEPTIONGPT = "vipbench.models.perceptiongpt:PerceptionGPTAdapter"
+MODELS.register(
+    "perceptiongpt-7b",
+    _PERCEPTIONGPT,
+    "PerceptionGPT 7B (Shikra-style LLaVA-v1, a region as a <loc> box embedding): "
+    "architecture only: no public checkpoint; give one with --model-path",
+)
+MODELS.register(
+    "perceptiongpt-tiny",
+    _PERCEPTIONGPT,
+    "a tiny random PerceptionGPT in upstream's checkpoint layout (smoke tests): "
+    "architecture only: no public checkpoint",
+    checkpoint="tiny",
+)
 
 
 def check_model_options(name: str, options: Mapping[str, Any]) -> None:

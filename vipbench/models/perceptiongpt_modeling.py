@@ -1,0 +1,344 @@
+"""PerceptionGPT's modules in native PyTorch, and a strict reader for its checkpoints (see ``perceptiongpt``).
+
+Facts from ``pipilurj/perceptionGPT@fd8e3eb`` (read, not copied; the code is CC BY-NC 4.0):
+``mllm/models/perceptionGPT/perceptionGPT.py`` (the module tree and forward pass),
+``mllm/models/builder/build_perceptionGPT.py`` (tokens, LoRA), ``mllm/pipeline/finetune.py`` (how it saves).
+
+- ``PerceptionGPTModel``: transformers' ``CLIPVisionModel`` (ViT-L/14 at 224 px upstream); the softmax-weighted
+  sum of its hidden states except the last (the embeddings and layers 1–23: 24 tensors, ``merge_coef_lower``);
+  the class token dropped; ``Linear(1024, 4096)`` (``mm_projector``); ``bbox_encoder`` = MLP 4 → 512 → 512 →
+  hidden, ReLU between (a box's ``<loc>`` embedding); ``bbox_decoder`` = MLP hidden → 512 → 512 → 4 with a
+  sigmoid (a box read from the hidden state that predicted a ``<loc>``); a ``LlamaForCausalLM``.
+- ``BoxFeedback``: upstream's decoding of ``<loc>`` tokens, on top of ``generate``.
+
+The checkpoint layout the reader expects. No PerceptionGPT weights have been published, so none of this is
+checked against a real file: it is **UNCONFIRMED**, derived from the module tree above.
+
+- ``config.json``: a ``LlamaConfig`` with ``model_type`` ``shikra`` (``ShikraConfig``) and upstream's vision keys
+  ``mm_vision_tower`` (``openai/clip-vit-large-patch14``), ``mm_hidden_size``, ``use_mm_proj``,
+  ``mm_use_im_start_end`` (true).
+- weights (``pytorch_model.bin``, its shards and index, or the ``model.safetensors`` equivalents):
+  ``model.embed_tokens``, ``model.layers.*``, ``model.norm``, ``lm_head``, ``model.mm_projector``,
+  ``merge_coef_lower``, ``bbox_encoder.layers.{0,1,2}``, ``bbox_decoder.layers.{0,1,2}``. The mask branch
+  (``merge_coef_higher``, ``mask_encoder``, ``mask_decoder``, ``decoder_mapping``, ``visual_adaptor``) is read and
+  skipped: boxes are the only regions the released forward pass feeds in.
+- or the same weights as upstream's training script saves them (``model.module.save_pretrained`` with its LoRA
+  still wrapped by peft): ``model.base_model.model.*``, with ``q_proj``/``v_proj`` as ``base_layer.weight`` (peft
+  ≥ 0.7; ``weight`` before) plus ``lora_A.default.weight`` and ``lora_B.default.weight``. The LoRA is merged on
+  load, scaled by ``lora_alpha / r`` (r from the tensors; alpha is not saved: upstream's config has 64, r 16).
+- no vision tower: upstream keeps its CLIP in a Python list, out of the state dict, and loads it from
+  ``mm_vision_tower``. It is read here from a CLIP folder (the whole CLIP model or its vision half).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vipbench.errors import VipbenchError
+
+IMAGE_PATCH, IMAGE_START, IMAGE_END, LOC = "<im_patch>", "<im_start>", "<im_end>", "<loc>"
+#: The tokens upstream's builder adds to the tokenizer, in its order; only the first four are read here.
+ADDED_TOKENS = (IMAGE_PATCH, IMAGE_START, IMAGE_END, LOC, "<obj_vis_s>", "<obj_vis_e>", "<obj_text_s>", "<obj_text_e>")
+#: The width of the box MLPs' hidden layers, fixed in upstream's code.
+BOX_HIDDEN = 512
+#: Checkpoint keys of the mask branch, which the box path never runs.
+MASK_BRANCH = ("merge_coef_higher", "mask_encoder.", "mask_decoder.", "decoder_mapping.", "visual_adaptor.")
+PEFT_PREFIX = "model.base_model.model."
+_LORA = re.compile(r"^(?P<module>.+)\.lora_(?P<which>[AB])\.default\.weight$")
+
+
+# ------------------------------------------------------------------------------------------- the model
+
+
+class BoxMLP(nn.Module):
+    """Linear layers (``layers.N``) with a ReLU between them, and a sigmoid at the end for the decoder."""
+
+    def __init__(self, sizes: Sequence[int], sigmoid: bool = False):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.sigmoid = sigmoid
+
+    def forward(self, x):
+        for i, layer in enumerate(self.layers):
+            x = layer(x) if i == len(self.layers) - 1 else torch.relu(layer(x))
+        return torch.sigmoid(x) if self.sigmoid else x
+
+
+class PerceptionGPTModel(nn.Module):
+    def __init__(self, config: Mapping[str, Any], vision_config):
+        from transformers import CLIPVisionModel, LlamaConfig, LlamaForCausalLM
+
+        super().__init__()
+        check_config(config, vision_config)
+        ours = ("model_type", "architectures", "transformers_version")
+        llama = LlamaConfig(
+            **{k: v for k, v in config.items() if not k.startswith(("mm_", "vipbench_")) and k not in ours}
+        )
+        hidden, layers = llama.hidden_size, vision_config.num_hidden_layers
+        self.vision = CLIPVisionModel(vision_config)
+        self.merge_coef_lower = nn.Parameter(torch.full((layers,), 1 / layers))
+        self.projector = nn.Linear(vision_config.hidden_size, hidden)
+        self.bbox_encoder = BoxMLP([4, BOX_HIDDEN, BOX_HIDDEN, hidden])
+        self.bbox_decoder = BoxMLP([hidden, BOX_HIDDEN, BOX_HIDDEN, 4], sigmoid=True)
+        self.llm = LlamaForCausalLM(llama)
+        self.image_size = vision_config.image_size
+        self.image_tokens = (vision_config.image_size // vision_config.patch_size) ** 2
+
+    def image_features(self, pixels):
+        """(B, image_tokens, hidden): every CLIP hidden state but the last, mixed by softmax(merge_coef_lower),
+        the class token dropped, projected."""
+        states = self.vision(pixels, output_hidden_states=True).hidden_states[:-1]
+        weights = self.merge_coef_lower.softmax(dim=0).to(states[0].dtype)
+        fused = torch.stack(states, dim=-1) @ weights
+        return self.projector(fused[:, 1:])
+
+
+def check_config(config: Mapping[str, Any], vision_config) -> None:
+    if not config.get("mm_use_im_start_end", True):
+        raise VipbenchError("PerceptionGPT reads the image between <im_start> and <im_end>; mm_use_im_start_end is off")
+    width = config.get("mm_hidden_size", vision_config.hidden_size)
+    if width != vision_config.hidden_size:
+        raise VipbenchError(
+            f"config.json's mm_hidden_size {width} does not match the vision tower's width {vision_config.hidden_size}"
+        )
+
+
+# -------------------------------------------------------------------------------------- box decoding
+
+
+class BoxFeedback:
+    """Upstream's ``<loc>`` decoding, as two hooks on ``generate``: the final norm's output at the last position
+    (the hidden state that chose the token just generated) is kept; when that token is ``<loc>``,
+    ``bbox_decoder`` reads a box from it, and ``bbox_encoder``'s embedding of that box, not ``<loc>``'s own row,
+    is what the model reads for it at the next step. Greedy or sampled decoding only (no beams)."""
+
+    def __init__(self, model: PerceptionGPTModel, loc_id: int):
+        self.model, self.loc_id = model, loc_id
+        self.found: dict[tuple[int, int], list[float]] = {}
+        """(row, step) → the normalised x1y1x2y2 box decoded for the ``<loc>`` generated there."""
+        self._last: Any = None
+        self._steps = 0
+        self._hooks: list[Any] = []
+
+    def __enter__(self) -> BoxFeedback:
+        llm = self.model.llm
+        self.found, self._last, self._steps = {}, None, 0
+        self._hooks = [
+            llm.model.norm.register_forward_hook(self._keep),
+            llm.get_input_embeddings().register_forward_hook(self._feed),
+        ]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for hook in self._hooks:
+            hook.remove()
+
+    def _keep(self, module, inputs, output) -> None:
+        self._last = output[:, -1]
+        self._steps += 1
+
+    def _decode(self, rows) -> Any:
+        """The boxes of ``rows`` (a mask over the batch) at the last step, recorded."""
+        boxes = self.model.bbox_decoder(self._last[rows])
+        for row, box in zip(rows.nonzero()[:, 0].tolist(), boxes.float().tolist()):
+            self.found[(row, self._steps - 1)] = box
+        return boxes
+
+    def _feed(self, module, inputs, output):
+        ids = inputs[0]
+        if self._last is None or ids.dim() != 2 or ids.shape[1] != 1:
+            return None
+        rows = ids[:, 0] == self.loc_id
+        if not bool(rows.any()):
+            return None
+        output = output.clone()
+        output[rows, 0] = self.model.bbox_encoder(self._decode(rows)).to(output.dtype)
+        return output
+
+    def boxes(self, tokens) -> list[list[tuple[int, list[float]]]]:
+        """Per row of the generated ``tokens``: (step, box) for each ``<loc>`` it generated, in order."""
+        last = tokens[:, -1] == self.loc_id
+        if self._last is not None and bool(last.any()):  # the final token is never read back: decode it here
+            self._decode(last)
+        found: list[list[tuple[int, list[float]]]] = [[] for _ in range(tokens.shape[0])]
+        for row, step in (tokens == self.loc_id).nonzero().tolist():
+            found[row].append((step, self.found[(row, step)]))
+        return found
+
+
+# -------------------------------------------------------------------------------------- the checkpoint
+
+
+def read_checkpoint(folder: Path, lora_alpha: float) -> tuple[dict[str, Any], str]:
+    """The checkpoint's tensors under this module's names, with any LoRA merged, and which layout it had
+    (``merged`` or ``peft``)."""
+    raw = read_tensors(folder, "PerceptionGPT's weights")
+    layout = "peft" if any(k.startswith(PEFT_PREFIX) for k in raw) else "merged"
+    state: dict[str, Any] = {}
+    lora: dict[tuple[str, str], Any] = {}
+    unexpected = []
+    for key, tensor in raw.items():
+        name = unwrap_peft(key) if layout == "peft" else key
+        match = _LORA.match(name)
+        if match:
+            lora[(match["module"], match["which"])] = tensor
+            continue
+        if name.startswith(MASK_BRANCH):
+            continue
+        ours = module_name(name)
+        if ours is None:
+            unexpected.append(key)
+        else:
+            state[ours] = tensor
+    if unexpected:
+        raise VipbenchError(f"{folder}: unexpected key(s) in the checkpoint: {', '.join(sorted(unexpected)[:5])}")
+    merge_lora(state, lora, lora_alpha, folder)
+    return state, layout
+
+
+def unwrap_peft(key: str) -> str:
+    """A key of peft's wrapped model → the plain model's (``model.base_model.model.X`` → ``model.X``; a LoRA
+    layer's ``base_layer.weight`` → ``weight``)."""
+    if key.startswith(PEFT_PREFIX):
+        key = "model." + key.removeprefix(PEFT_PREFIX)
+    return key.replace(".base_layer.", ".")
+
+
+def module_name(key: str) -> str | None:
+    """An official (plain-layout) key → this module's name, or None for a key PerceptionGPT does not have."""
+    if key.startswith("model.mm_projector."):
+        return "projector." + key.removeprefix("model.mm_projector.")
+    if key.startswith(("model.embed_tokens.", "model.layers.", "model.norm.")) or key == "lm_head.weight":
+        return "llm." + key
+    if key == "merge_coef_lower" or key.startswith(("bbox_encoder.", "bbox_decoder.")):
+        return key
+    return None
+
+
+def official_key(name: str) -> str:
+    """This module's name → where the checkpoint (or, for the vision tower, the CLIP folder) keeps it."""
+    if name.startswith("projector."):
+        return "model.mm_projector." + name.removeprefix("projector.")
+    if name.startswith("llm."):
+        return name.removeprefix("llm.")
+    if name.startswith("vision."):
+        return "CLIP vision_model." + name.removeprefix("vision.").removeprefix("vision_model.")
+    return name
+
+
+def merge_lora(state: dict[str, Any], lora: Mapping[tuple[str, str], Any], alpha: float, folder: Path) -> None:
+    """W += (alpha / r) · B · A for every LoRA pair, into the plain weight it adapts."""
+    for module in sorted({m for m, _ in lora}):
+        a, b = lora.get((module, "A")), lora.get((module, "B"))
+        weight = module_name(module + ".weight")
+        if a is None or b is None or weight not in state:
+            what = "lora_B" if b is None else "lora_A" if a is None else "its base weight"
+            raise VipbenchError(f"{folder}: the LoRA of {module} has no {what}")
+        base = state[weight]
+        state[weight] = (base.float() + (alpha / a.shape[0]) * (b.float() @ a.float())).to(base.dtype)
+
+
+def read_clip(folder: Path) -> tuple[Any, dict[str, Any]]:
+    """The vision config and the vision tower's tensors (``vision_model.*``) of a CLIP folder: the whole CLIP
+    (``openai/clip-vit-large-patch14``, whose text half is skipped) or a ``CLIPVisionModel`` alone."""
+    from transformers import CLIPVisionConfig
+
+    try:
+        config = CLIPVisionConfig.from_pretrained(folder)
+    except (OSError, ValueError) as exc:
+        raise VipbenchError(f"cannot read the CLIP config in {folder}: {str(exc).splitlines()[0]}") from None
+    state = {}
+    for key, tensor in read_tensors(folder, "the CLIP weights").items():
+        if key.startswith("vision_model.") and not key.endswith("position_ids"):
+            state["vision." + key.removeprefix("vision_model.")] = tensor
+        elif not key.startswith(("text_model.", "text_projection.", "visual_projection.", "logit_scale")):
+            if not key.endswith("position_ids"):
+                raise VipbenchError(f"{folder}: unexpected key in the CLIP weights: {key}")
+    return config, state
+
+
+def read_tensors(folder: Path, what: str) -> dict[str, Any]:
+    """Every tensor of a folder's weights: safetensors or ``.bin``, one file or shards with their index."""
+    state: dict[str, Any] = {}
+    for file in weight_files(folder, what):
+        state.update(_load(file))
+    return state
+
+
+def weight_files(folder: Path, what: str) -> list[Path]:
+    for index, single in (
+        ("model.safetensors.index.json", "model.safetensors"),
+        ("pytorch_model.bin.index.json", "pytorch_model.bin"),
+    ):
+        if (folder / index).is_file():
+            try:
+                files = sorted(set(json.loads((folder / index).read_text())["weight_map"].values()))
+            except (ValueError, KeyError):
+                raise VipbenchError(f"{folder / index}: not a weights index (no weight_map)") from None
+            return [folder / f for f in files]
+        if (folder / single).is_file():
+            return [folder / single]
+    raise VipbenchError(f"{what} not found in {folder} (model.safetensors or pytorch_model.bin, or their shards)")
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(path)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise VipbenchError(f"cannot read weights {path}: {str(exc).splitlines()[0]}") from None
+
+
+def load_into(model: PerceptionGPTModel, state: Mapping[str, Any], where: Path) -> None:
+    """Copy ``state`` into ``model``, refusing any missing or unexpected key and any shape that differs; keys are
+    named as the checkpoint names them."""
+    own = model.state_dict()
+    if hasattr(model.vision, "vision_model"):  # transformers 4.x nests CLIP's tower one level deeper
+        state = {
+            "vision.vision_model." + k.removeprefix("vision.") if k.startswith("vision.") else k: v
+            for k, v in state.items()
+        }
+    if "llm.lm_head.weight" not in state and model.llm.config.tie_word_embeddings:
+        state = {**state, "llm.lm_head.weight": state.get("llm.model.embed_tokens.weight")}
+    missing = sorted(official_key(k) for k in own if k not in state)
+    unexpected = sorted(official_key(k) for k in state if k not in own)
+    if missing or unexpected:
+        parts = [f"{what} {', '.join(keys[:5])}" for what, keys in (("missing", missing), ("unexpected", unexpected))]
+        problems = "; ".join(p for p, keys in zip(parts, (missing, unexpected)) if keys)
+        raise VipbenchError(f"{where}: the weights do not fit PerceptionGPT: {problems}")
+    wrong = [
+        f"{official_key(k)} {tuple(state[k].shape)} ≠ {tuple(v.shape)}"
+        for k, v in own.items()
+        if state[k].shape != v.shape
+    ]
+    if wrong:
+        raise VipbenchError(f"{where}: weights of the wrong shape: {'; '.join(wrong[:3])}")
+    model.load_state_dict(state, strict=True)
+
+
+@contextmanager
+def building(dtype) -> Iterator[None]:
+    """Build modules in ``dtype`` without random initialisation (their weights are loaded next): a 7B model
+    then takes its final size in memory at once."""
+    try:
+        from transformers.initialization import no_init_weights
+    except ImportError:  # transformers 4.x
+        from transformers.modeling_utils import no_init_weights
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with no_init_weights():
+            yield
+    finally:
+        torch.set_default_dtype(previous)
