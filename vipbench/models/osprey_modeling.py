@@ -1,7 +1,7 @@
 """Osprey's modules in native PyTorch, named so that the official weights load by name (see ``osprey``).
 
-- ``ConvNeXtTrunk``: open_clip's ``convnext_large_d_320`` trunk as timm builds it (``stem``, ``stages.N.downsample``,
-  ``stages.N.blocks.M.{conv_dw, norm, mlp.fc1, mlp.fc2, gamma}``); Osprey reads the output of each stage.
+- ``ConvNeXtTrunk`` (``vipbench.models.convnext``, shared with OMG-LLaVA): open_clip's ``convnext_large_d_320``
+  trunk; Osprey reads the output of each stage.
 - ``MaskExtractor``: mask pooling on each stage, a linear per stage (``res2`` .. ``res5``), summed, then
   ``feat_linear``; and the mask at 112 × 112 through ``mask_linear.layers.{0,1,2}``.
 - ``OspreyModel``: the trunk, the 2-layer GELU projector, the mask extractor and a ``LlamaForCausalLM``.
@@ -20,6 +20,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from vipbench.errors import VipbenchError
+from vipbench.models.convnext import ConvNeXtTrunk
 
 
 @dataclass(frozen=True)
@@ -37,72 +38,6 @@ class Geometry:
     def of(cls, config: Mapping[str, Any]) -> Geometry:
         given = dict(config.get("vipbench_geometry") or {})
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in given.items()})
-
-
-# --------------------------------------------------------------------------------------- the ConvNeXt trunk
-
-
-class LayerNorm2d(nn.LayerNorm):
-    """LayerNorm over the channels of an NCHW tensor (timm's ``LayerNorm2d``)."""
-
-    def forward(self, x):
-        return F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps).permute(
-            0, 3, 1, 2
-        )
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int):
-        super().__init__()
-        self.fc1, self.act, self.fc2 = nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim)
-
-    def forward(self, x):
-        return self.fc2(self.act(self.fc1(x)))
-
-
-class ConvNeXtBlock(nn.Module):
-    def __init__(self, dim: int):
-        super().__init__()
-        self.conv_dw = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = Mlp(dim, 4 * dim)
-        self.gamma = nn.Parameter(torch.ones(dim))
-
-    def forward(self, x):
-        y = self.mlp(self.norm(self.conv_dw(x).permute(0, 2, 3, 1))).permute(0, 3, 1, 2)
-        return x + y * self.gamma.reshape(1, -1, 1, 1)
-
-
-class ConvNeXtStage(nn.Module):
-    def __init__(self, in_dim: int, dim: int, depth: int):
-        super().__init__()
-        if in_dim == dim:
-            self.downsample = nn.Identity()
-        else:
-            self.downsample = nn.Sequential(LayerNorm2d(in_dim, eps=1e-6), nn.Conv2d(in_dim, dim, 2, stride=2))
-        self.blocks = nn.Sequential(*(ConvNeXtBlock(dim) for _ in range(depth)))
-
-    def forward(self, x):
-        return self.blocks(self.downsample(x))
-
-
-class ConvNeXtTrunk(nn.Module):
-    """The feature maps of the four stages (``res2`` .. ``res5``, strides 4 to 32) that Osprey reads."""
-
-    def __init__(self, geometry: Geometry):
-        super().__init__()
-        dims, depths = geometry.dims, geometry.depths
-        self.stem = nn.Sequential(nn.Conv2d(3, dims[0], 4, stride=4), LayerNorm2d(dims[0], eps=1e-6))
-        ins = (dims[0], *dims[:-1])
-        self.stages = nn.Sequential(*(ConvNeXtStage(i, d, n) for i, d, n in zip(ins, dims, depths)))
-
-    def forward(self, x) -> dict[str, Any]:
-        x = self.stem(x)
-        features = {}
-        for i, stage in enumerate(self.stages):
-            x = stage(x)
-            features[f"res{i + 2}"] = x
-        return features
 
 
 # ------------------------------------------------------------------------------------------- the regions
@@ -160,7 +95,7 @@ class OspreyModel(nn.Module):
         hidden, projected = llama.hidden_size, config.get("mm_hidden_size", self.geometry.dims[2])
         if config.get("mm_projector_type", "mlp2x_gelu") != "mlp2x_gelu":
             raise VipbenchError(f"Osprey's projector is mlp2x_gelu, not {config.get('mm_projector_type')!r}")
-        self.vision = ConvNeXtTrunk(self.geometry)
+        self.vision = ConvNeXtTrunk(self.geometry.dims, self.geometry.depths)
         self.projector = nn.Sequential(nn.Linear(projected, hidden), nn.GELU(), nn.Linear(hidden, hidden))
         self.mask_extractor = MaskExtractor(self.geometry, hidden)
         self.llm = LlamaForCausalLM(llama)
