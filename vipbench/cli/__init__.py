@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from vipbench.cli import judge, listings, run, runs, site
+from vipbench.cli import check, judge, listings, run, runs, site
 from vipbench.errors import VipbenchError
 
 
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_parser(sub)
     site.add_leaderboard_parser(sub)
     runs.add_parser(sub)
+    check.add_parser(sub)
     listings.add_parsers(sub)
     return parser
 

@@ -29,6 +29,7 @@ from vipbench.records import (
     ScorerSpec,
     TemplateSpec,
     Usage,
+    sha256_text,
     stable_hash,
     unit_name,
 )
@@ -37,7 +38,7 @@ from vipbench.scoring.base import METRICS, build_scorer, load_versioned
 from vipbench.scoring.judge.batching import BatchOutcome, drive
 from vipbench.scoring.judge.protocol import Judge, grade
 from vipbench.scoring.judge.template import load_template
-from vipbench.scoring.scores import GroupScores, RunScores, ScoredBy, UnitScores, scores_csv
+from vipbench.scoring.scores import GroupScores, RunScores, SampleGrades, ScoredBy, UnitScores, scores_csv
 from vipbench.scoring.spec import differences, scoring_spec
 from vipbench.store import RunStore, append_jsonl, now, read_jsonl_records, run_status, write_atomic, write_json
 
@@ -526,6 +527,7 @@ def _scores(
         rows, summary = _summarise_unit(unit, grades, options)
         summaries[name] = (rows, summary)
         scores.units[name] = _unit_scores(name, unit, summary, grades, manifest, options, prices)
+        scores.units[name].samples = _sample_grades(rows, unit.spec)
         if name in plan.swapped:
             _add_position_bias(scores.units[name], summary, _summarise_unit(plan.swapped[name], grades, options)[1])
     scores.groups = _group_scores(manifest, summaries, {u: p.spec.runs for u, p in plan.units.items()})
@@ -540,6 +542,19 @@ def _summarise_unit(unit: _Unit, grades: Mapping[str, Judgement], options: Judge
     spec = unit.spec
     scorer = build_scorer(spec.name, spec.args)
     return rows, summarise(scorer, rows, spec.runs, spec.breakdowns, spec.combinations, spec.labels)
+
+
+def _sample_grades(rows: list[Row], spec: ScorerSpec) -> list[SampleGrades]:
+    keys = [*spec.breakdowns, *([spec.combinations] if spec.combinations else [])]
+    return [
+        SampleGrades(
+            id=record.sample_id,
+            prediction=sha256_text(record.prediction)[:12],
+            meta={k: record.metadata[k] for k in keys if k in record.metadata},
+            values=list(values),
+        )
+        for record, values in rows
+    ]
 
 
 def _add_position_bias(unit: UnitScores, shown: Summary, swapped: Summary) -> None:
@@ -598,6 +613,7 @@ def _scored_by(unit: _Unit, graded: list[Judgement], options: JudgeOptions) -> S
         grader_version=unit.grader_version,
         runs=unit.spec.runs,
         failed_grade=options.failed_grade,
+        scorer_args=unit.spec.args,
     )
     if unit.spec.metric:
         by.args = unit.spec.metric.args

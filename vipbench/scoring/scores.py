@@ -38,6 +38,8 @@ class ScoredBy(_Model):
     runs: int
     args: dict[str, Any] = Field(default_factory=dict)
     """The metric's arguments."""
+    scorer_args: dict[str, Any] = Field(default_factory=dict)
+    """The scorer's arguments."""
     judge_model: str | None = None
     """The judge model asked for."""
     reported_models: list[str] = Field(default_factory=list)
@@ -50,6 +52,18 @@ class ScoredBy(_Model):
     @property
     def is_judge(self) -> bool:
         return self.grader.startswith("judge:")
+
+
+class SampleGrades(_Model):
+    """One sample's grades, as the scorer read them: what ``vipbench check`` resamples, from a scores.json alone."""
+
+    id: str
+    prediction: str
+    """A short hash of the prediction (two runs with the same ones were graded on the same answers)."""
+    meta: dict[str, Any] = Field(default_factory=dict)
+    """The metadata the unit's breakdowns read (capabilities, category, ...)."""
+    values: list[dict[str, Any] | None]
+    """The grade values in each judge run; None where that grade failed."""
 
 
 class UnitScores(_Model):
@@ -78,6 +92,8 @@ class UnitScores(_Model):
     """The headline number per value of each breakdown key."""
     combinations: dict[str, Stat] = Field(default_factory=dict)
     usage: dict[str, Any] = Field(default_factory=dict)
+    samples: list[SampleGrades] = Field(default_factory=list)
+    """Every sample's grades (empty in scores written before vipbench recorded them)."""
 
     @property
     def partial(self) -> bool:
