@@ -124,12 +124,12 @@ def mismatches(baseline: RunScores, current: RunScores, agreement: bool = False)
                 "scorer",
                 f"{b.scored_by.scorer} v{b.scored_by.scorer_version}",
                 f"{c.scored_by.scorer} v{c.scored_by.scorer_version}",
-            ),  # noqa: E501
+            ),
             (
                 "grader",
                 f"{b.scored_by.grader} v{b.scored_by.grader_version}",
                 f"{c.scored_by.grader} v{c.scored_by.grader_version}",
-            ),  # noqa: E501
+            ),
         ]
         if not agreement:
             fields += [
