@@ -300,23 +300,27 @@ def agreement(baseline: tuple[str, RunScores], current: tuple[str, RunScores]) -
         )
     for unit in [u for u in base.units if u in cur.units]:
         b, c = base.units[unit], cur.units[unit]
-        if not (b.scored_by.is_judge and c.scored_by.is_judge):
-            continue
-        shared = _shared(b, c)
-        changed = sum(1 for x, y in shared if x.prediction != y.prediction)
-        if changed:
-            raise VipbenchError(
-                f"{unit}: {changed} of {len(shared)} predictions differ between the two sides; judge agreement needs "
-                "the same predictions graded twice (vipbench judge RUN --judge OTHER on a copy of the run)"
-            )
-        full = c.scored_by.scorer_args.get("full_marks", 10.0)
-        for name, select in _numbers(b, c):
-            pairs = [(x, y) for x, y in shared if select(_sample(x))]
-            scored = [(a, z) for a, z in ((_mean_score(x, full), _mean_score(y, full)) for x, y in pairs)]
-            scored = [(a, z) for a, z in scored if a is not None and z is not None]
-            report.agreements.append(Agreement(unit, name, len(scored), *_agree(scored)))
+        if b.scored_by.is_judge and c.scored_by.is_judge:
+            report.agreements += _unit_agreements(b, c)
     report.not_compared = sorted(set(base.units) ^ set(cur.units))
     return report
+
+
+def _unit_agreements(b: UnitScores, c: UnitScores) -> list[Agreement]:
+    shared = _shared(b, c)
+    changed = sum(1 for x, y in shared if x.prediction != y.prediction)
+    if changed:
+        raise VipbenchError(
+            f"{b.unit}: {changed} of {len(shared)} predictions differ between the two sides; judge agreement needs "
+            "the same predictions graded twice (vipbench judge RUN --judge OTHER on a copy of the run)"
+        )
+    full = c.scored_by.scorer_args.get("full_marks", 10.0)
+    agreements = []
+    for name, select in _numbers(b, c):
+        means = [(_mean_score(x, full), _mean_score(y, full)) for x, y in shared if select(_sample(x))]
+        scored = [(old, new) for old, new in means if old is not None and new is not None]
+        agreements.append(Agreement(b.unit, name, len(scored), *_agree(scored)))
+    return agreements
 
 
 def _mean_score(grades: SampleGrades, full_marks: float) -> float | None:
