@@ -46,6 +46,7 @@ ADAPTERS = {
     "llava-1.5": ("llava-1.5-tiny", lambda: create_model("llava-1.5-tiny", device="cpu")),
     "osprey": ("osprey-tiny", lambda: create_model("osprey-tiny", device="cpu")),
     "perceptiongpt": ("perceptiongpt-tiny", lambda: create_model("perceptiongpt-tiny", device="cpu")),
+    "omg-llava": ("omg-llava-tiny", lambda: create_model("omg-llava-tiny", device="cpu")),
 }
 ONE_TOKEN = GenerationSettings(max_new_tokens=1)
 

@@ -60,6 +60,15 @@ for name, checkpoint, description in (
     ("osprey-tiny", "tiny", "a tiny random Osprey in the official checkpoint layout (smoke tests)"),
 ):
     MODELS.register(name, "vipbench.models.osprey:OspreyAdapter", description, checkpoint=checkpoint)
+for name, checkpoint, description in (
+    (
+        "omg-llava-7b",
+        "zhangtao-whu/OMG-LLaVA",
+        "OMG-LLaVA 7B (InternLM2-chat-7B + OMG-Seg): a region as one object query from its mask or point",
+    ),
+    ("omg-llava-tiny", "tiny", "a tiny random OMG-LLaVA in the official checkpoint layout (smoke tests)"),
+):
+    MODELS.register(name, "vipbench.models.omg_llava:OMGLLaVAAdapter", description, checkpoint=checkpoint)
 MODELS.register(
     "openai:",
     "vipbench.models.openai_chat:OpenAIChatAdapter",

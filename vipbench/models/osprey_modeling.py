@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from torch import nn
 
 from vipbench.errors import VipbenchError
 from vipbench.models.convnext import ConvNeXtTrunk
+from vipbench.models.weights import load_tensors, weight_files
 
 
 @dataclass(frozen=True)
@@ -130,30 +130,13 @@ def _trunk(rest: str) -> str | None:
     return "vision." + rest if rest.startswith(("stem.", "stages.")) else None
 
 
-def _torch_load(path: Path) -> dict[str, Any]:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise VipbenchError(f"cannot read weights {path}: {str(exc).splitlines()[0]}") from None
-
-
-def _shards(folder: Path) -> list[Path]:
-    index = folder / "pytorch_model.bin.index.json"
-    if index.is_file():
-        files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        return [folder / f for f in files]
-    if (folder / "pytorch_model.bin").is_file():
-        return [folder / "pytorch_model.bin"]
-    raise VipbenchError(f"{folder}: no pytorch_model.bin or pytorch_model.bin.index.json (Osprey's .bin shards)")
-
-
 def read_state(folder: Path, clip_file: Path) -> dict[str, Any]:
     """Every tensor the model needs, under this module's names: the checkpoint's, and the trunk from the open_clip
     file when the checkpoint lacks it."""
     state: dict[str, Any] = {}
     unexpected = []
-    for shard in _shards(folder):
-        for key, tensor in _torch_load(shard).items():
+    for shard in weight_files(folder, "Osprey's weights"):
+        for key, tensor in load_tensors(shard).items():
             name = checkpoint_names(key)
             if name is None:
                 continue
@@ -168,7 +151,7 @@ def read_state(folder: Path, clip_file: Path) -> dict[str, Any]:
                 f"Osprey's vision tower weights not found: {clip_file} (open_clip's convnext_large_d_320, "
                 "laion2B-s29B-b131K-ft-soup: open_clip_pytorch_model.bin; give it with --model-args clip_path=FILE)"
             )
-        for key, tensor in _torch_load(clip_file).items():
+        for key, tensor in load_tensors(clip_file).items():
             name = clip_names(key)
             if name is not None:
                 state[name] = tensor

@@ -77,6 +77,7 @@ class PerceptionGPTAdapter(ModelAdapter):
 
         from vipbench.models import perceptiongpt_modeling as modeling
         from vipbench.models.checkpoints import resolve_device
+        from vipbench.models.weights import building
 
         folder = self._folder(checkpoint, model_path)
         config = self._config(folder)
@@ -96,7 +97,7 @@ class PerceptionGPTAdapter(ModelAdapter):
         self._added = re.compile("(" + "|".join(re.escape(t) for t in self.added_ids) + ")")
         vision_config, vision_state = modeling.read_clip(clip)
         state, self.layout = modeling.read_checkpoint(folder, lora_alpha)
-        with modeling.building(self.dtype):
+        with building(self.dtype):
             model = modeling.PerceptionGPTModel(config, vision_config)
         modeling.load_into(model, {**state, **vision_state}, folder)
         self.model = model.to(self.device).eval()

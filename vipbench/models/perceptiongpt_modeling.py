@@ -32,10 +32,8 @@ checked against a real file: it is **UNCONFIRMED**, derived from the module tree
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +41,7 @@ import torch
 from torch import nn
 
 from vipbench.errors import VipbenchError
+from vipbench.models.weights import read_tensors
 
 IMAGE_PATCH, IMAGE_START, IMAGE_END, LOC = "<im_patch>", "<im_start>", "<im_end>", "<loc>"
 #: The tokens upstream's builder adds to the tokenizer, in its order; only the first four are read here.
@@ -265,41 +264,6 @@ def read_clip(folder: Path) -> tuple[Any, dict[str, Any]]:
     return config, state
 
 
-def read_tensors(folder: Path, what: str) -> dict[str, Any]:
-    """Every tensor of a folder's weights: safetensors or ``.bin``, one file or shards with their index."""
-    state: dict[str, Any] = {}
-    for file in weight_files(folder, what):
-        state.update(_load(file))
-    return state
-
-
-def weight_files(folder: Path, what: str) -> list[Path]:
-    for index, single in (
-        ("model.safetensors.index.json", "model.safetensors"),
-        ("pytorch_model.bin.index.json", "pytorch_model.bin"),
-    ):
-        if (folder / index).is_file():
-            try:
-                files = sorted(set(json.loads((folder / index).read_text())["weight_map"].values()))
-            except (ValueError, KeyError):
-                raise VipbenchError(f"{folder / index}: not a weights index (no weight_map)") from None
-            return [folder / f for f in files]
-        if (folder / single).is_file():
-            return [folder / single]
-    raise VipbenchError(f"{what} not found in {folder} (model.safetensors or pytorch_model.bin, or their shards)")
-
-
-def _load(path: Path) -> dict[str, Any]:
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            return load_file(path)
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise VipbenchError(f"cannot read weights {path}: {str(exc).splitlines()[0]}") from None
-
-
 def load_into(model: PerceptionGPTModel, state: Mapping[str, Any], where: Path) -> None:
     """Copy ``state`` into ``model``, refusing any missing or unexpected key and any shape that differs; keys are
     named as the checkpoint names them."""
@@ -325,20 +289,3 @@ def load_into(model: PerceptionGPTModel, state: Mapping[str, Any], where: Path) 
     if wrong:
         raise VipbenchError(f"{where}: weights of the wrong shape: {'; '.join(wrong[:3])}")
     model.load_state_dict(state, strict=True)
-
-
-@contextmanager
-def building(dtype) -> Iterator[None]:
-    """Build modules in ``dtype`` without random initialisation (their weights are loaded next): a 7B model
-    then takes its final size in memory at once."""
-    try:
-        from transformers.initialization import no_init_weights
-    except ImportError:  # transformers 4.x
-        from transformers.modeling_utils import no_init_weights
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with no_init_weights():
-            yield
-    finally:
-        torch.set_default_dtype(previous)

@@ -1,0 +1,307 @@
+"""OMG-LLaVA (Zhang et al., NeurIPS 2024): InternLM2-chat-7B reading an image as OMG-Seg's pixel features and object
+queries, and each region as one object query decoded from its mask, natively in PyTorch with no mmcv, mmdet or
+xtuner (the modules are in ``omg_llava_modeling``, ``omg_seg`` and ``internlm2``).
+
+How upstream evaluates region captions, from ``lxtGH/OMG-Seg@1ae2e7d`` (``omg_llava/omg_llava/tools/
+region_cap_mask_omg_seg_llava.py``, ``configs/finetune/omg_llava_7b_finetune_8gpus.py``,
+``xtuner/utils/templates.py``), which this adapter follows:
+
+- the image padded to a square with the mean colour (122, 116, 104), resized (bicubic) to 1024 × 1024 and
+  normalised with mean (0.4814, 0.4578, 0.4082), std (0.2686, 0.2613, 0.2757);
+- each region mask padded to a square the same way (with zeros) and resized to 1024 × 1024 (nearest); its
+  ``<mark>`` token is ``forward_region_sam``'s query through the projector's ``query_proj`` and ``model``;
+- the prompt ``<image>\\n{question}`` in the ``internlm2_chat`` template with no system turn
+  (``<|im_start|>user\\n...<|im_end|>\\n<|im_start|>assistant\\n``), the text before ``<image>`` encoded with
+  ``<s>``, the rest without; a region written "region1 <mark>" ("... marked by region1 <mark>?");
+- greedy decoding, at most 300 new tokens, stopping at ``<|im_end|>``; a region caption cleaned as the tool
+  cleans it ("region1", ":" and newlines, ``<...>`` tags and ``[SEG]`` removed, whitespace collapsed). By default
+  (``postprocess="auto"``) only RefCOCOg's answers are cleaned: on other tasks the cleaning would eat the ":" of
+  "10:30" or an OCR'd label; ``region_caption`` cleans every answer, ``none`` none.
+
+Choices of vipbench's: a box is read as its filled rectangle, through the same mask path (``box``); a point
+(``point``) goes through ``forward_point_sam``, in the padded 1024 × 1024 image's pixels as upstream's
+point data are; every region of a question is written "region{k} <mark>". Upstream runs its LLM 4-bit (NF4)
+with the LoRA unmerged, in float16; here the LoRA is merged into the base (alpha / r) and the LLM runs in the
+adapter's dtype (float16 on a GPU by default), the visual encoder and projector in float32 as upstream.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from vipbench.errors import MissingExtraError, VipbenchError
+from vipbench.models.base import Generation, GenerationSettings, ModelAdapter
+from vipbench.models.checkpoints import checkpoint_source, describe_checkpoint
+from vipbench.records import ids_hash
+from vipbench.types import REGION_TOKEN, Request
+
+IMAGE = "<image>"
+#: The id xtuner gives the image in a prompt's token ids (``IMAGE_TOKEN_INDEX``).
+IMAGE_PLACEHOLDER_ID = -200
+TEMPLATE = "<|im_start|>user\n" + IMAGE + "\n{question}<|im_end|>\n<|im_start|>assistant\n"
+STOP = "<|im_end|>"
+MEAN, STD = (0.4814, 0.4578, 0.4082), (0.2686, 0.2613, 0.2757)
+PAD_COLOUR = tuple(int(x * 255) for x in MEAN)
+FILES = ("internlm2-chat-7b/*", "omg_seg_convl.pth", "convnext_large_d_320_CocoPanopticOVDataset.pth")
+
+
+def clean_caption(text: str) -> str:
+    """The region-caption tool's cleaning of an answer."""
+    text = text.replace("<s>", "").replace("\n", "").replace("region1", "").replace("Region1", "")
+    text = text.replace(":", "").replace("   ", " ").replace("  ", " ").split("ASSISTANT: ")[-1]
+    text = re.sub(r"<.*?>", "", text).replace("[SEG]", "")
+    return " ".join(text.split()).strip("'").strip()
+
+
+class OMGLLaVAAdapter(ModelAdapter):
+    """OMG-LLaVA reads each region as a mask (a box as its rectangle) or a point, one ``<mark>`` token each."""
+
+    region_modes: ClassVar[tuple[str, ...]] = ("mask", "box", "point")
+    generation_defaults: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=300, temperature=0.0)
+
+    def __init__(
+        self,
+        checkpoint: str,
+        model_path: str | None = None,
+        finetune: str = "omg_llava_7b_finetune_8gpus.pth",
+        clip_path: str | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+        lora_alpha: float = 256.0,
+        postprocess: Literal["auto", "region_caption", "none"] = "auto",
+    ):
+        try:
+            import torch  # noqa: F401
+            import transformers  # noqa: F401
+        except ImportError:
+            raise MissingExtraError("models", "OMG-LLaVA") from None
+
+        from vipbench.models import omg_llava_modeling as modeling
+        from vipbench.models.checkpoints import resolve_device
+        from vipbench.models.internlm2 import InternLM2Tokens
+        from vipbench.models.weights import building
+
+        if postprocess not in ("auto", "region_caption", "none"):
+            raise VipbenchError(f"postprocess must be auto, region_caption or none, not {postprocess!r}")
+        folder = self._folder(checkpoint, model_path, finetune)
+        self.checkpoint, self.source, self.finetune = checkpoint, str(folder), finetune
+        self.lora_alpha, self.postprocess = lora_alpha, postprocess
+        # Upstream's LLM computes in float16 (4-bit NF4 weights); its visual encoder and projector in float32.
+        self.device, self.dtype = resolve_device(device, dtype, gpu_dtype="float16")
+        self.clip_path = clip_path
+        loaded = modeling.read_checkpoint(folder, finetune, lambda: self._clip_file(folder, clip_path), lora_alpha)
+        self.geometry = modeling.Geometry.of(folder)
+        self.tokenizer = InternLM2Tokens(folder / modeling.LLM_FOLDER)
+        self.tokenizer.add(list(modeling.ADDED_TOKENS))
+        self.tokenizer.add([modeling.MARK])
+        self.mark_id = self.tokenizer.token_id(modeling.MARK)
+        self.stop_id = self.tokenizer.token_id(STOP)
+        # The LLM is built in its dtype (RoPE's frequencies stay float32), the visual side in float32.
+        with building(self.dtype):
+            model = modeling.OMGLLaVAModel(self.geometry, loaded.llm_config, tuple(loaded.classes.shape))
+        for part in (model.trunk, model.head, model.projector):
+            part.float()
+        modeling.load_into(model, loaded, folder, finetune)
+        self.model = model.to(self.device).eval()
+        self.layout = {
+            "lora_pairs": loaded.lora_pairs,
+            "lora_rank": loaded.lora_rank,
+            "trunk": loaded.trunk_from,
+            "vocab": loaded.llm_config.vocab_size,
+        }
+
+    @staticmethod
+    def _folder(checkpoint: str, model_path: str | None, finetune: str) -> Path:
+        from vipbench.models.omg_llava_tiny import tiny_omg_llava
+
+        source, offline = checkpoint_source(checkpoint, model_path, tiny_omg_llava)
+        if Path(source).is_dir():
+            return Path(source)
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(source, local_files_only=offline, allow_patterns=[*FILES, finetune]))
+
+    @staticmethod
+    def _clip_file(folder: Path, clip_path: str | None) -> Path | None:
+        """The open_clip ConvNeXt weights, asked for only when ``omg_seg_convl.pth`` lacks the trunk:
+        ``clip_path``, or ``open_clip_pytorch_model.bin`` in the folder, or laion's file from the Hub (cached, or
+        downloaded when online); None when none is found (the reader then says what to give)."""
+        from vipbench.models.osprey import CLIP_FILE, CLIP_REPO
+
+        if clip_path:
+            return Path(clip_path).expanduser()
+        if (folder / CLIP_FILE).is_file():
+            return folder / CLIP_FILE
+        from vipbench.hub import local_only
+
+        try:
+            from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+            cached = isinstance(try_to_load_from_cache(CLIP_REPO, CLIP_FILE), str)
+            hint = "give the file with --model-args clip_path=FILE"
+            offline = local_only(f"OMG-LLaVA's vision trunk {CLIP_REPO!r}", cached, hint)
+            return Path(hf_hub_download(CLIP_REPO, CLIP_FILE, local_files_only=offline))
+        except (VipbenchError, OSError, ValueError):
+            return None
+
+    def describe(self) -> dict[str, Any]:
+        size = self.geometry.image_size
+        return {
+            **describe_checkpoint(self),
+            "finetune": self.finetune,
+            "clip_path": self.clip_path,
+            "lora_alpha": self.lora_alpha,
+            "lora_merge": "W += lora_alpha / r · B·A, into the base InternLM2 before it is mapped onto Llama",
+            "checkpoint_layout": self.layout,
+            "vision_dtype": "float32",
+            "template": "internlm2_chat, no system turn: <|im_start|>user\\n<image>\\n{question}<|im_end|>\\n"
+            "<|im_start|>assistant\\n",
+            "stop": STOP,
+            "image_preprocess": f"pad to square ({', '.join(map(str, PAD_COLOUR))}), bicubic resize to {size}x{size}",
+            "image_tokens": f"{self.geometry.grid**2} pixel-shuffled features + separator + the valid object queries",
+            "regions": "region{k} <mark>; mask/box → padded to square, nearest resize, forward_region_sam; "
+            "point → forward_point_sam",
+            "postprocess": self.postprocess
+            + (" (the region-caption tool's cleaning on refcocog tasks only)" if self.postprocess == "auto" else ""),
+        }
+
+    def cleans(self, task: str) -> bool:
+        """Whether ``task``'s answers get the region-caption tool's cleaning, which is RefCOCOg's protocol."""
+        return self.postprocess == "region_caption" or (self.postprocess == "auto" and task.startswith("refcocog"))
+
+    def chat_template(self) -> str:
+        return TEMPLATE
+
+    def question(self, request: Request) -> str:
+        """``<region>`` placeholders as upstream's region-caption prompt writes a region: "region1 <mark>", ..."""
+        from vipbench.models.omg_llava_modeling import MARK
+
+        parts = request.text.split(REGION_TOKEN)
+        if len(parts) - 1 != len(request.regions):
+            raise VipbenchError(
+                f"{request.sample.id}: {len(parts) - 1} region tokens for {len(request.regions)} regions"
+            )
+        text = parts[0]
+        for i, part in enumerate(parts[1:]):
+            text += f"region{i + 1} {MARK}" + part
+        return text
+
+    def prompt(self, request: Request) -> str:
+        return TEMPLATE.format(question=self.question(request))
+
+    def input_ids(self, request: Request) -> list[int]:
+        """As the tool encodes the prompt: the text before ``<image>`` with ``<s>``, xtuner's image id (-200),
+        the rest without."""
+        before, after = self.prompt(request).split(IMAGE, 1)
+        return [*self.tokenizer.encode(before, bos=True), IMAGE_PLACEHOLDER_ID, *self.tokenizer.encode(after)]
+
+    def pixels(self, request: Request):
+        """Pad to a square with the mean colour, bicubic resize, normalise: (3, S, S) in float32."""
+        import numpy as np
+        import torch
+
+        from vipbench.imaging import pad_to_square
+
+        size = self.geometry.image_size
+        square = pad_to_square(request.load_image(), PAD_COLOUR).resize((size, size), resample=3)
+        x = torch.from_numpy(np.asarray(square, dtype=np.float32) / 255)
+        return ((x - torch.tensor(MEAN)) / torch.tensor(STD)).permute(2, 0, 1)
+
+    def masks(self, request: Request):
+        """The regions as the model reads them: (N, S, S) masks on the padded square (a box as its rectangle)."""
+        import numpy as np
+        import torch
+
+        from vipbench.imaging import image_size
+        from vipbench.models.omg_llava_modeling import masks_to_input
+        from vipbench.types import Region
+
+        size = image_size(request.image_path)
+        shapes = [Region(r.box) if request.region_mode == "box" else r for r in request.regions]
+        masks = torch.tensor(np.stack([np.asarray(r.mask(size)) > 0 for r in shapes]), dtype=torch.float32)
+        return masks_to_input(masks, self.geometry.image_size)
+
+    def points(self, request: Request):
+        """Each region's point (its own, or its box's centre) on the padded square, in the S × S input's pixels."""
+        import torch
+
+        from vipbench.imaging import image_size
+
+        w, h = image_size(request.image_path)
+        side = max(w, h)
+        dx, dy = (side - w) // 2, (side - h) // 2
+        scale = self.geometry.image_size / side
+        return torch.tensor([[(x + dx) * scale, (y + dy) * scale] for x, y in (r.center for r in request.regions)])
+
+    def embed(self, request: Request):
+        """The input embeddings of one request: its tokens, the image's tokens where ``<image>`` is, each
+        region's query token where its ``<mark>`` is."""
+        import torch
+
+        model = self.model
+        pixels = self.pixels(request)[None].to(self.device)
+        encoded = model.encode(pixels)
+        image = model.image_tokens(encoded)[0]
+        ids = torch.tensor(self.input_ids(request), device=self.device)
+        marks = ids == self.mark_id
+        if int(marks.sum()) != len(request.regions):
+            raise VipbenchError(
+                f"{request.sample.id}: {int(marks.sum())} <mark> tokens for {len(request.regions)} regions"
+            )
+        text = model.llm.get_input_embeddings()(torch.where(marks | (ids < 0), 0, ids)).float()
+        if request.regions:
+            index = torch.zeros(len(request.regions), dtype=torch.long, device=self.device)
+            if request.region_mode == "point":
+                size = self.geometry.image_size
+                text[marks] = model.point_tokens(encoded, self.points(request).to(self.device), index, size)
+            else:
+                text[marks] = model.region_tokens(encoded, self.masks(request).to(self.device), index)
+        at = int((ids == IMAGE_PLACEHOLDER_ID).nonzero()[0, 0])
+        return torch.cat([text[:at], image, text[at + 1 :]]).to(self.dtype)
+
+    def batch(self, requests: Sequence[Request]):
+        """Left-padded embeddings and the attention mask: each image has its own number of tokens."""
+        import torch
+
+        embeds = [self.embed(r) for r in requests]
+        longest = max(e.shape[0] for e in embeds)
+        padded = torch.zeros(len(embeds), longest, embeds[0].shape[1], dtype=self.dtype, device=self.device)
+        attention = torch.zeros(len(embeds), longest, dtype=torch.long, device=self.device)
+        for i, e in enumerate(embeds):
+            padded[i, longest - e.shape[0] :] = e
+            attention[i, longest - e.shape[0] :] = 1
+        return padded, attention
+
+    def next_token_logits(self, requests: Sequence[Request]):
+        import torch
+
+        with torch.inference_mode():
+            embeds, attention = self.batch(requests)
+            return self.model.llm(inputs_embeds=embeds, attention_mask=attention).logits[:, -1, :].float()
+
+    def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[Generation]:
+        import torch
+
+        sampling = settings.temperature > 0
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": settings.max_new_tokens,
+            "do_sample": sampling,
+            "num_beams": settings.num_beams,
+            "eos_token_id": [self.tokenizer.eos_token_id, self.stop_id],
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
+        if sampling:
+            kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
+        with torch.inference_mode():
+            embeds, attention = self.batch(requests)
+            output = self.model.llm.generate(inputs_embeds=embeds, attention_mask=attention, **kwargs)
+        answers = []
+        for row, request in zip(output.tolist(), requests):
+            text = self.tokenizer.decode(row).strip()
+            if self.cleans(request.task):
+                text = clean_caption(text)
+            answers.append(Generation(text, self.prompt(request), ids_hash(self.input_ids(request))))
+        return answers

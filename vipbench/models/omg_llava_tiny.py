@@ -1,0 +1,178 @@
+"""A tiny random-initialised OMG-LLaVA, saved in the layout of ``zhangtao-whu/OMG-LLaVA`` and loaded back through the
+real loader (see ``omg_llava_modeling`` for the layout).
+
+The "true" model is random; the files hold it as upstream's training leaves it: the base InternLM2 (fused
+``wqkv``, the vocabulary before the added tokens) minus a random LoRA delta on every linear layer, and the
+fine-tuned ``.pth`` with the LoRA pairs, the resized embeddings and ``output`` in full, and the projector. Merging
+the LoRA (alpha / r) gives the true model back, so a wrong merge or split shows as different logits.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from vipbench.models.tiny import cached_build, tiny_tokenizer
+from vipbench.resources import cache_dir
+
+#: Bump when the recipe changes, so cached copies are rebuilt.
+VERSION = 1
+TINY_LORA_RANK = 4
+#: Upstream's alpha (the adapter's default); the tiny rank is 4, not 512.
+LORA_ALPHA = 256.0
+GEOMETRY = {
+    "image_size": 128,
+    "trunk_dims": [8, 16, 32, 64],
+    "trunk_depths": [1, 1, 1, 1],
+    "pixel_shuffle": 2,
+    "head": {
+        "channels": 32,
+        "groups": 8,
+        "queries": 12,
+        "encoder_layers": 2,
+        "encoder_heads": 4,
+        "encoder_points": 2,
+        "encoder_ffn": 48,
+        "decoder_layers": 3,
+        "decoder_heads": 4,
+        "decoder_ffn": 48,
+    },
+}
+CLASSES = (6, 2, 16)  # (classes, prototypes, dim) of the class-name embeddings
+CHAT_TOKENS = ["<|im_start|>", "<|im_end|>"]
+LORA_MODULES = ("attention.wqkv", "attention.wo", "feed_forward.w1", "feed_forward.w2", "feed_forward.w3")
+
+
+def tiny_omg_llava() -> Path:
+    """The cached tiny OMG-LLaVA checkpoint folder, built on first use."""
+    return cached_build(cache_dir() / "models" / f"omg-llava-tiny-v{VERSION}", build_tiny_omg_llava)
+
+
+def build_tiny_omg_llava(
+    out: Path, seed: int = 0, trunk_in_head_file: bool = False, peft_base_layer: bool = True
+) -> Path:
+    """Write a random OMG-LLaVA to ``out``. ``trunk_in_head_file`` saves the ConvNeXt trunk in
+    ``omg_seg_convl.pth`` (``backbone.*``) instead of a separate open_clip file; ``peft_base_layer`` False names
+    the LoRA-wrapped ``output`` as peft before 0.7 did (``output.weight``, not ``output.base_layer.weight``)."""
+    import torch
+
+    from vipbench.models import internlm2
+    from vipbench.models.omg_llava_modeling import (
+        ADDED_TOKENS,
+        CLASSES_FILE,
+        FINETUNE_FILE,
+        GEOMETRY_FILE,
+        HEAD_FILE,
+        LLM_FOLDER,
+        PEFT_PREFIX,
+        Geometry,
+        OMGLLaVAModel,
+    )
+
+    _, tokenizer = tiny_tokenizer()
+    tokenizer.add_tokens(CHAT_TOKENS, special_tokens=True)
+    vocab = len(tokenizer)
+    config = {
+        "model_type": "internlm2",
+        "architectures": ["InternLM2ForCausalLM"],
+        "auto_map": {
+            "AutoConfig": "configuration_internlm2.InternLM2Config",
+            "AutoModelForCausalLM": "modeling_internlm2.InternLM2ForCausalLM",
+        },
+        "vocab_size": vocab,
+        "hidden_size": 32,
+        "intermediate_size": 48,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "hidden_act": "silu",
+        "max_position_embeddings": 4096,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 1000000,
+        "rope_scaling": {"type": "dynamic", "factor": 2.0},
+        "bias": False,
+        "tie_word_embeddings": False,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.eos_token_id,
+    }
+    resized = vocab + len(ADDED_TOKENS)  # upstream resizes after its first four tokens; <mark> comes after
+    torch.manual_seed(seed)
+    (out / LLM_FOLDER).mkdir(parents=True, exist_ok=True)
+    (out / GEOMETRY_FILE).write_text(json.dumps(GEOMETRY, indent=2))
+    geometry = Geometry.of(out)
+    model = OMGLLaVAModel(geometry, internlm2.llama_config(config, resized), CLASSES).eval()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+
+    heads, kv_heads = config["num_attention_heads"], config["num_key_value_heads"]
+    true_llm = internlm2.from_llama(
+        {k.removeprefix("llm."): v for k, v in state.items() if k.startswith("llm.")}, heads, kv_heads
+    )
+    scale = LORA_ALPHA / TINY_LORA_RANK
+    finetune: dict = {}
+    base: dict = {}
+    for key, tensor in true_llm.items():
+        module = key.removesuffix(".weight")
+        lora = module == "output" or module.endswith(LORA_MODULES)
+        if lora:
+            a = torch.randn(TINY_LORA_RANK, tensor.shape[1]) * 0.02
+            b = torch.randn(tensor.shape[0], TINY_LORA_RANK) * 0.02
+            finetune[f"{PEFT_PREFIX}{module}.lora_A.default.weight"] = a
+            finetune[f"{PEFT_PREFIX}{module}.lora_B.default.weight"] = b
+            tensor = tensor - scale * (b @ a)
+        if module in ("output", "model.tok_embeddings"):  # trained in full after the resize: in the fine-tune
+            name = f"{module}.base_layer.weight" if lora and peft_base_layer else key
+            finetune[PEFT_PREFIX + name] = tensor
+            base[key] = torch.randn(vocab, tensor.shape[1]) * 0.02  # the original, smaller vocabulary
+        else:
+            base[key] = tensor
+    finetune |= {k: v for k, v in state.items() if k.startswith("projector.")}
+    # The [SEG] decoder's projector upstream also saves (the loader skips it).
+    finetune |= {
+        "projector_text2vision.model.0.weight": torch.zeros(8, 32),
+        "projector_text2vision.model.0.bias": torch.zeros(8),
+    }
+    torch.save(finetune, out / FINETUNE_FILE)
+
+    _save_llm(base, out / LLM_FOLDER)
+    (out / LLM_FOLDER / "config.json").write_text(json.dumps(config, indent=2))
+    tokenizer.save_pretrained(out / LLM_FOLDER)
+
+    head = {"panoptic_head." + k.removeprefix("head."): v for k, v in state.items() if k.startswith("head.")}
+    trunk = {k.removeprefix("trunk."): v for k, v in state.items() if k.startswith("trunk.")}
+    clip_heads = {"backbone.norm_pre.weight": torch.ones(64), "backbone.head.1.proj.weight": torch.zeros(4, 4)}
+    if trunk_in_head_file:
+        head |= {_backbone_name(k): v for k, v in trunk.items()} | clip_heads
+    else:
+        clip = {f"visual.trunk.{k}": v for k, v in trunk.items()}
+        clip |= {"visual.trunk.norm_pre.weight": torch.ones(64), "visual.head.mlp.fc1.weight": torch.zeros(4, 4)}
+        clip |= {"logit_scale": torch.ones(()), "text_projection": torch.zeros(4, 4)}
+        torch.save(clip, out / "open_clip_pytorch_model.bin")
+    torch.save({"meta": {"note": "tiny OMG-Seg"}, "state_dict": head}, out / HEAD_FILE)
+
+    classes = torch.nn.functional.normalize(torch.randn(*CLASSES), dim=-1)
+    torch.save(classes, out / CLASSES_FILE)
+    return out
+
+
+def _backbone_name(trunk_key: str) -> str:
+    """``stem.0.weight`` → ``backbone.stem.0.weight``; ``stages.2.blocks...`` → ``backbone.layer3.blocks...``."""
+    if trunk_key.startswith("stages."):
+        stage, _, rest = trunk_key.removeprefix("stages.").partition(".")
+        return f"backbone.layer{int(stage) + 1}.{rest}"
+    return "backbone." + trunk_key
+
+
+def _save_llm(state: dict, folder: Path) -> None:
+    """Two safetensors shards and their index, as the Hub's InternLM2 folders hold them."""
+    from safetensors.torch import save_file
+
+    keys = sorted(state)
+    shards = {
+        "model-00001-of-00002.safetensors": keys[: len(keys) // 2],
+        "model-00002-of-00002.safetensors": keys[len(keys) // 2 :],
+    }
+    for file, names in shards.items():
+        save_file({k: state[k].contiguous() for k in names}, folder / file)
+    index = {"metadata": {}, "weight_map": {k: file for file, names in shards.items() for k in names}}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
