@@ -167,7 +167,8 @@ def group_specs(index: TaskIndex, tasks: Sequence[str]) -> dict[str, GroupSpec]:
     }
 
 
-def _record(request: Request, answer: str | Generation, seconds: float) -> PredictionRecord:
+def prediction_record(request: Request, answer: str | Generation, seconds: float = 0.0) -> PredictionRecord:
+    """The predictions.jsonl line for one answer (also what the lmms-eval hooks grade)."""
     sample = request.sample
     generation = answer if isinstance(answer, Generation) else Generation(answer)
     size = image_size(request.image_path) if request.region_mode == "mask" and request.regions else None
@@ -340,7 +341,7 @@ def _generate(
             for batch, answers, seconds in batches(model, pending[item.task.name], item.generation, size, warn):
                 if len(answers) != len(batch):
                     raise VipbenchError(f"model returned {len(answers)} answers for {len(batch)} requests")
-                records = (_record(r, a, seconds / len(batch)) for r, a in zip(batch, answers))
+                records = (prediction_record(r, a, seconds / len(batch)) for r, a in zip(batch, answers))
                 store.append_predictions(records, rank=world.rank if world else None)
                 done += len(batch)
                 rate = done / max(time.perf_counter() - started, 1e-9)

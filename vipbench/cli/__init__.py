@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from vipbench.cli import check, judge, listings, run, runs, site
+from vipbench.cli import check, export_lmms, judge, listings, run, runs, site
 from vipbench.errors import VipbenchError
 
 
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     site.add_leaderboard_parser(sub)
     runs.add_parser(sub)
     check.add_parser(sub)
+    export_lmms.add_parser(sub)
     listings.add_parsers(sub)
     return parser
 
