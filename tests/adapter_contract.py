@@ -36,6 +36,15 @@ def make_region_pair(folder: Path, mode: str) -> list[Request]:
     return requests
 
 
+def vip_bench_requests(vip_bench_dir: Path, mode: str) -> list[Request]:
+    """Both ViP-Bench splits of the fixture data, as requests in ``mode``."""
+    from vipbench.tasks import TaskIndex
+
+    index = TaskIndex()
+    tasks = [index.task(name) for name in ("vip-bench-bbox", "vip-bench-human")]
+    return [task.build_request(s, mode) for task in tasks for s in task.load_samples(vip_bench_dir)]
+
+
 def texts(answers) -> list[str]:
     return [a.text if isinstance(a, Generation) else a for a in answers]
 

@@ -11,7 +11,7 @@ import shutil
 from dataclasses import replace
 
 import pytest
-from adapter_contract import AdapterContract, make_region_pair
+from adapter_contract import AdapterContract, make_region_pair, vip_bench_requests
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -28,7 +28,6 @@ from vipbench.models.omg_llava_modeling import FINETUNE_FILE, HEAD_FILE, LLM_FOL
 from vipbench.models.omg_llava_tiny import LORA_ALPHA, build_tiny_omg_llava  # noqa: E402
 from vipbench.models.omg_seg import deepest_points, ms_deform_attn  # noqa: E402
 from vipbench.models.weights import read_tensors  # noqa: E402
-from vipbench.tasks import TaskIndex  # noqa: E402
 from vipbench.types import Region  # noqa: E402
 
 ONE = GenerationSettings(max_new_tokens=1)
@@ -50,12 +49,7 @@ def adapter(checkpoint):
 
 @pytest.fixture(scope="module")
 def requests(vip_bench_dir):
-    index = TaskIndex()
-    return [
-        index.task(name).build_request(s, "mask")
-        for name in ("vip-bench-bbox", "vip-bench-human")
-        for s in index.task(name).load_samples(vip_bench_dir)
-    ]
+    return vip_bench_requests(vip_bench_dir, "mask")
 
 
 @pytest.fixture()

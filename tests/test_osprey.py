@@ -7,7 +7,7 @@ import json
 import shutil
 
 import pytest
-from adapter_contract import AdapterContract, make_region_pair
+from adapter_contract import AdapterContract, make_region_pair, vip_bench_requests
 
 torch = pytest.importorskip("torch")
 
@@ -16,7 +16,6 @@ from vipbench.errors import VipbenchError  # noqa: E402
 from vipbench.models import create_model  # noqa: E402
 from vipbench.models.base import GenerationSettings  # noqa: E402
 from vipbench.models.tiny import build_tiny_osprey  # noqa: E402
-from vipbench.tasks import TaskIndex  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +30,7 @@ def adapter(checkpoint):
 
 @pytest.fixture(scope="module")
 def requests(vip_bench_dir):
-    index = TaskIndex()
-    return [
-        index.task(name).build_request(s, "mask")
-        for name in ("vip-bench-bbox", "vip-bench-human")
-        for s in index.task(name).load_samples(vip_bench_dir)
-    ]
+    return vip_bench_requests(vip_bench_dir, "mask")
 
 
 @pytest.fixture()

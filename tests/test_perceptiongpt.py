@@ -9,7 +9,7 @@ import re
 import shutil
 
 import pytest
-from adapter_contract import AdapterContract, make_region_pair
+from adapter_contract import AdapterContract, make_region_pair, vip_bench_requests
 
 torch = pytest.importorskip("torch")
 
@@ -22,7 +22,6 @@ from vipbench.models.base import GenerationSettings  # noqa: E402
 from vipbench.models.perceptiongpt import ARCHITECTURE_ONLY, USER_CHECKPOINT  # noqa: E402
 from vipbench.models.perceptiongpt_modeling import BoxFeedback  # noqa: E402
 from vipbench.models.perceptiongpt_tiny import build_tiny_perceptiongpt  # noqa: E402
-from vipbench.tasks import TaskIndex  # noqa: E402
 from vipbench.types import Region, Request  # noqa: E402
 
 SYSTEM = (
@@ -47,12 +46,7 @@ def adapter(checkpoint):
 
 @pytest.fixture(scope="module")
 def requests(vip_bench_dir):
-    index = TaskIndex()
-    return [
-        index.task(name).build_request(s, "box")
-        for name in ("vip-bench-bbox", "vip-bench-human")
-        for s in index.task(name).load_samples(vip_bench_dir)
-    ]
+    return vip_bench_requests(vip_bench_dir, "box")
 
 
 @pytest.fixture()

@@ -33,10 +33,11 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from vipbench.errors import MissingExtraError, VipbenchError
-from vipbench.models.base import Generation, GenerationSettings, ModelAdapter
+from vipbench.models.base import Generation, GenerationSettings
 from vipbench.models.checkpoints import checkpoint_source, describe_checkpoint
+from vipbench.models.native import EmbeddingsAdapter, numbered_regions
 from vipbench.records import ids_hash
-from vipbench.types import REGION_TOKEN, Request
+from vipbench.types import Request
 
 IMAGE = "<image>"
 #: The id xtuner gives the image in a prompt's token ids (``IMAGE_TOKEN_INDEX``).
@@ -56,7 +57,7 @@ def clean_caption(text: str) -> str:
     return " ".join(text.split()).strip("'").strip()
 
 
-class OMGLLaVAAdapter(ModelAdapter):
+class OMGLLaVAAdapter(EmbeddingsAdapter):
     """OMG-LLaVA reads each region as a mask (a box as its rectangle) or a point, one ``<mark>`` token each."""
 
     region_modes: ClassVar[tuple[str, ...]] = ("mask", "box", "point")
@@ -179,15 +180,7 @@ class OMGLLaVAAdapter(ModelAdapter):
         """``<region>`` placeholders as upstream's region-caption prompt writes a region: "region1 <mark>", ..."""
         from vipbench.models.omg_llava_modeling import MARK
 
-        parts = request.text.split(REGION_TOKEN)
-        if len(parts) - 1 != len(request.regions):
-            raise VipbenchError(
-                f"{request.sample.id}: {len(parts) - 1} region tokens for {len(request.regions)} regions"
-            )
-        text = parts[0]
-        for i, part in enumerate(parts[1:]):
-            text += f"region{i + 1} {MARK}" + part
-        return text
+        return numbered_regions(request, MARK)
 
     def prompt(self, request: Request) -> str:
         return TEMPLATE.format(question=self.question(request))
@@ -261,26 +254,6 @@ class OMGLLaVAAdapter(ModelAdapter):
                 text[marks] = model.region_tokens(encoded, self.masks(request).to(self.device), index)
         at = int((ids == IMAGE_PLACEHOLDER_ID).nonzero()[0, 0])
         return torch.cat([text[:at], image, text[at + 1 :]]).to(self.dtype)
-
-    def batch(self, requests: Sequence[Request]):
-        """Left-padded embeddings and the attention mask: each image has its own number of tokens."""
-        import torch
-
-        embeds = [self.embed(r) for r in requests]
-        longest = max(e.shape[0] for e in embeds)
-        padded = torch.zeros(len(embeds), longest, embeds[0].shape[1], dtype=self.dtype, device=self.device)
-        attention = torch.zeros(len(embeds), longest, dtype=torch.long, device=self.device)
-        for i, e in enumerate(embeds):
-            padded[i, longest - e.shape[0] :] = e
-            attention[i, longest - e.shape[0] :] = 1
-        return padded, attention
-
-    def next_token_logits(self, requests: Sequence[Request]):
-        import torch
-
-        with torch.inference_mode():
-            embeds, attention = self.batch(requests)
-            return self.model.llm(inputs_embeds=embeds, attention_mask=attention).logits[:, -1, :].float()
 
     def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[Generation]:
         import torch

@@ -56,7 +56,7 @@ from vipbench.errors import VipbenchError
 from vipbench.models import internlm2
 from vipbench.models.convnext import ConvNeXtTrunk
 from vipbench.models.omg_seg import HeadGeometry, Memories, OMGSegHead, resize_matrix
-from vipbench.models.weights import load_tensors, read_tensors
+from vipbench.models.weights import load_strictly, load_tensors, read_tensors
 
 LLM_FOLDER = "internlm2-chat-7b"
 HEAD_FILE = "omg_seg_convl.pth"
@@ -380,25 +380,7 @@ def official_key(name: str, finetune: str) -> str:
 
 def load_into(model: OMGLLaVAModel, checkpoint: Checkpoint, where: Path, finetune: str) -> None:
     """Copy the checkpoint into ``model``, refusing any missing or unexpected key and any shape that differs."""
-    own = model.state_dict()
-    state = checkpoint.state
-    if "llm.lm_head.weight" not in state and model.llm.config.tie_word_embeddings:
-        state = {**state, "llm.lm_head.weight": state.get("llm.model.embed_tokens.weight")}
-    missing = sorted(official_key(k, finetune) for k in own if k not in state)
-    unexpected = sorted(official_key(k, finetune) for k in state if k not in own)
-    if missing or unexpected:
-        parts = [
-            f"{what} {', '.join(keys[:5])}" for what, keys in (("missing", missing), ("unexpected", unexpected)) if keys
-        ]
-        raise VipbenchError(f"{where}: the weights do not fit OMG-LLaVA: {'; '.join(parts)}")
-    wrong = [
-        f"{official_key(k, finetune)} {tuple(state[k].shape)} ≠ {tuple(v.shape)}"
-        for k, v in own.items()
-        if state[k].shape != v.shape
-    ]
-    if wrong:
-        raise VipbenchError(f"{where}: weights of the wrong shape: {'; '.join(wrong[:3])}")
-    model.load_state_dict(state, strict=True)
+    load_strictly(model, checkpoint.state, where, "OMG-LLaVA", lambda key: official_key(key, finetune))
     dim, classes, prototypes = model.head.cls_embed.shape
     expected = (classes - 1, prototypes, dim)
     if tuple(checkpoint.classes.shape) != expected:

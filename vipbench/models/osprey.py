@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from vipbench.errors import MissingExtraError, VipbenchError
-from vipbench.models.base import Generation, GenerationSettings, ModelAdapter
+from vipbench.models.base import Generation, GenerationSettings
 from vipbench.models.checkpoints import checkpoint_source, describe_checkpoint
 from vipbench.models.llava import SYSTEM
+from vipbench.models.native import EmbeddingsAdapter, numbered_regions
 from vipbench.records import ids_hash
-from vipbench.types import REGION_TOKEN, Request
+from vipbench.types import Request
 
 #: The picture's introduction: ``eval`` as osprey/eval/refcocog_eval.py writes it (with the "." after <image>),
 #: ``train`` as its training data does, ``demo`` as its demo.
@@ -48,7 +49,7 @@ CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.261302
 # ------------------------------------------------------------------------------------------- the adapter
 
 
-class OspreyAdapter(ModelAdapter):
+class OspreyAdapter(EmbeddingsAdapter):
     """Osprey reads each region as a binary mask (a box-only region as its filled rectangle)."""
 
     region_modes: ClassVar[tuple[str, ...]] = ("mask",)
@@ -70,7 +71,8 @@ class OspreyAdapter(ModelAdapter):
             raise MissingExtraError("models", "Osprey") from None
 
         from vipbench.models.checkpoints import resolve_device
-        from vipbench.models.osprey_modeling import OspreyModel, load_into, no_init, read_state
+        from vipbench.models.osprey_modeling import OspreyModel, load_into, read_state
+        from vipbench.models.weights import no_init
 
         folder = self._folder(checkpoint, model_path)
         config = self._config(folder)
@@ -146,15 +148,7 @@ class OspreyAdapter(ModelAdapter):
 
     def question(self, request: Request) -> str:
         """``<region>`` tokens as Osprey's training data writes regions: "region1 <mask><pos>", ..."""
-        parts = request.text.split(REGION_TOKEN)
-        if len(parts) - 1 != len(request.regions):
-            raise VipbenchError(
-                f"{request.sample.id}: {len(parts) - 1} region tokens for {len(request.regions)} regions"
-            )
-        text = parts[0]
-        for i, part in enumerate(parts[1:]):
-            text += f"region{i + 1} {MASK}{POS}" + part
-        return text
+        return numbered_regions(request, MASK + POS)
 
     def chat_template(self) -> str:
         """Osprey's ``osprey_v1`` template, the same as LLaVA's ``llava_v1``."""
@@ -216,27 +210,6 @@ class OspreyAdapter(ModelAdapter):
 
         tensor = torch.tensor(ids, dtype=torch.long, device=self.device)
         return self.model.llm.get_input_embeddings()(tensor)
-
-    def batch(self, requests: Sequence[Request]):
-        """Left-padded embeddings and the attention mask, so generation starts where every prompt ends."""
-        import torch
-
-        embeds = [self.embed(r) for r in requests]
-        longest = max(e.shape[0] for e in embeds)
-        hidden = embeds[0].shape[1]
-        padded = torch.zeros(len(embeds), longest, hidden, dtype=embeds[0].dtype, device=self.device)
-        attention = torch.zeros(len(embeds), longest, dtype=torch.long, device=self.device)
-        for i, e in enumerate(embeds):
-            padded[i, longest - e.shape[0] :] = e
-            attention[i, longest - e.shape[0] :] = 1
-        return padded, attention
-
-    def next_token_logits(self, requests: Sequence[Request]):
-        import torch
-
-        with torch.inference_mode():
-            embeds, attention = self.batch(requests)
-            return self.model.llm(inputs_embeds=embeds, attention_mask=attention).logits[:, -1, :].float()
 
     def input_ids(self, request: Request) -> list[int]:
         """The prompt's token ids with the image as upstream's placeholder id (-200), as the model reads them."""

@@ -20,7 +20,7 @@ from torch import nn
 
 from vipbench.errors import VipbenchError
 from vipbench.models.convnext import ConvNeXtTrunk
-from vipbench.models.weights import load_tensors, weight_files
+from vipbench.models.weights import load_strictly, load_tensors, weight_files
 
 
 @dataclass(frozen=True)
@@ -159,25 +159,4 @@ def read_state(folder: Path, clip_file: Path) -> dict[str, Any]:
 
 
 def load_into(model, state: Mapping[str, Any], where: Path) -> None:
-    """Copy ``state`` into ``model``, refusing any missing or unexpected key and any shape that differs."""
-    own = model.state_dict()
-    if "llm.lm_head.weight" not in state and getattr(model.llm.config, "tie_word_embeddings", False):
-        state = {**state, "llm.lm_head.weight": state.get("llm.model.embed_tokens.weight")}
-    missing = sorted(k for k in own if k not in state)
-    unexpected = sorted(k for k in state if k not in own)
-    if missing or unexpected:
-        parts = [f"missing {', '.join(missing[:5])}" if missing else "", f"unexpected {', '.join(unexpected[:5])}"]
-        raise VipbenchError(f"{where}: the weights do not fit Osprey: " + "; ".join(p for p in parts if p.strip()))
-    wrong = [f"{k} {tuple(state[k].shape)} ≠ {tuple(v.shape)}" for k, v in own.items() if state[k].shape != v.shape]
-    if wrong:
-        raise VipbenchError(f"{where}: weights of the wrong shape: {'; '.join(wrong[:3])}")
-    model.load_state_dict(state, strict=True)
-
-
-def no_init():
-    """Build modules without random initialisation (their weights are loaded next)."""
-    try:
-        from transformers.initialization import no_init_weights
-    except ImportError:  # transformers 4.x
-        from transformers.modeling_utils import no_init_weights
-    return no_init_weights()
+    load_strictly(model, state, where, "Osprey")

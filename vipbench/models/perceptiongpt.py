@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from vipbench.errors import MissingExtraError, VipbenchError
-from vipbench.models.base import Generation, GenerationSettings, ModelAdapter
+from vipbench.models.base import Generation, GenerationSettings
 from vipbench.models.checkpoints import checkpoint_source, describe_checkpoint
+from vipbench.models.native import EmbeddingsAdapter
 from vipbench.records import ids_hash
 from vipbench.types import REGION_TOKEN, Request
 
@@ -53,7 +54,7 @@ PAD_COLOUR = (255, 255, 255)
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
-class PerceptionGPTAdapter(ModelAdapter):
+class PerceptionGPTAdapter(EmbeddingsAdapter):
     """PerceptionGPT reads each region as a box (a mask as its bounding box), one ``<loc>`` token per region."""
 
     region_modes: ClassVar[tuple[str, ...]] = ("box",)
@@ -279,26 +280,6 @@ class PerceptionGPTAdapter(ModelAdapter):
             boxes = torch.tensor(self.boxes(request), device=self.device, dtype=self.dtype)
             embeds[locs] = model.bbox_encoder(boxes).to(embeds.dtype)
         return embeds
-
-    def batch(self, requests: Sequence[Request]):
-        """Left-padded embeddings and the attention mask, so generation starts where every prompt ends."""
-        import torch
-
-        embeds = [self.embed(r) for r in requests]
-        longest = max(e.shape[0] for e in embeds)
-        padded = torch.zeros(len(embeds), longest, embeds[0].shape[1], dtype=embeds[0].dtype, device=self.device)
-        attention = torch.zeros(len(embeds), longest, dtype=torch.long, device=self.device)
-        for i, e in enumerate(embeds):
-            padded[i, longest - e.shape[0] :] = e
-            attention[i, longest - e.shape[0] :] = 1
-        return padded, attention
-
-    def next_token_logits(self, requests: Sequence[Request]):
-        import torch
-
-        with torch.inference_mode():
-            embeds, attention = self.batch(requests)
-            return self.model.llm(inputs_embeds=embeds, attention_mask=attention).logits[:, -1, :].float()
 
     def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[Generation]:
         import torch

@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from vipbench.errors import VipbenchError
-from vipbench.models.weights import read_tensors
+from vipbench.models.weights import load_strictly, read_tensors
 
 IMAGE_PATCH, IMAGE_START, IMAGE_END, LOC = "<im_patch>", "<im_start>", "<im_end>", "<loc>"
 #: The tokens upstream's builder adds to the tokenizer, in its order; only the first four are read here.
@@ -267,25 +267,9 @@ def read_clip(folder: Path) -> tuple[Any, dict[str, Any]]:
 def load_into(model: PerceptionGPTModel, state: Mapping[str, Any], where: Path) -> None:
     """Copy ``state`` into ``model``, refusing any missing or unexpected key and any shape that differs; keys are
     named as the checkpoint names them."""
-    own = model.state_dict()
     if hasattr(model.vision, "vision_model"):  # transformers 4.x nests CLIP's tower one level deeper
         state = {
             "vision.vision_model." + k.removeprefix("vision.") if k.startswith("vision.") else k: v
             for k, v in state.items()
         }
-    if "llm.lm_head.weight" not in state and model.llm.config.tie_word_embeddings:
-        state = {**state, "llm.lm_head.weight": state.get("llm.model.embed_tokens.weight")}
-    missing = sorted(official_key(k) for k in own if k not in state)
-    unexpected = sorted(official_key(k) for k in state if k not in own)
-    if missing or unexpected:
-        parts = [f"{what} {', '.join(keys[:5])}" for what, keys in (("missing", missing), ("unexpected", unexpected))]
-        problems = "; ".join(p for p, keys in zip(parts, (missing, unexpected)) if keys)
-        raise VipbenchError(f"{where}: the weights do not fit PerceptionGPT: {problems}")
-    wrong = [
-        f"{official_key(k)} {tuple(state[k].shape)} ≠ {tuple(v.shape)}"
-        for k, v in own.items()
-        if state[k].shape != v.shape
-    ]
-    if wrong:
-        raise VipbenchError(f"{where}: weights of the wrong shape: {'; '.join(wrong[:3])}")
-    model.load_state_dict(state, strict=True)
+    load_strictly(model, state, where, "PerceptionGPT", official_key)

@@ -4,7 +4,7 @@ format their releases use, and one clear line when a file is missing or unreadab
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -51,18 +51,52 @@ def load_tensors(path: Path) -> dict[str, Any]:
         raise VipbenchError(f"cannot read weights {path}: {str(exc).splitlines()[0]}") from None
 
 
-@contextmanager
-def building(dtype: torch.dtype) -> Iterator[None]:
-    """Build modules in ``dtype`` without random initialisation (their weights are loaded next): a 7B model
-    then takes its final size in memory at once."""
+def no_init():
+    """Build modules without random initialisation (their weights are loaded next)."""
     try:
         from transformers.initialization import no_init_weights
     except ImportError:  # transformers 4.x
         from transformers.modeling_utils import no_init_weights
+    return no_init_weights()
+
+
+@contextmanager
+def building(dtype: torch.dtype) -> Iterator[None]:
+    """Build modules in ``dtype`` without random initialisation: a 7B model then takes its final size in memory
+    at once."""
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
-        with no_init_weights():
+        with no_init():
             yield
     finally:
         torch.set_default_dtype(previous)
+
+
+def load_strictly(
+    model: torch.nn.Module,
+    state: Mapping[str, Any],
+    where: Path,
+    family: str,
+    official_key: Callable[[str], str] = lambda key: key,
+) -> None:
+    """Copy ``state`` into ``model`` (whose language model is ``model.llm``), refusing any missing or unexpected key
+    and any shape that differs, each named as the checkpoint names it (``official_key``): never ``strict=False``."""
+    own = model.state_dict()
+    if "llm.lm_head.weight" not in state and getattr(model.llm.config, "tie_word_embeddings", False):
+        state = {**state, "llm.lm_head.weight": state.get("llm.model.embed_tokens.weight")}
+    missing = sorted(official_key(k) for k in own if k not in state)
+    unexpected = sorted(official_key(k) for k in state if k not in own)
+    if missing or unexpected:
+        parts = [
+            f"{what} {', '.join(keys[:5])}" for what, keys in (("missing", missing), ("unexpected", unexpected)) if keys
+        ]
+        raise VipbenchError(f"{where}: the weights do not fit {family}: {'; '.join(parts)}")
+    wrong = [
+        f"{official_key(k)} {tuple(state[k].shape)} ≠ {tuple(v.shape)}"
+        for k, v in own.items()
+        if state[k].shape != v.shape
+    ]
+    if wrong:
+        raise VipbenchError(f"{where}: weights of the wrong shape: {'; '.join(wrong[:3])}")
+    model.load_state_dict(state, strict=True)
