@@ -117,6 +117,16 @@ def test_judge_without_runs(capsys, tmp_path):
     assert_one_line_error(*run_cli(capsys, "judge", "--results", str(tmp_path)), "no runs in")
 
 
+def test_check_with_bad_sides(capsys, tmp_path):
+    results = ["--results", str(tmp_path)]
+    assert_one_line_error(*run_cli(capsys, "check", "nope", "--baseline", "nope", *results), "no runs yet")
+    (tmp_path / "garbage.json").write_text("garbage")
+    assert_one_line_error(
+        *run_cli(capsys, "check", "x", "--baseline", str(tmp_path / "garbage.json"), *results),
+        "is not a vipbench scores.json",
+    )
+
+
 # ------------------------------------------------------------------ the cases a new user hit (issue: trust)
 
 

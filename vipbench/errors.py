@@ -21,7 +21,8 @@ class UnknownNameError(VipbenchError):
         known = sorted(known)
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        super().__init__(f"unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(known)}")
+        listed = f"Known {kind}s: {', '.join(known)}" if known else f"There are no {kind}s yet."
+        super().__init__(f"unknown {kind} {name!r}.{hint} {listed}")
 
 
 class MissingExtraError(VipbenchError):
