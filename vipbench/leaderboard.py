@@ -680,14 +680,31 @@ def build_site(results_dir: Path, out_dir: Path | None = None, *, console=None) 
     ``out_dir`` defaults to ``<results_dir>/leaderboard``. A rebuild reuses images already rendered there and
     removes the files of runs that are gone.
     """
-    import jinja2
-    from markupsafe import Markup
-
-    from vipbench import __version__
-    from vipbench.resources import builtin_dir
-
     results_dir = Path(results_dir)
     out_dir = Path(out_dir) if out_dir is not None else results_dir / "leaderboard"
+    runs = _scored_runs(results_dir)
+    _prepare_out_dir(out_dir, results_dir)
+    site = build_model(runs)
+
+    written: set[Path] = set()
+    keys: set[str] = set()
+    images = ImageWriter(out_dir)
+    run_infos, units_index = [], []
+    for run in runs:
+        key = _unique(_slug(run.run_id), keys)
+        run_infos.append(_run_info(run, key, _copy_run_files(run, key, out_dir, written)))
+        if run.scores and run.scores.units:
+            units_index += _write_unit_samples(run, key, out_dir, images, written)
+    images.render(console)
+    written |= images.written
+
+    index = out_dir / "index.html"
+    _write(index, _render_index(site, run_infos, units_index, images, out_dir, written), written)
+    _clean_stale(out_dir, written)
+    return index
+
+
+def _scored_runs(results_dir: Path) -> list[LoadedRun]:
     if not results_dir.is_dir():
         raise VipbenchError(f"results folder not found: {results_dir}")
     runs = collect_runs(results_dir)
@@ -698,67 +715,79 @@ def build_site(results_dir: Path, out_dir: Path | None = None, *, console=None) 
             f"no scored runs in {results_dir} ({len(runs)} run(s) without scores.json): "
             "grade them with vipbench judge first"
         )
-    _prepare_out_dir(out_dir, results_dir)
-    site = build_model(runs)
+    return runs
 
-    written: set[Path] = set()
-    keys: set[str] = set()
-    images = ImageWriter(out_dir)
-    run_infos = []
-    units_index = []
-    for run in runs:
-        key = _unique(_slug(run.run_id), keys)
-        files: dict[str, str] = {}
-        for name, source in (
-            ("manifest", run.store.manifest_path),
-            ("scores", run.store.scores_path),
-            ("csv", run.store.scores_csv_path),
-        ):
-            if source.is_file():
-                target = out_dir / "runs" / key / source.name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source, target)
-                written.add(target)
-                files[name] = f"runs/{key}/{source.name}"
-        run_infos.append(_run_info(run, key, files))
-        if not (run.scores and run.scores.units):
-            continue
-        judgements = _current_judgements(run)
-        by_unit: dict[str, list[PredictionRecord]] = {}
-        for record in run.predictions:
-            by_unit.setdefault(record.unit, []).append(record)
-        unit_keys: set[str] = set()
-        for unit in run.scores.units.values():
-            ukey = f"{key}/{_unique(_slug(unit.unit), unit_keys)}"
-            samples = unit_samples(run, unit, by_unit.get(unit.unit, []), judgements, images)
-            breakdowns = [
-                {"key": k, "values": [{"value": v, "label": s.label or v, "n": s.n} for v, s in table.items()]}
-                for k, table in unit.breakdowns.items()
-            ]
-            payload = {"run": run.run_id, "unit": unit.unit, "samples": samples}
-            _write(
-                out_dir / "data" / f"{ukey}.js",
-                f"vipbenchSamples({script_json(ukey)},{script_json(payload)});\n",
-                written,
-            )
-            units_index.append(
-                {
-                    "key": ukey,
-                    "src": f"data/{ukey}.js",
-                    "run": run.run_id,
-                    "model": run.scores.model,
-                    "unit": unit.unit,
-                    "task": unit.task,
-                    "style": unit.prompt_style,
-                    "n": len(samples),
-                    "judge": _judge_info(unit),
-                    "breakdowns": breakdowns,
-                    "dataset_hash": unit.dataset_hash,
-                    "total": _stat(unit.total),
-                }
-            )
-    images.render(console)
-    written |= images.written
+
+def _copy_run_files(run: LoadedRun, key: str, out_dir: Path, written: set[Path]) -> dict[str, str]:
+    """The run's manifest and scores, copied beside the site for download; their site paths by kind."""
+    files: dict[str, str] = {}
+    for name, source in (
+        ("manifest", run.store.manifest_path),
+        ("scores", run.store.scores_path),
+        ("csv", run.store.scores_csv_path),
+    ):
+        if source.is_file():
+            target = out_dir / "runs" / key / source.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            written.add(target)
+            files[name] = f"runs/{key}/{source.name}"
+    return files
+
+
+def _write_unit_samples(
+    run: LoadedRun, key: str, out_dir: Path, images: ImageWriter, written: set[Path]
+) -> list[dict[str, Any]]:
+    """One script per scored unit holding its samples (loaded by the browser on demand); the units' index rows."""
+    judgements = _current_judgements(run)
+    by_unit: dict[str, list[PredictionRecord]] = {}
+    for record in run.predictions:
+        by_unit.setdefault(record.unit, []).append(record)
+    unit_keys: set[str] = set()
+    rows = []
+    for unit in run.scores.units.values():
+        ukey = f"{key}/{_unique(_slug(unit.unit), unit_keys)}"
+        samples = unit_samples(run, unit, by_unit.get(unit.unit, []), judgements, images)
+        payload = {"run": run.run_id, "unit": unit.unit, "samples": samples}
+        _write(
+            out_dir / "data" / f"{ukey}.js", f"vipbenchSamples({script_json(ukey)},{script_json(payload)});\n", written
+        )
+        rows.append(
+            {
+                "key": ukey,
+                "src": f"data/{ukey}.js",
+                "run": run.run_id,
+                "model": run.scores.model,
+                "unit": unit.unit,
+                "task": unit.task,
+                "style": unit.prompt_style,
+                "n": len(samples),
+                "judge": _judge_info(unit),
+                "breakdowns": [
+                    {"key": k, "values": [{"value": v, "label": s.label or v, "n": s.n} for v, s in table.items()]}
+                    for k, table in unit.breakdowns.items()
+                ],
+                "dataset_hash": unit.dataset_hash,
+                "total": _stat(unit.total),
+            }
+        )
+    return rows
+
+
+def _render_index(
+    site: dict[str, Any],
+    run_infos: list[dict[str, Any]],
+    units_index: list[dict[str, Any]],
+    images: ImageWriter,
+    out_dir: Path,
+    written: set[Path],
+) -> str:
+    """index.html, with the site's assets copied beside it."""
+    import jinja2
+    from markupsafe import Markup
+
+    from vipbench import __version__
+    from vipbench.resources import builtin_dir
 
     template_dir = builtin_dir("leaderboard")
     for asset in ("app.js", "style.css"):
@@ -766,7 +795,6 @@ def build_site(results_dir: Path, out_dir: Path | None = None, *, console=None) 
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(template_dir / asset, target)
         written.add(target)
-
     data = {
         **site,
         "runs": run_infos,
@@ -784,7 +812,7 @@ def build_site(results_dir: Path, out_dir: Path | None = None, *, console=None) 
     env.filters["script_json"] = lambda obj: Markup(script_json(obj))
     env.filters["short"] = _short
     built = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    html = env.get_template("index.html.j2").render(
+    return env.get_template("index.html.j2").render(
         site=site,
         runs=run_infos,
         data=data,
@@ -796,7 +824,3 @@ def build_site(results_dir: Path, out_dir: Path | None = None, *, console=None) 
         run_files={r["id"]: r["files"] for r in run_infos},
         unit_keys={(u["run"], u["unit"]): u["key"] for u in units_index},
     )
-    index = out_dir / "index.html"
-    _write(index, html, written)
-    _clean_stale(out_dir, written)
-    return index
