@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import pytest
 from adapter_contract import AdapterContract, make_region_pair, vip_bench_requests
+from sentencepiece_models import train_sentencepiece  # noqa: E402
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -151,23 +152,9 @@ def test_internlm2s_sentencepiece_tokenizer_is_read_without_its_remote_code(tmp_
     from vipbench.models.internlm2 import InternLM2Tokens
     from vipbench.models.omg_llava_modeling import ADDED_TOKENS
 
-    (tmp_path / "corpus.txt").write_text("\n".join(["What is the region in the picture?", "a dog on the grass"] * 30))
     chat = ["<|im_start|>", "<|im_end|>"]
-    spm.SentencePieceTrainer.train(
-        input=str(tmp_path / "corpus.txt"),
-        model_prefix=str(tmp_path / "sp"),
-        vocab_size=300,
-        model_type="bpe",
-        byte_fallback=True,
-        user_defined_symbols=chat,
-        normalization_rule_name="identity",
-        remove_extra_whitespaces=False,
-        unk_id=0,
-        bos_id=1,
-        eos_id=2,
-        pad_id=-1,
-        minloglevel=2,
-    )
+    corpus = ["What is the region in the picture?", "a dog on the grass"] * 30
+    train_sentencepiece(corpus, tmp_path, 300, user_defined_symbols=chat)
     sp = spm.SentencePieceProcessor(model_file=str(tmp_path / "sp.model"))
     folder = tmp_path / "internlm2-chat-7b"
     folder.mkdir()

@@ -10,6 +10,7 @@ import shutil
 
 import pytest
 from adapter_contract import AdapterContract, make_region_pair, vip_bench_requests
+from sentencepiece_models import LLAMA, train_sentencepiece
 
 torch = pytest.importorskip("torch")
 
@@ -206,25 +207,7 @@ def test_the_ids_are_those_of_upstreams_slow_tokenizer(legacy, tmp_path, region_
     from transformers import AutoTokenizer
 
     corpus = [SYSTEM, "USER: What is in the picture? ASSISTANT: a dog", "Where is the object relative to it?"]
-    (tmp_path / "corpus.txt").write_text("\n".join(corpus * 20))
-    spm.SentencePieceTrainer.train(  # Llama's tokenizer options
-        input=str(tmp_path / "corpus.txt"),
-        model_prefix=str(tmp_path / "sp"),
-        vocab_size=300,
-        model_type="bpe",
-        byte_fallback=True,
-        split_digits=True,
-        add_dummy_prefix=True,
-        normalization_rule_name="identity",
-        remove_extra_whitespaces=False,
-        allow_whitespace_only_pieces=True,
-        character_coverage=1.0,
-        unk_id=0,
-        bos_id=1,
-        eos_id=2,
-        pad_id=-1,
-        minloglevel=2,
-    )
+    train_sentencepiece(corpus * 20, tmp_path, 300, **LLAMA)
     (tmp_path / "tok").mkdir()
     (tmp_path / "tok" / "tokenizer.model").write_bytes((tmp_path / "sp.model").read_bytes())
     config = {"tokenizer_class": "LlamaTokenizer", "legacy": legacy, "add_bos_token": True}

@@ -18,6 +18,7 @@ spm = pytest.importorskip("sentencepiece")
 pytest.importorskip("google.protobuf")  # transformers reads a .model file through protobuf
 
 from PIL import Image  # noqa: E402
+from sentencepiece_models import LLAMA, train_sentencepiece  # noqa: E402
 
 from vipbench.models import create_model  # noqa: E402
 from vipbench.models.base import GenerationSettings  # noqa: E402
@@ -36,27 +37,7 @@ CORPUS = [
 
 @pytest.fixture(scope="module")
 def sentencepiece_model(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("sp")
-    (folder / "corpus.txt").write_text("\n".join(CORPUS * 20))
-    spm.SentencePieceTrainer.train(  # Llama's tokenizer options
-        input=str(folder / "corpus.txt"),
-        model_prefix=str(folder / "sp"),
-        vocab_size=400,
-        model_type="bpe",
-        byte_fallback=True,
-        split_digits=True,
-        add_dummy_prefix=True,
-        normalization_rule_name="identity",
-        remove_extra_whitespaces=False,
-        allow_whitespace_only_pieces=True,
-        character_coverage=1.0,
-        unk_id=0,
-        bos_id=1,
-        eos_id=2,
-        pad_id=-1,
-        minloglevel=2,
-    )
-    return folder / "sp.model"
+    return train_sentencepiece(CORPUS * 20, tmp_path_factory.mktemp("sp"), 400, **LLAMA)
 
 
 def checkpoint_with(model: Path, legacy: bool, out: Path) -> Path:

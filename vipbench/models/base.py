@@ -30,6 +30,18 @@ class GenerationSettings:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def generate_kwargs(self, pad_token_id: int | None) -> dict[str, Any]:
+        """These settings as transformers' ``generate`` arguments (sampling options only when sampling)."""
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": self.max_new_tokens,
+            "do_sample": self.temperature > 0,
+            "num_beams": self.num_beams,
+            "pad_token_id": pad_token_id,
+        }
+        if self.temperature > 0:
+            kwargs.update(temperature=self.temperature, top_p=self.top_p)
+        return kwargs
+
 
 @dataclass(frozen=True)
 class Generation:

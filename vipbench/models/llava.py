@@ -199,15 +199,7 @@ class LlavaFamilyAdapter(ModelAdapter):
         import torch
 
         inputs = self.inputs(requests)
-        sampling = settings.temperature > 0
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": settings.max_new_tokens,
-            "do_sample": sampling,
-            "num_beams": settings.num_beams,
-            "pad_token_id": self.processor.tokenizer.pad_token_id,
-        }
-        if sampling:
-            kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
+        kwargs = settings.generate_kwargs(self.processor.tokenizer.pad_token_id)
         if self.kv_cache == "static":
             kwargs["cache_implementation"] = "static"
         with torch.inference_mode():

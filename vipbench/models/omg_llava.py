@@ -258,16 +258,8 @@ class OMGLLaVAAdapter(EmbeddingsAdapter):
     def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[Generation]:
         import torch
 
-        sampling = settings.temperature > 0
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": settings.max_new_tokens,
-            "do_sample": sampling,
-            "num_beams": settings.num_beams,
-            "eos_token_id": [self.tokenizer.eos_token_id, self.stop_id],
-            "pad_token_id": self.tokenizer.pad_token_id,
-        }
-        if sampling:
-            kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
+        kwargs = settings.generate_kwargs(self.tokenizer.pad_token_id)
+        kwargs["eos_token_id"] = [self.tokenizer.eos_token_id, self.stop_id]
         with torch.inference_mode():
             embeds, attention = self.batch(requests)
             output = self.model.llm.generate(inputs_embeds=embeds, attention_mask=attention, **kwargs)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from vipbench.models.tiny import cached_build, tiny_tokenizer
+from vipbench.models.tiny import cached_build, save_two_shards, tiny_tokenizer
 from vipbench.resources import cache_dir
 
 #: Bump when the recipe changes, so cached copies are rebuilt.
@@ -134,7 +134,7 @@ def build_tiny_omg_llava(
     }
     torch.save(finetune, out / FINETUNE_FILE)
 
-    _save_llm(base, out / LLM_FOLDER)
+    save_two_shards(base, out / LLM_FOLDER, fmt="safetensors")
     (out / LLM_FOLDER / "config.json").write_text(json.dumps(config, indent=2))
     tokenizer.save_pretrained(out / LLM_FOLDER)
 
@@ -161,18 +161,3 @@ def _backbone_name(trunk_key: str) -> str:
         stage, _, rest = trunk_key.removeprefix("stages.").partition(".")
         return f"backbone.layer{int(stage) + 1}.{rest}"
     return "backbone." + trunk_key
-
-
-def _save_llm(state: dict, folder: Path) -> None:
-    """Two safetensors shards and their index, as the Hub's InternLM2 folders hold them."""
-    from safetensors.torch import save_file
-
-    keys = sorted(state)
-    shards = {
-        "model-00001-of-00002.safetensors": keys[: len(keys) // 2],
-        "model-00002-of-00002.safetensors": keys[len(keys) // 2 :],
-    }
-    for file, names in shards.items():
-        save_file({k: state[k].contiguous() for k in names}, folder / file)
-    index = {"metadata": {}, "weight_map": {k: file for file, names in shards.items() for k in names}}
-    (folder / "model.safetensors.index.json").write_text(json.dumps(index))

@@ -218,17 +218,8 @@ class OspreyAdapter(EmbeddingsAdapter):
         return tokens(before).input_ids + [IMAGE_PLACEHOLDER_ID] + tokens(after, add_special_tokens=False).input_ids
 
     def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[Generation]:
-        sampling = settings.temperature > 0
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": settings.max_new_tokens,
-            "do_sample": sampling,
-            "num_beams": settings.num_beams,
-            "pad_token_id": self.tokenizer.pad_token_id
-            if self.tokenizer.pad_token_id is not None
-            else self.tokenizer.unk_token_id,
-        }
-        if sampling:
-            kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
+        pad = self.tokenizer.pad_token_id
+        kwargs = settings.generate_kwargs(pad if pad is not None else self.tokenizer.unk_token_id)
         import torch
 
         with torch.inference_mode():

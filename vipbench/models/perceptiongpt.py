@@ -288,17 +288,9 @@ class PerceptionGPTAdapter(EmbeddingsAdapter):
 
         if self.decode_boxes and settings.num_beams != 1:
             raise VipbenchError("PerceptionGPT decodes its <loc> boxes one beam at a time; pass decode_boxes=false")
-        sampling = settings.temperature > 0
         pad = self.tokenizer.pad_token_id
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": settings.max_new_tokens,
-            "do_sample": sampling,
-            "num_beams": settings.num_beams,
-            "use_cache": True,  # upstream saves use_cache false (set for training); the box feedback needs the cache
-            "pad_token_id": pad if pad is not None else self.tokenizer.unk_token_id,
-        }
-        if sampling:
-            kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
+        kwargs = settings.generate_kwargs(pad if pad is not None else self.tokenizer.unk_token_id)
+        kwargs["use_cache"] = True  # upstream saves use_cache false (set for training); the box feedback needs it
         found: list[list[tuple[int, list[float]]]] = [[] for _ in requests]
         with torch.inference_mode():
             embeds, attention = self.batch(requests)

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from vipbench.models.tiny import cached_build, tiny_tokenizer
+from vipbench.models.tiny import cached_build, save_two_shards, tiny_tokenizer
 from vipbench.resources import cache_dir
 
 #: Bump when the recipe changes, so cached copies are rebuilt.
@@ -107,7 +107,7 @@ def build_tiny_perceptiongpt(
     if layout == "peft":
         official = _wrap_in_peft(official, lora_alpha)
     out.mkdir(parents=True, exist_ok=True)
-    _save_shards(official, out)
+    save_two_shards(official, out)
     (out / "config.json").write_text(json.dumps(config, indent=2))
     tokenizer.save_pretrained(out)
     _save_clip(clip, out / "clip-vit-large-patch14")
@@ -157,18 +157,3 @@ def _save_clip(clip, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     clip.config.save_pretrained(folder)
     save_file({k: v.contiguous() for k, v in clip.state_dict().items()}, folder / "model.safetensors")
-
-
-def _save_shards(state: dict, out: Path) -> None:
-    """Two ``pytorch_model-0000N-of-00002.bin`` shards and ``pytorch_model.bin.index.json``."""
-    import torch
-
-    keys = sorted(state)
-    shards = {
-        "pytorch_model-00001-of-00002.bin": keys[: len(keys) // 2],
-        "pytorch_model-00002-of-00002.bin": keys[len(keys) // 2 :],
-    }
-    for file, names in shards.items():
-        torch.save({k: state[k].contiguous() for k in names}, out / file)
-    index = {"weight_map": {k: file for file, names in shards.items() for k in names}}
-    (out / "pytorch_model.bin.index.json").write_text(json.dumps(index))

@@ -175,6 +175,31 @@ def tiny_osprey() -> Path:
     return cached_build(cache_dir() / "models" / f"osprey-tiny-v{TINY_VERSION}", build_tiny_osprey)
 
 
+def save_two_shards(state: dict, out: Path, fmt: str = "bin") -> None:
+    """``state`` in two shards with their index, as released checkpoints hold it: ``pytorch_model-0000N-of-00002.bin``
+    (``fmt="bin"``) or ``model-0000N-of-00002.safetensors``. Each tensor is saved as a compact copy of its own."""
+    import json
+
+    import torch
+
+    stem, suffix = ("pytorch_model", "bin") if fmt == "bin" else ("model", "safetensors")
+    keys = sorted(state)
+    shards = {
+        f"{stem}-00001-of-00002.{suffix}": keys[: len(keys) // 2],
+        f"{stem}-00002-of-00002.{suffix}": keys[len(keys) // 2 :],
+    }
+    for file, names in shards.items():
+        tensors = {k: state[k].detach().clone(memory_format=torch.contiguous_format) for k in names}
+        if fmt == "bin":
+            torch.save(tensors, out / file)
+        else:
+            from safetensors.torch import save_file
+
+            save_file(tensors, out / file)
+    index = {"metadata": {}, "weight_map": {k: file for file, names in shards.items() for k in names}}
+    (out / f"{stem}.{suffix}.index.json").write_text(json.dumps(index))
+
+
 def build_tiny_osprey(out: Path, seed: int = 0, trunk_in_shards: bool = False) -> Path:
     """A random Osprey in the official layout: config.json, two ``.bin`` shards with their index, the tokenizer,
     and the vision trunk in a separate open_clip weights file (or, with ``trunk_in_shards``, saved with the rest
@@ -219,15 +244,7 @@ def build_tiny_osprey(out: Path, seed: int = 0, trunk_in_shards: bool = False) -
         else:
             official[name.removeprefix("llm.")] = tensor
     out.mkdir(parents=True, exist_ok=True)
-    keys = sorted(official)
-    shards = {
-        "pytorch_model-00001-of-00002.bin": keys[: len(keys) // 2],
-        "pytorch_model-00002-of-00002.bin": keys[len(keys) // 2 :],
-    }
-    for file, names in shards.items():
-        torch.save({k: official[k].clone() for k in names}, out / file)
-    index = {"weight_map": {k: file for file, names in shards.items() for k in names}}
-    (out / "pytorch_model.bin.index.json").write_text(json.dumps(index))
+    save_two_shards(official, out)
     if not trunk_in_shards:
         torch.save({k: v.clone() for k, v in clip.items()}, out / "open_clip_pytorch_model.bin")
     (out / "config.json").write_text(json.dumps(config, indent=2))
