@@ -220,6 +220,8 @@ class TaskProvenance(_Record):
     source: str
     """``hf:<repo>@<commit>``, a local folder, or ``generated``."""
     samples: int
+    full_samples: int | None = None
+    """The task's samples before ``--limit`` cut them (None in runs made before it was recorded)."""
     dataset_hash: str
     """Hash of every sample's id, question, references and regions."""
     prompt_hash: str

@@ -110,7 +110,8 @@ def plan(spec: RunSpec, index: TaskIndex, warn=print) -> list[PlannedTask]:
     for name in spec.tasks:
         task = index.task(name)
         root, source = resolve_data_root(task.config.dataset, data_dirs)
-        samples = task.load_samples(root)[: spec.limit]
+        every = task.load_samples(root)
+        samples = every[: spec.limit]
         mode = choose_region_mode(task, adapter_cls, spec.region_mode)
         styles: list[str | None] = [None]
         if spec.prompt_styles:
@@ -125,6 +126,7 @@ def plan(spec: RunSpec, index: TaskIndex, warn=print) -> list[PlannedTask]:
             version=task.config.version,
             source=source,
             samples=len(samples),
+            full_samples=len(every),
             dataset_hash=stable_hash([sample_hash(s) for s in samples]),
             prompt_hash=stable_hash([request_hash(r) for r in requests]),
             image_hash=images_hash(samples),
