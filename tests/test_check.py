@@ -72,6 +72,47 @@ def test_the_same_drop_on_few_samples_is_not_significant(tmp_path, answers, caps
     assert "-5.0" in row and "not significant" in row
 
 
+def test_a_baseline_with_no_task_in_common_fails_closed(tmp_path, answers, capsys):
+    base = scripted_run(tmp_path, "base", answers, limit=40)
+    scores = json.loads((base / "scores.json").read_text())
+    scores["units"] = {"other-task": {**scores["units"]["vip-synth"], "unit": "other-task"}}
+    other = tmp_path / "other-scores.json"
+    other.write_text(json.dumps(scores))
+    scripted_run(tmp_path, "now", answers, limit=40)
+    capsys.readouterr()
+    assert check(tmp_path, "now", "--baseline", str(other)) == 3  # not "no regression", exit 0
+    out = capsys.readouterr().out
+    assert "not compared: other-task, vip-synth" in out and "nothing was compared" in out
+    assert "no regression" not in out
+
+
+def test_one_sample_in_common_gets_no_verdict(tmp_path, answers, capsys):
+    scripted_run(tmp_path, "base", answers, limit=1)
+    scripted_run(tmp_path, "worse", answers, wrong=1, limit=1)  # a 100-point drop on one sample
+    capsys.readouterr()
+    assert check(tmp_path, "worse", "--baseline", "base") == 3
+    row = total_row(capsys)
+    assert "-100.0" in row and "too few samples (n=1" in row and "regression" not in row
+    assert "[-100.0, -100.0]" not in row
+    assert check(tmp_path, "worse", "--baseline", "base", "--min-samples", "1") == 1  # asked for, it is one
+
+
+def test_too_little_of_the_baseline_compared_fails_unless_allowed(tmp_path, answers, capsys):
+    scripted_run(tmp_path, "base", answers)  # 400 samples
+    scripted_run(tmp_path, "smoke", answers, limit=40)  # 10 % of them (another dataset hash: a mismatch, allowed)
+    capsys.readouterr()
+    smoke = ("smoke", "--baseline", "base", "--allow-mismatch")
+    assert check(tmp_path, *smoke, "--format", "json") == 3
+    report = json.loads(capsys.readouterr().out)
+    assert (report["compared_samples"], report["baseline_samples"], report["coverage"]) == (40, 400, 0.1)
+    assert "only 40 of the baseline's 400 samples were compared" in report["too_little_compared"]
+    assert check(tmp_path, *smoke, "--min-coverage", "0.1") == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        check(tmp_path, *smoke, "--min-coverage", "1.5")
+    assert "--min-coverage: must be between 0 and 1" in capsys.readouterr().err
+
+
 def test_the_interval_is_a_paired_bootstrap_of_the_difference(tmp_path, answers, capsys):
     scripted_run(tmp_path, "base", answers)
     scripted_run(tmp_path, "worse", answers, wrong=20)
@@ -93,8 +134,11 @@ def test_runs_made_differently_are_refused_unless_allowed(tmp_path, answers, cap
     assert check(tmp_path, "coords", "--baseline", "base") == 2
     err = capsys.readouterr().err
     assert "vip-synth: prompt hash differs (baseline " in err and "--allow-mismatch" in err
-    assert check(tmp_path, "coords", "--baseline", "base", "--allow-mismatch") == 0
+    # Allowed, they share only the 5 rectangle items: too little to pass unless that is asked for too.
+    assert check(tmp_path, "coords", "--baseline", "base", "--allow-mismatch") == 3
     assert "not comparable (allowed): vip-synth: prompt hash differs" in capsys.readouterr().out
+    small = ("--min-samples", "5", "--min-coverage", "0.1")
+    assert check(tmp_path, "coords", "--baseline", "base", "--allow-mismatch", *small) == 0
 
 
 def test_a_committed_scores_json_is_a_baseline(tmp_path, answers, capsys):

@@ -7,6 +7,10 @@ so the interval of the difference knows how many samples there are and how much 
 items is noise where the same drop on 3,000 is not. A number fails the check only when it dropped by more than the
 tolerance and its whole 1 − α interval lies below zero.
 
+The gate fails closed: a check that compared too little (no unit in common, or fewer than ``min_coverage`` of the
+baseline's samples) is not a pass, and a number on fewer than ``min_samples`` samples gets no verdict at all (a
+100-point drop on one sample is an anecdote, and its bootstrap interval is a single point).
+
 Corpus caption metrics (CIDEr, ...) need the texts and a Java tokenizer per draw: they are compared against the
 tolerance only, and the table says so. With ``agreement``, the two sides are the same predictions graded by two
 judges, and the report is how closely the judges agree, per sample and per capability.
@@ -85,10 +89,32 @@ class CheckReport:
     agreements: list[Agreement] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
     not_compared: list[str] = field(default_factory=list)
+    min_samples: int = 0
+    min_coverage: float = 0.0
+    baseline_samples: int = 0
+    """Samples the baseline scored, over every unit it has."""
+    compared_samples: int = 0
+    """Of those, the samples this check compared (graded on both sides, in units both sides have)."""
 
     @property
     def regressions(self) -> list[Difference]:
-        return [d for d in self.differences if d.verdict == "regression"]
+        return [d for d in self.differences if d.verdict.startswith("regression")]
+
+    @property
+    def coverage(self) -> float:
+        return self.compared_samples / self.baseline_samples if self.baseline_samples else 0.0
+
+    @property
+    def too_little(self) -> str | None:
+        """Why this check cannot pass however the numbers look: it compared nothing, or too little of the baseline."""
+        if not any(d.n >= self.min_samples for d in self.differences):
+            return "nothing was compared: no task in common with at least " + _samples(self.min_samples)
+        if self.coverage < self.min_coverage:
+            return (
+                f"only {self.compared_samples} of the baseline's {self.baseline_samples} samples were compared "
+                f"({self.coverage:.0%}, below --min-coverage {self.min_coverage:.0%})"
+            )
+        return None
 
 
 # --------------------------------------------------------------------------------------------------- loading
@@ -158,9 +184,19 @@ def check(
     resamples: int = 1000,
     seed: int = 0,
     allow_mismatch: bool = False,
+    min_samples: int = 10,
+    min_coverage: float = 0.9,
 ) -> CheckReport:
     (base_name, base), (cur_name, cur) = baseline, current
-    report = CheckReport(base_name, cur_name, tolerance, alpha, mismatches=mismatches(base, cur))
+    report = CheckReport(
+        base_name,
+        cur_name,
+        tolerance,
+        alpha,
+        mismatches=mismatches(base, cur),
+        min_samples=min_samples,
+        min_coverage=min_coverage,
+    )
     if report.mismatches and not allow_mismatch:
         raise VipbenchError(
             "the runs were not made or graded the same way, so their scores are not comparable:\n  "
@@ -169,14 +205,37 @@ def check(
         )
     report.not_compared = sorted(set(base.units) ^ set(cur.units)) + sorted(set(base.groups) ^ set(cur.groups))
     rng = random.Random(seed)
+    report.baseline_samples = sum(_size(u) for u in base.units.values())
     for unit in [u for u in base.units if u in cur.units]:
-        report.differences += _unit_differences(base.units[unit], cur.units[unit], tolerance, alpha, resamples, rng)
+        b, c = base.units[unit], cur.units[unit]
+        report.compared_samples += _compared(b, c)
+        report.differences += _unit_differences(b, c, tolerance, alpha, resamples, rng)
     for name in [g for g in base.groups if g in cur.groups]:
         b, c = base.groups[name].total, cur.groups[name].total
         diff = Difference(name, b.label or base.groups[name].headline, b.mean, c.mean, min(b.n, c.n))
         diff.verdict = _tolerance_only(diff, tolerance, "group score: tolerance only")
         report.differences.append(diff)
+    for diff in report.differences:
+        if diff.n < min_samples and diff.delta is not None:
+            diff.low = diff.high = None
+            diff.verdict = f"too few samples (n={diff.n}, a verdict needs {min_samples})"
     return report
+
+
+def _size(unit: UnitScores) -> int:
+    return len(unit.samples) if unit.samples else unit.total.n
+
+
+def _compared(b: UnitScores, c: UnitScores) -> int:
+    """The baseline's samples this unit compares: those graded on both sides, or, without per-sample grades (an
+    older scores.json), as many as the smaller side scored."""
+    if b.samples and c.samples:
+        return len(_shared(b, c))
+    return min(b.total.n, c.total.n)
+
+
+def _samples(n: int) -> str:
+    return "1 sample" if n == 1 else f"{n} samples"
 
 
 def _unit_differences(

@@ -14,8 +14,16 @@ examples:
   vipbench check RUN --baseline OTHER_RUN --tolerance 0.5 --alpha 0.01
   vipbench check GPT4_RUN --baseline LOCAL_JUDGE_RUN --agreement    # the same predictions, two judges
 
-Exit status: 0 no regression, 1 a regression, 2 an error (runs that cannot be compared, a missing file).
+Exit status:
+  0  no regression
+  1  a regression
+  2  an error (runs that cannot be compared, a missing file)
+  3  too little compared to pass: no task in common with at least --min-samples samples, or fewer than
+     --min-coverage of the baseline's samples (a wrong baseline must not turn CI green)
 """
+
+#: Exit status of a check that compared too little to pass (see CHECK_EXAMPLES).
+TOO_LITTLE_COMPARED = 3
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -34,15 +42,22 @@ def cmd_check(args: argparse.Namespace) -> int:
             resamples=args.resamples,
             seed=args.seed,
             allow_mismatch=args.allow_mismatch,
+            min_samples=args.min_samples,
+            min_coverage=args.min_coverage,
         )
     console = stdout_console()
     if args.format == "json":
-        console.print_json(json.dumps(asdict(report) | {"regressions": len(report.regressions)}))
+        summary = {"regressions": len(report.regressions)}
+        if not args.agreement:
+            summary |= {"coverage": round(report.coverage, 4), "too_little_compared": report.too_little}
+        console.print_json(json.dumps(asdict(report) | summary))
     elif args.agreement:
         _print_agreement(report, console)
     else:
         _print_check(report, console)
-    return 1 if report.regressions else 0
+    if report.regressions:
+        return 1
+    return TOO_LITTLE_COMPARED if not args.agreement and report.too_little else 0
 
 
 def _print_check(report, console) -> None:
@@ -65,7 +80,7 @@ def _print_check(report, console) -> None:
         for name in ("base", "now"):
             table.add_column(name, justify="right")
         table.add_column("Δ [interval]", justify="right", no_wrap=True)
-        table.add_column("verdict", no_wrap=True)
+        table.add_column("verdict")  # wraps: a long verdict must not squeeze the numbers out at 80 columns
         for d in differences:
             interval = f" [{d.low:+.1f}, {d.high:+.1f}]" if d.low is not None and d.high is not None else ""
             verdict = f"[red bold]{d.verdict}[/]" if d.verdict.startswith("regression") else d.verdict
@@ -73,8 +88,18 @@ def _print_check(report, console) -> None:
         console.print(table)
     if report.not_compared:
         console.print(f"on one side only, not compared: {', '.join(report.not_compared)}", soft_wrap=True)
+    console.print(
+        f"compared {report.compared_samples} of the baseline's {report.baseline_samples} samples "
+        f"({report.coverage:.0%})",
+        soft_wrap=True,
+    )
     count = len(report.regressions)
-    console.print(f"[red bold]{count} regression(s)[/]" if count else "[green]no regression[/]")
+    if count:
+        console.print(f"[red bold]{count} regression(s)[/]")
+    elif report.too_little:
+        console.print(f"[red bold]not passed[/]: {report.too_little}", soft_wrap=True)
+    else:
+        console.print("[green]no regression[/]")
 
 
 def _print_agreement(report, console) -> None:
@@ -107,8 +132,9 @@ def add_parser(sub) -> None:
         "scores.json). Each difference gets a paired-bootstrap confidence interval over the samples both graded, "
         "so the same drop counts for more on 3,000 samples than on 30; a drop fails the check (exit 1) only when "
         "it is larger than --tolerance and its whole interval is below zero. Runs whose data, prompts, scorer or "
-        "judge differ are refused unless --allow-mismatch. With --agreement, the two sides are the same "
-        "predictions graded by two judges, and the report is how closely the judges agree.",
+        "judge differ are refused unless --allow-mismatch. A check that compared too little of the baseline fails "
+        "(exit 3): a wrong baseline is not a pass. With --agreement, the two sides are the same predictions graded "
+        "by two judges, and the report is how closely the judges agree.",
         epilog=CHECK_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -127,6 +153,22 @@ def add_parser(sub) -> None:
     p.add_argument("--resamples", type=positive_int, default=1000, help="bootstrap draws (default: 1000)")
     p.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (default: 0): the same check, same CIs")
     p.add_argument(
+        "--min-samples",
+        type=positive_int,
+        default=10,
+        metavar="N",
+        help="a number compared on fewer samples gets no verdict ('too few samples'); a check in which no number "
+        "reaches N fails with exit 3 (default: 10)",
+    )
+    p.add_argument(
+        "--min-coverage",
+        type=_share,
+        default=0.9,
+        metavar="SHARE",
+        help="the share of the baseline's samples that must be compared (graded on both sides, in tasks both have), "
+        "else the check fails with exit 3; 0 allows checking a subset of the baseline's tasks (default: 0.9)",
+    )
+    p.add_argument(
         "--allow-mismatch",
         action="store_true",
         help="compare even when data, prompts, scorer or judge differ (the differences are listed)",
@@ -140,6 +182,13 @@ def add_parser(sub) -> None:
     p.add_argument("--format", choices=["table", "json"], default="table", help="output format (default: table)")
     add_results_option(p)
     p.set_defaults(handler=cmd_check)
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
 
 
 def _alpha(text: str) -> float:
