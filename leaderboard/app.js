@@ -269,7 +269,7 @@
   }
 
   function unitLabel(u) {
-    return u.model + " · " + u.run;
+    return u.model + " · " + u.run + (u.limit ? " (" + u.limit + ")" : "");  // a smoke run says so
   }
 
   function labelsOf(unit, key) {
@@ -306,7 +306,10 @@
   }
 
   function imageOf(sample, cls) {
-    if (!sample.image) return el("div", {class: "noimage " + (cls || "")}, "image not available");
+    if (!sample.image) {  // a note says why when the build could not make the picture (a file that does not decode)
+      var note = sample.image_note || null;
+      return el("div", {class: "noimage " + (cls || ""), title: note}, cls === "full" && note ? note : "image not available");
+    }
     return el("img", {src: sample.image, alt: "sample " + sample.id, loading: "lazy", class: cls || null});
   }
 

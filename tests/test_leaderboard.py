@@ -152,7 +152,8 @@ def make_results(base: Path) -> Path:
 
     - alpha: two tasks, 3 judge runs; beta: the same, with one grade that always fails;
     - alpha-judge2 (re-judged by another judge model), alpha-template (another judge template),
-      alpha-limit (another dataset hash: 6 items), alpha-shapes (prompt styles arrow and rectangle);
+      alpha-small (another dataset: a ViP-Bench of 6 items), alpha-limit (a --limit 6 smoke run: never ranked),
+      alpha-shapes (prompt styles arrow and rectangle, --limit 3);
     - evil: a model whose name is markup; unscored: predictions only;
     - synth: a metric-scored offline task with two breakdowns and 45 items (written directly).
     """
@@ -168,7 +169,7 @@ def make_results(base: Path) -> Path:
     def make(run_id: str, model: str, script: dict, tasks=("vip-bench-bbox",), **spec) -> None:
         use_script(script)
         run(
-            RunSpec(model=model, tasks=list(tasks), data_dirs=dirs, **spec),
+            RunSpec(model=model, tasks=list(tasks), **{"data_dirs": dirs, **spec}),
             results_dir=results,
             run_id=run_id,
             warn=lambda m: None,
@@ -178,6 +179,8 @@ def make_results(base: Path) -> Path:
     make("beta", "lb-beta", BETA, both)
     make("alpha-judge2", "lb-alpha", ALPHA)
     make("alpha-template", "lb-alpha", ALPHA)
+    small = write_vip_bench(base / "data-small" / "ViP-Bench", n=6)
+    make("alpha-small", "lb-alpha", ALPHA, data_dirs={"vip-bench": str(small)})
     make("alpha-limit", "lb-alpha", ALPHA, limit=6)
     make("alpha-shapes", "lb-alpha", ALPHA, prompt_styles=["arrow", "rectangle"], limit=3)
     make("evil", EVIL_MODEL, {})
@@ -207,7 +210,7 @@ def make_results(base: Path) -> Path:
                 )
                 assert code == 0, run_id
 
-            for run_id in ("alpha", "beta", "alpha-judge2", "alpha-limit", "alpha-shapes"):
+            for run_id in ("alpha", "beta", "alpha-judge2", "alpha-small", "alpha-limit", "alpha-shapes"):
                 judge(run_id)
             judge("alpha-judge2", "--judge", "other-judge")  # judgements.jsonl keeps both judges' lines
             judge("alpha-template", "--judge-template", str(template))
@@ -362,8 +365,11 @@ def test_each_run_is_its_own_row_and_differences_are_labelled(site):
     data = page_data(index)
     bbox = next(t for t in data["tables"] if t["task"] == "vip-bench-bbox")
     runs = [r["run"] for r in bbox["rows"]]
-    assert sorted(runs) == sorted(["alpha", "beta", "alpha-judge2", "alpha-template", "alpha-limit", "evil"])
+    assert sorted(runs) == sorted(["alpha", "beta", "alpha-judge2", "alpha-template", "alpha-small", "evil"])
     assert "unscored" not in runs and "alpha-shapes" not in runs and "synth" not in runs
+    # The --limit 6 smoke run is listed apart, never ranked, marked with its share of the task.
+    (smoke,) = bbox["apart_rows"]
+    assert smoke["run"] == "alpha-limit" and [t["text"] for t in smoke["tags"]] == ["limit 6/8"]
     warnings = " ".join(bbox["warnings"])
     for what in ("judge model", "judge template", "dataset"):
         assert what in warnings
@@ -373,8 +379,8 @@ def test_each_run_is_its_own_row_and_differences_are_labelled(site):
     assert tags["alpha-judge2"] == "judge model: other-judge"
     template_hash = scores_of(results, "alpha-template").units["vip-bench-bbox"].scored_by.template_hash
     assert tags["alpha-template"] == f"judge template: {template_hash[:8]}"
-    limited = scores_of(results, "alpha-limit").units["vip-bench-bbox"].dataset_hash[:8]
-    assert tags["alpha-limit"] == f"dataset: {limited}"  # its prompts differ too, but that follows from the data
+    limited = scores_of(results, "alpha-small").units["vip-bench-bbox"].dataset_hash[:8]
+    assert tags["alpha-small"] == f"dataset: {limited}"  # its prompts differ too, but that follows from the data
     assert tags["alpha"] == "" and tags["evil"] == ""
     assert tags["beta"] == "3/24 grades failed"  # beta's [[400]] answer could not be graded
     (warning,) = bbox["warnings"]
@@ -400,6 +406,7 @@ def test_prompt_style_runs_show_a_score_per_shape(site):
     scores = scores_of(results, "alpha-shapes")
     for style in ("arrow", "rectangle"):
         assert row["cells"][style]["mean"] == scores.units[f"vip-bench-bbox@{style}"].total.mean
+    assert "limit 3/8" in [t["text"] for t in row["tags"]]  # a --limit run is marked in every table
     html_row = html_tables(index)[table["id"]]["rows"][0]
     assert html_row["run"] == "alpha-shapes"
     assert html_row["cells"][1:3] == [fmt(scores.units[f"vip-bench-bbox@{s}"].total) for s in ("arrow", "rectangle")]

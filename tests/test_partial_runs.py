@@ -60,7 +60,7 @@ def results(tmp_path_factory) -> Path:
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    assert main(["run", "--model", "oracle", "--tasks", "vip-synth", "--limit", "40", "--results", str(results)]) == 0
+    assert main(["run", "--model", "oracle", "--tasks", "vip-synth", "--results", str(results)]) == 0  # all 400
     return results
 
 
@@ -103,7 +103,7 @@ def test_the_leaderboard_lists_a_partial_run_apart_never_ranked(results):
     vipbench("judge", "killed", "--results", str(results), "--allow-partial")
     index = build_site(results)
     html = index.read_text()
-    assert "Not ranked: partial runs and fine-tuned checkpoints" in html
+    assert "Not ranked: partial runs, smoke runs and fine-tuned checkpoints" in html
     if shutil.which(CHROMIUM) is None:
         pytest.skip(f"{CHROMIUM} is not installed")
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -116,5 +116,6 @@ def test_the_leaderboard_lists_a_partial_run_apart_never_ranked(results):
         assert ranked.count() == 1 and "oracle" in ranked.first.inner_text()
         assert apart.count() == 1 and "vip-llava-tiny" in apart.first.inner_text()
         assert "partial:" in apart.first.inner_text() and "/40 (interrupted)" in apart.first.inner_text()
-        assert page.is_visible("text=Not ranked: partial runs and fine-tuned checkpoints")
+        assert "limit 40/400" in apart.first.inner_text()  # also a --limit run
+        assert page.is_visible("text=Not ranked: partial runs, smoke runs and fine-tuned checkpoints")
         browser.close()

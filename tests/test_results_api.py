@@ -38,6 +38,7 @@ def test_load_scores_equals_scores_json_for_the_demo_runs(results):
                 assert (row["mean"], row.n, row.label) == (stat["mean"], stat["n"], stat["label"])
                 checked += 1
         assert set(rows.status) == {"complete"} and not rows.partial.any()
+        assert rows.smoke.all() and set(rows.limit) == {"40/400"}  # the demo's --limit 40 of vip-synth's 400
         assert set(rows.dataset_hash) == {
             json.loads((results / run_id / "manifest.json").read_text())["tasks"]["vip-synth"]["dataset_hash"]
         }
@@ -51,6 +52,7 @@ def test_load_runs_one_row_per_run(results):
     runs = load_runs(results)
     assert sorted(runs.run_id) == ["demo-blind", "demo-oracle", "demo-vip-llava-tiny"]
     assert set(runs.status) == {"complete"} and set(runs.predictions) == {40} and set(runs.planned) == {40}
+    assert set(runs.limit) == {"limit 40/400"} and runs.smoke.all()
 
 
 def test_vipbench_runs_in_every_format(results, capsys):
@@ -60,6 +62,7 @@ def test_vipbench_runs_in_every_format(results, capsys):
         listed["demo-blind"]["scores"]["vip-synth"]["label"] == "All" and listed["demo-blind"]["status"] == "complete"
     )
     assert listed["demo-oracle"]["scores"]["vip-synth"]["mean"] == 100.0
+    assert listed["demo-oracle"]["limit"] == "limit 40/400"
     assert main(["runs", "--results", str(results), "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     by_run = {r["run"]: r for r in rows}
@@ -67,6 +70,7 @@ def test_vipbench_runs_in_every_format(results, capsys):
     assert (
         by_run["demo-oracle"]["n/N"] == "40/40" and by_run["demo-oracle"]["tasks and scores"] == "vip-synth All 100.0"
     )
+    assert by_run["demo-oracle"]["status"] == "complete, limit 40/400"
     assert main(["runs", "--results", str(results), "--format", "markdown"]) == 0
     markdown = capsys.readouterr().out.splitlines()
     assert markdown[0] == "| run | model | status | n/N | judge | tasks and scores |" and len(markdown) == 5
@@ -78,7 +82,11 @@ def test_vipbench_runs_in_every_format(results, capsys):
 def test_vipbench_runs_show(results, capsys):
     assert main(["runs", "show", "demo-oracle", "--results", str(results)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("run demo-oracle · model oracle · complete · 40/40 predictions")
+    assert out.startswith(
+        "run demo-oracle · model oracle · complete · limit 40/400 (a --limit smoke run, not a result) · "
+        "40/40 predictions"
+    )
+    assert "vip-synth · generated · 40 samples (limit 40/400), 40 requests" in out
     assert "command: vipbench demo" in out and "exact_match → mean" in out and "100.0" in out
     assert main(["runs", "show", "nope", "--results", str(results)]) == 2
     assert "unknown run 'nope'" in capsys.readouterr().err

@@ -22,7 +22,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -34,10 +34,19 @@ from pydantic import BaseModel
 from vipbench.errors import VipbenchError
 from vipbench.progress import progress_bar
 from vipbench.records import Judgement, Manifest, PredictionRecord
-from vipbench.results import read_scores
+from vipbench.results import (
+    BrokenRun,
+    each_run,
+    limit_text,
+    read_manifest,
+    read_scores,
+    run_command,
+    task_limits,
+    warn_stderr,
+)
 from vipbench.scoring.aggregate import metadata_values
 from vipbench.scoring.scores import GroupScores, RunScores, Stat, UnitScores, fmt
-from vipbench.store import RunStore, list_runs, read_jsonl_records, run_status
+from vipbench.store import RunStore, read_jsonl_records, run_status
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -64,25 +73,41 @@ class LoadedRun:
     judgements: list[Judgement] = field(default_factory=list)
     status: str = "complete"
     """The run's real status (a killed run reads ``interrupted``, not the ``running`` its manifest kept)."""
+    limits: dict[str, str] = field(default_factory=dict)
+    """The tasks a ``--limit`` smoke run cut short, as ``5/400``: such rows are listed apart, never ranked."""
 
     @property
     def run_id(self) -> str:
         return self.store.run_id
 
 
-def collect_runs(results_dir: Path) -> list[LoadedRun]:
-    """Every run in ``results_dir``, oldest first, with its scores, predictions and judgements.
+def collect_runs(results_dir: Path, warn: Callable[[str], None] | None = warn_stderr) -> list[LoadedRun]:
+    """Every run in ``results_dir``, oldest first, with its scores, predictions and judgements. A run with a
+    file that cannot be read is skipped with one ``warn`` line that names it and says how to repair it."""
+    return each_run(results_dir, load_run, warn)[0]
 
-    Raises VipbenchError naming the file when a run folder holds a malformed file.
-    """
-    runs = []
-    for store in list_runs(Path(results_dir)):
-        manifest = store.manifest()
-        scores = read_scores(store)
-        predictions = read_jsonl_records(store.predictions_path, PredictionRecord, repair=False) if scores else []
-        judgements = read_jsonl_records(store.judgements_path, Judgement, repair=False) if scores else []
-        runs.append(LoadedRun(store, manifest, scores, predictions, judgements, run_status(store, manifest)))
-    return runs
+
+def load_run(store: RunStore) -> LoadedRun:
+    """One run folder; raises BrokenRun (the file, the problem, the repair) when one of its files is malformed."""
+    manifest = read_manifest(store)
+    scores = read_scores(store, manifest)
+    predictions, judgements = [], []
+    if scores:
+        resume, judge = run_command(store, "run"), run_command(store, "judge")
+        again = f"delete that line, then {resume.replace(' run ', ' run --resume ', 1)} makes it again"
+        predictions = _read_lines(store, store.predictions_path, PredictionRecord, f"{again} and {judge} grades it")
+        judgements = _read_lines(
+            store, store.judgements_path, Judgement, f"delete that line, then {judge} grades it again (free if cached)"
+        )
+    status = run_status(store, manifest)
+    return LoadedRun(store, manifest, scores, predictions, judgements, status, task_limits(manifest))
+
+
+def _read_lines(store: RunStore, path: Path, model: type[M], repair: str) -> list[M]:
+    try:
+        return read_jsonl_records(path, model, repair=False)
+    except VipbenchError as exc:
+        raise BrokenRun(store, path.name, str(exc).removeprefix(f"{path}: "), repair) from None
 
 
 # ------------------------------------------------------------------------------------------- escaping
@@ -99,7 +124,8 @@ def script_json(obj: Any) -> str:
     return _SCRIPT_UNSAFE_RE.sub(lambda m: _SCRIPT_UNSAFE[m.group(0)], text)
 
 
-def _slug(text: str) -> str:
+def site_key(text: str) -> str:
+    """A run's or unit's name as the site's folders spell it (``runs/<key>/manifest.json``)."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "x"
     return slug[:80]
 
@@ -191,17 +217,20 @@ def _mark_differences(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _row(run: LoadedRun, unit: UnitScores) -> dict[str, Any]:
-    """One (run, unit) row. A partial result (its run incomplete when scored, or fewer predictions than planned)
-    and a checkpoint fine-tuned on the task are flagged, and the tables list them apart, never ranked among
-    complete zero-shot runs."""
+    """One (run, unit) row. A partial result (its run incomplete when scored, or fewer predictions than planned),
+    a ``--limit`` smoke run and a checkpoint fine-tuned on the task are flagged, and the tables list them apart,
+    never ranked among complete zero-shot runs of the whole task."""
     assert run.scores is not None
     tags = []
     partial = run.scores.partial or unit.partial
     finetuned = unit.task in run.scores.finetuned_on
+    limit = limit_text(run.limits, [unit.task])
     if partial:
         tags.append({"kind": "warn", "text": f"partial: {unit.n}/{unit.planned} ({run.scores.status})"})
     elif run.status != "complete":
         tags.append({"kind": "warn", "text": f"run {run.status}"})
+    if limit:
+        tags.append({"kind": "warn", "text": limit})
     if finetuned:
         tags.append({"kind": "warn", "text": f"fine-tuned on {unit.task}"})
     if run.manifest.model.get("weights"):  # an adapter's word on its weights ("architecture only: ...")
@@ -220,7 +249,8 @@ def _row(run: LoadedRun, unit: UnitScores) -> dict[str, Any]:
         "dataset_hash": unit.dataset_hash,
         "prompt_hash": unit.prompt_hash,
         "region_mode": unit.region_mode,
-        "apart": partial or finetuned,
+        "limit": limit,
+        "apart": bool(partial or finetuned or limit),
         "tags": tags,
     }
 
@@ -356,7 +386,9 @@ def _group_table(name: str, entries: list[tuple[LoadedRun, GroupScores]], info: 
     for run, group in entries:
         assert run.scores is not None
         finetuned = [t for t in group.tasks if t in run.scores.finetuned_on]
+        limit = limit_text(run.limits, group.tasks)
         tags = [{"kind": "warn", "text": f"partial ({run.scores.status})"}] if run.scores.partial else []
+        tags += [{"kind": "warn", "text": limit}] if limit else []
         tags += [{"kind": "warn", "text": f"fine-tuned on {', '.join(finetuned)}"}] if finetuned else []
         rows.append(
             {
@@ -368,6 +400,7 @@ def _group_table(name: str, entries: list[tuple[LoadedRun, GroupScores]], info: 
                 "secondary": {k: _stat(group.secondary.get(k)) for k in secondary},
                 "judge": {"kind": "group", "name": f"{group.scorer} of {', '.join(group.tasks)}", "model": None},
                 "n": group.total.n,
+                "limit": limit,
                 "apart": bool(tags),
                 "tags": tags,
             }
@@ -412,8 +445,8 @@ def _style_table(task: str, entries: list[tuple[LoadedRun, UnitScores]], info: T
         row["spread"] = round(max(present) - min(present), 1) if len(present) > 1 else None
     rows.sort(key=lambda r: (r["model"], r["run"]))
     _legend(rows)
-    for style in styles:
-        _mark_best(r["cells"].get(style) for r in rows)
+    for style in styles:  # a partial, smoke or fine-tuned row is shown (tagged) but never marked best
+        _mark_best(r["cells"].get(style) for r in rows if not r["apart"])
     return {
         "task": task,
         "styles": styles,
@@ -489,6 +522,9 @@ class ImageWriter:
         self.jobs: dict[str, tuple[Path, list[dict[str, Any]]]] = {}
         self.written: set[Path] = set()
         self.missing: list[str] = []
+        """Source images that could not be read or decoded: their samples show a note instead."""
+        self.failed: dict[str, str] = {}
+        """Site path → why its picture could not be made (the source file does not decode)."""
 
     def _digest(self, path: str) -> str | None:
         if path not in self._digests:
@@ -508,12 +544,21 @@ class ImageWriter:
             :24
         ]
         name = f"{key}.jpg"
+        if f"img/{name}" in self.failed:
+            return f"img/{name}"
         self.written.add(self.dir / name)
         if not (self.dir / name).exists():
             self.jobs[name] = (Path(image), overlays)
         return f"img/{name}"
 
+    def settle(self, sample: dict[str, Any]) -> None:
+        """After ``render``: a sample whose picture could not be made shows none, with a note saying why."""
+        why = self.failed.get(sample["image"] or "")
+        if why is not None:
+            sample["image"], sample["image_note"] = None, why
+
     def render(self, console=None) -> None:
+        """Make the planned pictures. One whose source does not decode is left out (``failed``), never fatal."""
         jobs = list(self.jobs.items())
         self.jobs.clear()
         if not jobs:
@@ -521,18 +566,13 @@ class ImageWriter:
 
         def one(job: tuple[str, tuple[Path, list[dict[str, Any]]]]) -> None:
             name, (source, overlays) = job
-            from vipbench.imaging import load_rgb
-
-            image = load_rgb(source)
-            if overlays:
-                from vipbench.prompting import draw_overlays
-                from vipbench.types import Overlay
-
-                image = draw_overlays(image, [Overlay.from_dict(o) for o in overlays])
-            image.thumbnail((IMAGE_MAX_SIDE, IMAGE_MAX_SIDE))
-            tmp = self.dir / f".{name}.tmp"
-            image.save(tmp, format="JPEG", quality=JPEG_QUALITY, optimize=True)
-            os.replace(tmp, self.dir / name)
+            try:
+                _render_image(source, overlays, self.dir / name)
+            except (VipbenchError, OSError, ValueError) as exc:
+                self.failed[f"img/{name}"] = f"image not shown: {exc}"
+                self.written.discard(self.dir / name)
+                if str(source) not in self.missing:
+                    self.missing.append(str(source))
 
         workers = max(1, min(8, os.cpu_count() or 1))
         with ThreadPoolExecutor(workers) as pool:
@@ -543,6 +583,22 @@ class ImageWriter:
                 bar = progress.add_task("leaderboard images", total=len(jobs), detail="")
                 for _ in pool.map(one, jobs):
                     progress.advance(bar)
+
+
+def _render_image(source: Path, overlays: list[dict[str, Any]], target: Path) -> None:
+    """The downsized JPEG of one source image with its overlays drawn, written atomically."""
+    from vipbench.imaging import load_rgb
+
+    image = load_rgb(source)
+    if overlays:
+        from vipbench.prompting import draw_overlays
+        from vipbench.types import Overlay
+
+        image = draw_overlays(image, [Overlay.from_dict(o) for o in overlays])
+    image.thumbnail((IMAGE_MAX_SIDE, IMAGE_MAX_SIDE))
+    tmp = target.with_name(f".{target.name}.tmp")
+    image.save(tmp, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+    os.replace(tmp, target)
 
 
 def region_outlines(record: PredictionRecord) -> list[dict[str, Any]]:
@@ -666,7 +722,7 @@ def _run_info(run: LoadedRun, key: str, files: dict[str, str]) -> dict[str, Any]
         "units": list(run.scores.units) if run.scores else [],
         "judges": judges,
         "prompt_styles": m.spec.prompt_styles,
-        "limit": m.spec.limit,
+        "limit": limit_text(run.limits),
         "vipbench": m.environment.get("vipbench", ""),
         "git": (str(git.get("commit") or "")[:10] + (" (dirty)" if git.get("dirty") else "")) if git else "",
         "command": " ".join(m.command),
@@ -674,15 +730,18 @@ def _run_info(run: LoadedRun, key: str, files: dict[str, str]) -> dict[str, Any]
     }
 
 
-def build_site(results_dir: Path, out_dir: Path | None = None, *, console=None) -> Path:
+def build_site(
+    results_dir: Path, out_dir: Path | None = None, *, console=None, warn: Callable[[str], None] = warn_stderr
+) -> Path:
     """Build the static leaderboard of every scored run in ``results_dir``; return the path of index.html.
 
     ``out_dir`` defaults to ``<results_dir>/leaderboard``. A rebuild reuses images already rendered there and
-    removes the files of runs that are gone.
+    removes the files of runs that are gone. A run with a file that cannot be read is skipped with one ``warn``
+    line (its copies from the last build are kept), and a picture that does not decode is replaced by a note.
     """
     results_dir = Path(results_dir)
     out_dir = Path(out_dir) if out_dir is not None else results_dir / "leaderboard"
-    runs = _scored_runs(results_dir)
+    runs, broken = _scored_runs(results_dir, warn)
     _prepare_out_dir(out_dir, results_dir)
     site = build_model(runs)
 
@@ -691,23 +750,35 @@ def build_site(results_dir: Path, out_dir: Path | None = None, *, console=None) 
     images = ImageWriter(out_dir)
     run_infos, units_index = [], []
     for run in runs:
-        key = _unique(_slug(run.run_id), keys)
+        key = _unique(site_key(run.run_id), keys)
         run_infos.append(_run_info(run, key, _copy_run_files(run, key, out_dir, written)))
         if run.scores and run.scores.units:
-            units_index += _write_unit_samples(run, key, out_dir, images, written)
-    images.render(console)
+            units_index += _write_unit_samples(run, key, out_dir, images, written, console)
     written |= images.written
+    for exc in broken:  # a broken run's copies from the last build stay: its manifest's copy may repair it
+        if site_key(exc.run_id).lower() not in keys:
+            written |= {p for p in (out_dir / "runs" / site_key(exc.run_id)).glob("*") if p.is_file()}
+    if images.failed:
+        example = next(iter(images.failed.values()))
+        warn(f"{len(images.failed)} picture(s) could not be made, so their samples show a note instead ({example})")
 
     index = out_dir / "index.html"
-    _write(index, _render_index(site, run_infos, units_index, images, out_dir, written), written)
+    skipped = [{"run": exc.run_id, "problem": str(exc)} for exc in broken]
+    _write(index, _render_index(site, run_infos, units_index, images, skipped, out_dir, written), written)
     _clean_stale(out_dir, written)
     return index
 
 
-def _scored_runs(results_dir: Path) -> list[LoadedRun]:
+def _scored_runs(results_dir: Path, warn: Callable[[str], None]) -> tuple[list[LoadedRun], list[BrokenRun]]:
+    """The readable runs and the broken ones (each named in one warning line), when there is something to build."""
     if not results_dir.is_dir():
         raise VipbenchError(f"results folder not found: {results_dir}")
-    runs = collect_runs(results_dir)
+    runs, broken = each_run(results_dir, load_run, warn=None)
+    if broken and not runs:
+        more = f" (and {len(broken) - 1} more broken run(s))" if len(broken) > 1 else ""
+        raise VipbenchError(f"no run in {results_dir} can be read: {broken[0]}{more}")
+    for exc in broken:
+        warn(f"skipped run {exc.run_id}: {exc}")
     if not runs:
         raise VipbenchError(f"no runs in {results_dir}: make one with vipbench run, then grade it with vipbench judge")
     if not any(r.scores and r.scores.units for r in runs):
@@ -715,7 +786,7 @@ def _scored_runs(results_dir: Path) -> list[LoadedRun]:
             f"no scored runs in {results_dir} ({len(runs)} run(s) without scores.json): "
             "grade them with vipbench judge first"
         )
-    return runs
+    return runs, broken
 
 
 def _copy_run_files(run: LoadedRun, key: str, out_dir: Path, written: set[Path]) -> dict[str, str]:
@@ -736,18 +807,25 @@ def _copy_run_files(run: LoadedRun, key: str, out_dir: Path, written: set[Path])
 
 
 def _write_unit_samples(
-    run: LoadedRun, key: str, out_dir: Path, images: ImageWriter, written: set[Path]
+    run: LoadedRun, key: str, out_dir: Path, images: ImageWriter, written: set[Path], console=None
 ) -> list[dict[str, Any]]:
-    """One script per scored unit holding its samples (loaded by the browser on demand); the units' index rows."""
+    """One script per scored unit holding its samples (loaded by the browser on demand); the units' index rows.
+    The run's pictures are made first, so that a sample whose image does not decode is written with a note."""
+    assert run.scores is not None
     judgements = _current_judgements(run)
     by_unit: dict[str, list[PredictionRecord]] = {}
     for record in run.predictions:
         by_unit.setdefault(record.unit, []).append(record)
     unit_keys: set[str] = set()
-    rows = []
+    units = []
     for unit in run.scores.units.values():
-        ukey = f"{key}/{_unique(_slug(unit.unit), unit_keys)}"
-        samples = unit_samples(run, unit, by_unit.get(unit.unit, []), judgements, images)
+        ukey = f"{key}/{_unique(site_key(unit.unit), unit_keys)}"
+        units.append((unit, ukey, unit_samples(run, unit, by_unit.get(unit.unit, []), judgements, images)))
+    images.render(console)
+    rows = []
+    for unit, ukey, samples in units:
+        for sample in samples:
+            images.settle(sample)
         payload = {"run": run.run_id, "unit": unit.unit, "samples": samples}
         _write(
             out_dir / "data" / f"{ukey}.js", f"vipbenchSamples({script_json(ukey)},{script_json(payload)});\n", written
@@ -762,6 +840,7 @@ def _write_unit_samples(
                 "task": unit.task,
                 "style": unit.prompt_style,
                 "n": len(samples),
+                "limit": limit_text(run.limits, [unit.task]),
                 "judge": _judge_info(unit),
                 "breakdowns": [
                     {"key": k, "values": [{"value": v, "label": s.label or v, "n": s.n} for v, s in table.items()]}
@@ -779,6 +858,7 @@ def _render_index(
     run_infos: list[dict[str, Any]],
     units_index: list[dict[str, Any]],
     images: ImageWriter,
+    skipped: list[dict[str, str]],
     out_dir: Path,
     written: set[Path],
 ) -> str:
@@ -801,6 +881,7 @@ def _render_index(
         "units": units_index,
         "missing_images": images.missing[:20],
         "missing_image_count": len(images.missing),
+        "skipped": skipped,
     }
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir)),
@@ -820,6 +901,7 @@ def _render_index(
         version=__version__,
         scored=sum(1 for r in run_infos if r["scored"]),
         missing=images.missing,
+        skipped=skipped,
         run_keys={r["id"]: r["key"] for r in run_infos},
         run_files={r["id"]: r["files"] for r in run_infos},
         unit_keys={(u["run"], u["unit"]): u["key"] for u in units_index},

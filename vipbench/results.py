@@ -2,26 +2,165 @@
 
     >>> from vipbench.results import load_scores
     >>> scores = load_scores("results")
-    >>> scores[scores.table == "total"].pivot_table(index="model", columns="unit", values="mean")
+    >>> done = scores[(scores.table == "total") & ~scores.smoke & ~scores.partial]
+    >>> done.pivot_table(index="model", columns="unit", values="mean")
 
 Everything is read from the run folders (manifest.json, predictions.jsonl, scores.json); nothing is graded or
-generated. ``vipbench runs`` prints the same summaries.
+generated. ``vipbench runs`` prints the same summaries. A run folder with a file that cannot be read is skipped
+with one warning line that names it and says how to repair it, so one bad run never hides the others.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlparse
 
 from pydantic import ValidationError
 
 from vipbench.errors import VipbenchError, first_problem
-from vipbench.scoring.scores import RunScores, score_rows
+from vipbench.records import Manifest
+from vipbench.scoring.scores import RunScores, UnitScores, score_rows
 from vipbench.store import RunStore, list_runs, run_status
 
 if TYPE_CHECKING:
     import pandas as pd
+
+T = TypeVar("T")
+
+
+class BrokenRun(VipbenchError):
+    """A run folder holding a file vipbench cannot read. Its message is one line: the file, what is wrong with
+    it, and how to repair it. Listings and the leaderboard skip such a run with that line as a warning."""
+
+    def __init__(self, store: RunStore, file: str, problem: str, repair: str):
+        self.run_id, self.file, self.problem, self.repair = store.run_id, file, problem, repair
+        super().__init__(f"{store.path / file}: {problem}; {repair}")
+
+
+def warn_stderr(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def run_command(store: RunStore, verb: str) -> str:
+    """``vipbench VERB RUN``, with ``--results`` when the run is not in the default results folder."""
+    words = ["vipbench", verb, store.run_id]
+    if store.path.parent != Path(os.environ.get("VIPBENCH_RESULTS", "results")):
+        words += ["--results", str(store.path.parent)]
+    return " ".join(words)
+
+
+def _judge_command(store: RunStore, manifest: Manifest | None) -> str:
+    """The ``vipbench judge`` command that rewrites the run's scores.json, with the judge model and endpoint the
+    run was last judged with (so the grades in judgements.jsonl and the cache are reused, not asked again)."""
+    words = [run_command(store, "judge")]
+    recorded = list((manifest.judges if manifest else {}).values())
+    models = {j.get("judge_model") for j in recorded} - {None}
+    urls = {j.get("base_url") for j in recorded} - {None}
+    if len(models) == 1 and manifest and models != {p.scoring.judge.model for p in _judged(manifest)}:
+        words += ["--judge", models.pop()]
+    if len(urls) == 1:
+        words += ["--base-url", urls.pop()]
+    return " ".join(words)
+
+
+def _judged(manifest: Manifest):
+    return [p for p in manifest.tasks.values() if p.scoring.judge is not None]
+
+
+def read_manifest(store: RunStore) -> Manifest:
+    """A run's manifest.json; raises BrokenRun (what is wrong, what can be done) when it cannot be read."""
+    try:
+        return Manifest.model_validate_json(store.manifest_path.read_bytes())
+    except FileNotFoundError:
+        raise VipbenchError(f"{store.path} is not a vipbench run (no manifest.json)") from None
+    except OSError as exc:
+        problem = f"cannot be read ({exc.strerror or exc})"
+    except ValidationError as exc:
+        problem = f"invalid manifest ({first_problem(exc)})"
+    from vipbench.leaderboard import site_key
+
+    copy = store.path.parent / "leaderboard" / "runs" / site_key(store.run_id) / "manifest.json"
+    if copy.is_file():
+        repair = f"the leaderboard kept a copy: cp {copy} {store.manifest_path}"
+    else:
+        repair = (
+            "it records how the run was made, so without it the run cannot be listed, judged or resumed: restore it "
+            f"from a backup, or move the folder out of {store.path.parent} and make the run again with vipbench run"
+        )
+    raise BrokenRun(store, "manifest.json", problem, repair)
+
+
+def read_scores(store: RunStore, manifest: Manifest | None = None) -> RunScores | None:
+    """A run's scores.json, or None when it has not been scored. Raises BrokenRun, naming the ``vipbench judge``
+    command that rewrites it, when it cannot be read (truncated, not JSON, not a scores file)."""
+    if not store.scores_path.exists():
+        return None
+    try:
+        return RunScores.model_validate_json(store.scores_path.read_bytes())
+    except ValidationError as exc:
+        problem = f"invalid scores file: {first_problem(exc)}"
+    except OSError as exc:
+        problem = f"cannot be read ({exc.strerror or exc})"
+    repair = f"{_judge_command(store, manifest)} rewrites it from the run's grades"
+    raise BrokenRun(store, "scores.json", problem, repair)
+
+
+def each_run(
+    results_dir: str | Path, read: Callable[[RunStore], T], warn: Callable[[str], None] | None = warn_stderr
+) -> tuple[list[T], list[BrokenRun]]:
+    """``read(store)`` for every run in ``results_dir``, oldest first. A run that raises BrokenRun (a manifest or
+    scores file that cannot be read) is skipped with one warning line, and returned apart."""
+    results_dir = Path(results_dir)
+    stores = list_runs(results_dir)
+    listed = {s.path for s in stores}
+    if results_dir.is_dir():  # list_runs passes over a manifest that is not JSON: it is broken, not absent
+        stores += [RunStore(p) for p in sorted(results_dir.iterdir()) if _unlisted_run(p, listed)]
+    read_ok, broken = [], []
+    for store in stores:
+        try:
+            read_ok.append(read(store))
+        except BrokenRun as exc:
+            broken.append(exc)
+            if warn is not None:
+                warn(f"skipped run {exc.run_id}: {exc}")
+    return read_ok, broken
+
+
+def _unlisted_run(path: Path, listed: set[Path]) -> bool:
+    return path not in listed and (path / "manifest.json").is_file()
+
+
+# ------------------------------------------------------------------------------------------------ smoke runs
+
+
+def task_limits(manifest: Manifest) -> dict[str, str]:
+    """The tasks a ``--limit`` smoke run cut short, each as ``5/400`` (samples run of the task's full size), or
+    ``5`` when the manifest predates the full size and the task had at least that many samples."""
+    limit = manifest.spec.limit
+    if limit is None:
+        return {}
+    cut = {}
+    for task, provenance in manifest.tasks.items():
+        full = provenance.full_samples
+        if full is None and provenance.samples >= limit:
+            cut[task] = str(provenance.samples)
+        elif full is not None and full > provenance.samples:
+            cut[task] = f"{provenance.samples}/{full}"
+    return cut
+
+
+def limit_text(limits: dict[str, str], tasks: Iterable[str] | None = None) -> str | None:
+    """``limit 5/400`` for the given tasks (all when None), or None when none of them was cut short."""
+    shares = [share for task, share in limits.items() if tasks is None or task in tasks]
+    return "limit " + ", ".join(dict.fromkeys(shares)) if shares else None
+
+
+# ----------------------------------------------------------------------------------------------- summaries
 
 
 @dataclass
@@ -37,9 +176,12 @@ class RunSummary:
     planned: int
     created: str
     graders: list[str]
-    """The judge models (or metric names) that graded it, or that its tasks name when it is not scored yet."""
+    """What graded it: the judge model as its API reported it (``@host`` for an endpoint other than OpenAI's), or
+    the metric; what its tasks name when it is not scored yet."""
+    limit: str | None = None
+    """A ``--limit`` smoke run: ``limit 5/400`` (samples run of each cut task's full size); None for a full run."""
     scores: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Per scored unit: the headline's name and label, mean, std, n and whether it is partial."""
+    """Per scored unit: the headline's name and label, mean, std, n, whether it is partial, and its limit."""
     scored_partial: bool = False
     """Scored with ``--allow-partial`` before the run was complete."""
 
@@ -47,22 +189,20 @@ class RunSummary:
     def scored(self) -> bool:
         return bool(self.scores)
 
-
-def read_scores(store: RunStore) -> RunScores | None:
-    """A run's scores.json, or None when it has not been scored."""
-    if not store.scores_path.exists():
-        return None
-    try:
-        return RunScores.model_validate_json(store.scores_path.read_text(encoding="utf-8"))
-    except ValidationError as exc:
-        raise VipbenchError(f"{store.scores_path}: invalid scores file: {first_problem(exc)}") from None
-    except UnicodeDecodeError:
-        raise VipbenchError(f"{store.scores_path}: invalid scores file: not UTF-8 text") from None
+    @property
+    def smoke(self) -> bool:
+        """Made with ``--limit`` on part of a task: never a result to rank."""
+        return self.limit is not None
 
 
 def summarize_run(store: RunStore) -> RunSummary:
-    manifest = store.manifest()
-    scores = read_scores(store)
+    """A run at a glance; raises BrokenRun when its manifest or scores cannot be read."""
+    manifest = read_manifest(store)
+    return summary_of(store, manifest, read_scores(store, manifest))
+
+
+def summary_of(store: RunStore, manifest: Manifest, scores: RunScores | None) -> RunSummary:
+    limits = task_limits(manifest)
     summary = RunSummary(
         run_id=store.run_id,
         model=manifest.spec.model,
@@ -72,6 +212,7 @@ def summarize_run(store: RunStore) -> RunSummary:
         planned=manifest.planned,
         created=manifest.created,
         graders=_graders(manifest, scores),
+        limit=limit_text(limits),
     )
     if scores is not None:
         summary.scored_partial = scores.partial
@@ -86,16 +227,31 @@ def summarize_run(store: RunStore) -> RunSummary:
                 "planned": unit.planned,
                 "partial": scores.partial or unit.partial,
                 "finetuned": unit.task in scores.finetuned_on,
+                "limit": limit_text(limits, [unit.task]),
             }
     return summary
 
 
-def _graders(manifest, scores: RunScores | None) -> list[str]:
+def grader_name(unit: UnitScores) -> str:
+    """Who graded a unit: the metric, or the judge model as its API reported it (the model asked for when the
+    API said nothing), with the endpoint's host when it is not OpenAI's own API."""
+    by = unit.scored_by
+    if not by.is_judge:
+        return by.grader.removeprefix("metric:")
+    name = ", ".join(by.reported_models) or by.judge_model or by.grader.removeprefix("judge:")
+    host = urlparse(by.base_url).netloc if by.base_url else ""
+    return f"{name}@{host}" if host and host != "api.openai.com" else name
+
+
+def _graders(manifest: Manifest, scores: RunScores | None) -> list[str]:
     if scores is not None:
-        found = [u.scored_by.judge_model or u.scored_by.grader for u in scores.units.values()]
+        found = [grader_name(u) for u in scores.units.values()]
     else:
-        found = [p.scoring.judge.model if p.scoring.judge else p.scoring.grader for p in manifest.tasks.values()]
-    return list(dict.fromkeys(g.removeprefix("metric:") for g in found))
+        found = [
+            p.scoring.judge.model if p.scoring.judge else p.scoring.grader.removeprefix("metric:")
+            for p in manifest.tasks.values()
+        ]
+    return list(dict.fromkeys(found))
 
 
 def _count_lines(path: Path) -> int:
@@ -109,51 +265,63 @@ def _count_lines(path: Path) -> int:
     return count
 
 
-def run_summaries(results_dir: str | Path) -> list[RunSummary]:
-    """Every run in ``results_dir``, oldest first."""
-    return [summarize_run(store) for store in list_runs(Path(results_dir))]
+def run_summaries(results_dir: str | Path, warn: Callable[[str], None] | None = warn_stderr) -> list[RunSummary]:
+    """Every readable run in ``results_dir``, oldest first; a broken one is skipped with one ``warn`` line."""
+    return each_run(results_dir, summarize_run, warn)[0]
 
 
-def load_runs(results_dir: str | Path) -> pd.DataFrame:
-    """One row per run: id, model, tasks, status, predictions of planned, graders, created."""
+def load_runs(results_dir: str | Path, warn: Callable[[str], None] | None = warn_stderr) -> pd.DataFrame:
+    """One row per run: id, model, tasks, status, predictions of planned, graders, created, and ``limit`` and
+    ``smoke`` for a ``--limit`` run. A run that cannot be read is skipped with a warning line."""
     import pandas as pd
 
     rows = []
-    for s in run_summaries(results_dir):
+    for s in run_summaries(results_dir, warn):
         row = asdict(s)
         row.pop("scores")
-        row["tasks"], row["graders"] = ",".join(s.tasks), ",".join(s.graders)
+        row["tasks"], row["graders"], row["smoke"] = ",".join(s.tasks), ",".join(s.graders), s.smoke
         rows.append(row)
-    return pd.DataFrame(rows, columns=[f for f in RunSummary.__dataclass_fields__ if f != "scores"])
+    columns = [f for f in RunSummary.__dataclass_fields__ if f != "scores"] + ["smoke"]
+    return pd.DataFrame(rows, columns=columns)
 
 
-def load_scores(results_dir: str | Path) -> pd.DataFrame:
+def load_scores(results_dir: str | Path, warn: Callable[[str], None] | None = warn_stderr) -> pd.DataFrame:
     """Every number of every scored run, one row each: run × unit (task, or task@prompt-style) × table × column.
 
     ``table`` is ``total`` for each unit's headline (``column`` names it: ``mean`` is ViP-Bench's All),
     ``secondary`` for the scorer's other numbers, a breakdown key (``capability``) for its values, or
     ``combination``. Each row carries the mean, std and n, the grader and judge model, and the run's model,
-    status, whether the numbers are partial or from a checkpoint fine-tuned on the task, and the task's dataset
-    hash.
+    status, whether the numbers are partial, from a ``--limit`` smoke run (``smoke``, and ``limit`` as
+    ``5/400``) or from a checkpoint fine-tuned on the task, and the task's dataset hash. Keep partial and smoke
+    rows out of any comparison: ``scores[~scores.smoke & ~scores.partial]``. A run that cannot be read is
+    skipped with a warning line.
     """
     import pandas as pd
 
+    def read(store: RunStore) -> list[dict[str, Any]]:
+        manifest = read_manifest(store)
+        scores = read_scores(store, manifest)
+        return [] if scores is None else _score_rows(store, manifest, scores)
+
+    runs, _ = each_run(results_dir, read, warn)
+    return pd.DataFrame([row for rows in runs for row in rows])
+
+
+def _score_rows(store: RunStore, manifest: Manifest, scores: RunScores) -> list[dict[str, Any]]:
+    status, limits = run_status(store, manifest), task_limits(manifest)
     rows = []
-    for store in list_runs(Path(results_dir)):
-        scores = read_scores(store)
-        if scores is None:
-            continue
-        manifest = store.manifest()
-        status = run_status(store, manifest)
-        for row in score_rows(scores):
-            unit, group = scores.units.get(row["unit"]), scores.groups.get(row["unit"])
-            tasks = group.tasks if group else [row["task"]]
-            provenance = manifest.tasks.get(row["task"])
-            row.update(
-                status=status,
-                partial=scores.partial or (unit.partial if unit else False),
-                finetuned=any(t in scores.finetuned_on for t in tasks),
-                dataset_hash=provenance.dataset_hash if provenance else None,
-            )
-            rows.append(row)
-    return pd.DataFrame(rows)
+    for row in score_rows(scores):
+        unit, group = scores.units.get(row["unit"]), scores.groups.get(row["unit"])
+        tasks = group.tasks if group else [row["task"]]
+        provenance = manifest.tasks.get(row["task"])
+        limit = limit_text(limits, tasks)
+        row.update(
+            status=status,
+            partial=scores.partial or (unit.partial if unit else False),
+            smoke=limit is not None,
+            limit=limit.removeprefix("limit ") if limit else None,
+            finetuned=any(t in scores.finetuned_on for t in tasks),
+            dataset_hash=provenance.dataset_hash if provenance else None,
+        )
+        rows.append(row)
+    return rows

@@ -34,15 +34,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
-    args.argv = argv
-    if not getattr(args, "handler", None):
-        parser.print_help()
-        return 2
     try:
-        return args.handler(args)
+        parser = build_parser()
+        argv = list(sys.argv[1:] if argv is None else argv)
+        args = parser.parse_args(argv)
+        args.argv = argv
+        if not getattr(args, "handler", None):
+            parser.print_help()
+            return 2
+        code = args.handler(args)
+        sys.stdout.flush()  # a reader that went away is found here, not in the interpreter's last flush
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
+    except SystemExit as exc:  # rich meets a closed pipe by sending stdout to /dev/null and exiting 1
+        if exc.code == 1 and _stdout_is_devnull():
+            return 128 + 13
+        raise
     except VipbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -53,6 +61,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _stdout_is_devnull() -> bool:
+    import os
+
+    try:
+        return os.path.samestat(os.fstat(sys.stdout.fileno()), os.stat(os.devnull))
+    except (OSError, ValueError):
+        return False
+
+
+def _reader_gone() -> int:
+    """stdout's reader closed the pipe (``vipbench runs | head``): end quietly, as a tool killed by SIGPIPE does
+    (exit 141), with what is still buffered sent nowhere so that Python's exit prints no error either."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a file descriptor (captured): nothing is left to flush
+        pass
+    return 128 + 13
 
 
 if __name__ == "__main__":

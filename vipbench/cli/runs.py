@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import sys
 from dataclasses import asdict
 
-from vipbench.cli.common import add_results_option, stdout_console
+from vipbench.cli.common import add_results_option, stdout_console, warn
 
 RUNS_EXAMPLES = """\
 examples:
@@ -32,7 +33,8 @@ def _score_text(unit: str, score: dict | None) -> str:
 
 
 def _rows(summaries) -> list[dict[str, str]]:
-    """One row per run, as the table, CSV and Markdown formats show it: each task with its headline score."""
+    """One row per run, as the table, CSV and Markdown formats show it: each task with its headline score. A
+    ``--limit`` smoke run says so in its status (``complete, limit 5/400``)."""
     rows = []
     for s in summaries:
         units = list(s.scores) + [t for t in s.tasks if not any(u.split("@")[0] == t for u in s.scores)]
@@ -40,7 +42,7 @@ def _rows(summaries) -> list[dict[str, str]]:
             {
                 "run": s.run_id,
                 "model": s.model,
-                "status": s.status,
+                "status": s.status + (f", {s.limit}" if s.limit else ""),
                 "n/N": f"{s.predictions}/{s.planned}",
                 "judge": ", ".join(s.graders),
                 "tasks and scores": "; ".join(_score_text(u, s.scores.get(u)) for u in units),
@@ -52,7 +54,7 @@ def _rows(summaries) -> list[dict[str, str]]:
 def _cmd_runs(args: argparse.Namespace) -> int:
     from vipbench.results import run_summaries
 
-    summaries = run_summaries(args.results)
+    summaries = run_summaries(args.results, warn)
     if args.format == "json":
         print(json.dumps([asdict(s) for s in summaries], indent=2, ensure_ascii=False))
         return 0
@@ -77,8 +79,44 @@ def _markdown(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
+_BREAKS = re.compile(r"(?<=[-_/,;\s])(?=\S)|(?=@)")
+"""Where a cell may wrap: after - _ / , ; or a space, and before @ (a judge's host), never inside a word."""
+
+
+class Wrapped:
+    """A table cell that wraps only where a name allows it (``demo-vip-``/``llava-tiny``, never ``demo-vip-lla``/
+    ``va-tiny``) and shortens a piece wider than its column with an ellipsis. The full text is in csv and json."""
+
+    def __init__(self, text: str, style: str = ""):
+        self.text, self.style = text, style
+        self.pieces = [_BREAKS.split(line) for line in text.split("\n")]
+
+    def __rich_measure__(self, console, options):
+        from rich.measure import Measurement
+
+        widest = max(len(p.rstrip()) for line in self.pieces for p in line)
+        longest = max(len(line) for line in self.text.split("\n"))
+        return Measurement(min(widest, options.max_width), min(longest, options.max_width))
+
+    def lines(self, width: int) -> list[str]:
+        out = []
+        for pieces in self.pieces:
+            line = ""
+            for piece in pieces:
+                if line and len(line + piece.rstrip()) > width:
+                    out.append(line.rstrip())
+                    line = ""
+                line += piece
+            out.append(line.rstrip())
+        return [line if len(line) <= width else line[: max(width - 1, 0)] + "…" for line in out]
+
+    def __rich_console__(self, console, options):
+        from rich.text import Text
+
+        yield Text("\n".join(self.lines(options.max_width)), style=self.style, no_wrap=True, overflow="ellipsis")
+
+
 def _print_table(rows: list[dict[str, str]], args: argparse.Namespace) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     console = stdout_console()
@@ -87,26 +125,32 @@ def _print_table(rows: list[dict[str, str]], args: argparse.Namespace) -> None:
         return
     table = Table(title=f"runs in {args.results}", title_justify="left")
     for column in rows[0]:
-        table.add_column(column, no_wrap=column in ("n/N", "status"), overflow="fold")
+        table.add_column(column, no_wrap=column == "n/N")
     colours = {"complete": "green", "running": "cyan", "interrupted": "yellow", "failed": "red"}
     for row in rows:
-        status = f"[{colours.get(row['status'], 'white')}]{row['status']}[/]"
-        table.add_row(*(status if k == "status" else escape(v) for k, v in row.items()))
+        status = colours.get(row["status"].split(",")[0], "white")
+        table.add_row(*(Wrapped(v, status if k == "status" else "") for k, v in row.items()))
     console.print(table)
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
-    from vipbench.results import read_scores, summarize_run
+    from vipbench.results import BrokenRun, read_manifest, read_scores, summary_of, task_limits
     from vipbench.scoring.report import print_run_scores
     from vipbench.store import RunStore
 
     store = RunStore.open(args.results, args.run)
-    manifest, summary = store.manifest(), summarize_run(store)
+    manifest = read_manifest(store)
+    try:
+        scores, broken = read_scores(store, manifest), None
+    except BrokenRun as exc:
+        scores, broken = None, exc
+    summary, limits = summary_of(store, manifest, scores), task_limits(manifest)
     console = stdout_console()
+    smoke = f"[yellow]{summary.limit}[/] (a --limit smoke run, not a result) · " if summary.limit else ""
     console.print(
-        f"[bold]run {escape(store.run_id)}[/] · model {escape(summary.model)} · {summary.status} · "
+        f"[bold]run {escape(store.run_id)}[/] · model {escape(summary.model)} · {summary.status} · {smoke}"
         f"{summary.predictions}/{summary.planned} predictions",
         soft_wrap=True,
     )
@@ -124,12 +168,14 @@ def _cmd_show(args: argparse.Namespace) -> int:
     for task, p in manifest.tasks.items():
         scoring = p.scoring
         grader = f"judge {scoring.judge.model} ×{scoring.judge.runs}" if scoring.judge else scoring.grader
+        samples = f"{p.samples} samples" + (f" (limit {limits[task]})" if task in limits else "")
         console.print(
-            f"  {escape(task)} · {escape(p.source)} · {p.samples} samples, {sum(p.requests.values())} requests · "
+            f"  {escape(task)} · {escape(p.source)} · {samples}, {sum(p.requests.values())} requests · "
             f"dataset {p.dataset_hash[:8]} · prompts {p.prompt_hash[:8]} · {escape(grader)} → {scoring.name}",
             soft_wrap=True,
         )
-    scores = read_scores(store)
+    if broken is not None:
+        raise broken
     if scores is None:
         console.print(f"not scored yet: vipbench judge {store.run_id}")
     else:

@@ -17,7 +17,7 @@ from vipbench.cli.common import (
 def _cmd_leaderboard_build(args: argparse.Namespace) -> int:
     from vipbench.leaderboard import build_site
 
-    index = build_site(args.results, args.out)
+    index = build_site(args.results, args.out, warn=warn)
     print(f"leaderboard: {index}  (open it in a browser, or publish the folder as-is)")
     return 0
 
@@ -71,7 +71,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             warn=warn,
         )
         score_finished_run(store, console)
-    index = build_site(args.results, args.out)
+    index = build_site(args.results, args.out, warn=warn)
     console.print(f"[green]leaderboard[/]: {index}")
     return 0
 
