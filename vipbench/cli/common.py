@@ -50,6 +50,27 @@ def stdout_console():
     return Console()
 
 
+def hanging(text, width: int, first: int = 0, rest: int = 2):
+    """``text`` (a rich Text) wrapped at spaces to ``width`` columns, its first line indented by ``first`` and the
+    lines after it by ``rest``, so that a continued line never starts at column 0 as a terminal's own wrap does. A
+    word longer than a line stays whole (a name is never split)."""
+    from rich.text import Text
+
+    plain, start, room, lines = text.plain, 0, width - first, []
+    while len(plain) - start > room:
+        cut = plain.rfind(" ", start, start + room + 1)
+        if cut <= start:
+            cut = plain.find(" ", start + room)
+            if cut == -1:
+                break
+        lines.append(text[start:cut])
+        start, room = cut + 1, width - rest
+        while plain.startswith(" ", start):
+            start += 1
+    lines.append(text[start:])
+    return Text("\n").join(Text(" " * (rest if i else first)) + line for i, line in enumerate(lines))
+
+
 def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 

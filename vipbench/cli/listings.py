@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from vipbench.cli.common import (
-    add_include_path_option,
-    stdout_console,
-)
+from vipbench.cli.common import add_include_path_option, hanging, stdout_console
 
 
 def _cmd_tasks(args: argparse.Namespace) -> int:
-    """One entry per task: its name, data, scorer and groups on one line, its description on the next (a table
-    would squeeze the descriptions to nothing in an 80-column terminal)."""
+    """One entry per task: its name, data, scorer and groups, then its description indented (a table would squeeze
+    the descriptions to nothing in an 80-column terminal). Wrapped lines keep their indent."""
     from rich.markup import escape
+    from rich.text import Text
 
     from vipbench.tasks import TaskIndex
 
@@ -26,18 +24,22 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
             grader = f"metric {sc.metric}"
         data = "generated" if config.dataset.generated else config.dataset.hf_id or "--data-dir only"
         groups = f" · groups {', '.join(config.groups)}" if config.groups else ""
-        console.print(f"[bold]{name}[/] · data {escape(data)} · {grader}, scorer {sc.name}{groups}", soft_wrap=True)
+        line = Text.from_markup(f"[bold]{escape(name)}[/] · data {escape(data)} · {grader}, scorer {sc.name}{groups}")
+        console.print(hanging(line, console.width), soft_wrap=True)
         if config.description:
-            console.print(f"    {escape(config.description)}", style="dim")
+            console.print(hanging(Text(config.description, style="dim"), console.width, 4, 4), soft_wrap=True)
     console.print()
     for group, members in sorted(index.groups.items()):
-        console.print(f"group [bold]{group}[/]: {', '.join(members)}")
+        line = Text.from_markup(f"group [bold]{escape(group)}[/]: {escape(', '.join(members))}")
+        console.print(hanging(line, console.width), soft_wrap=True)
     return 0
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    """One entry per model: checkpoint, the region modes it reads and its generation defaults, then what it is."""
+    """One entry per model: checkpoint, the region modes it reads and its generation defaults, then what it is.
+    Wrapped lines keep their indent."""
     from rich.markup import escape
+    from rich.text import Text
 
     from vipbench.models import MODELS
 
@@ -49,8 +51,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
         checkpoint = f" · {escape(str(entry.options['checkpoint']))}" if "checkpoint" in entry.options else ""
         line = f"regions {', '.join(cls.region_modes)} · {decoding}, {g.max_new_tokens} new tokens"
         name = f"{entry.name}<model>" if entry.name.endswith(":") else entry.name
-        console.print(f"[bold]{escape(name)}[/]{checkpoint} · {line}", soft_wrap=True)
-        console.print(f"    {escape(entry.description)}", style="dim")
+        console.print(
+            hanging(Text.from_markup(f"[bold]{escape(name)}[/]{checkpoint} · {line}"), console.width), soft_wrap=True
+        )
+        console.print(hanging(Text(entry.description, style="dim"), console.width, 4, 4), soft_wrap=True)
     return 0
 
 

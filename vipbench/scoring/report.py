@@ -14,22 +14,36 @@ def _who(unit: UnitScores) -> str:
     return f"judge {by.judge_model} (API reported: {reported}), {by.runs} run(s), mean ± std"
 
 
-def unit_table(model: str, unit: UnitScores):
-    from rich.table import Table
+def unit_table(model: str, unit: UnitScores, width: int = 80):
+    """The scores side by side when they fit in ``width`` columns, else one row per score: LLaVA-Bench's six
+    columns (relative, reference, model and three categories) are wider than 80, and a table rich has to squeeze
+    crops its last columns without a word."""
+    from rich.console import Console
 
-    name = f"{model} · {unit.unit}"
-    partial = f"partial {unit.n}/{unit.planned}" if unit.partial else ""
-    width = len(name) + len(partial) + 7
-    # At least as wide as its title (within 80 columns): a table of one or two columns must not wrap it.
-    title = f"{name} · [yellow]{partial}[/]" if partial else name
-    table = Table(title=title, title_justify="left", min_width=min(width, 80))
     columns: list[tuple[str, Stat]] = [(unit.total.label or unit.headline, unit.total)]
     columns += [(stat.label or name, stat) for name, stat in unit.secondary.items()]
     for stats in list(unit.breakdowns.values())[:1]:
         columns += [(stat.label or value, stat) for value, stat in stats.items()]
+    table = _wide_table(_title(model, unit), columns, unit, width)
+    if Console(width=10_000).measure(table).minimum <= width:  # measured unclamped: the width it needs
+        return table
+    return _tall_table(_title(model, unit), columns, unit, width)
+
+
+def _title(model: str, unit: UnitScores):
+    """The title and the width it needs: a table of one or two columns must not wrap it."""
+    name = f"{model} · {unit.unit}"
+    partial = f"partial {unit.n}/{unit.planned}" if unit.partial else ""
+    return (f"{name} · [yellow]{partial}[/]" if partial else name), len(name) + len(partial) + 7
+
+
+def _wide_table(title: tuple[str, int], columns: list[tuple[str, Stat]], unit: UnitScores, width: int):
+    """A column per score; mean, ± std and n on rows of their own, so that each column is narrow."""
+    from rich.table import Table
+
+    table = Table(title=title[0], title_justify="left", min_width=min(title[1], width, 80))
     for name, _ in columns:
         table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
-    # Mean, ± std and n on rows of their own: narrow columns that fit an 80-column terminal.
     table.add_row(*("–" if stat.mean is None else f"{stat.mean:.1f}" for _, stat in columns))
     if unit.scored_by.runs > 1:
         table.add_row(*("" if stat.std is None else f"± {stat.std:.1f}" for _, stat in columns))
@@ -37,11 +51,39 @@ def unit_table(model: str, unit: UnitScores):
     return table
 
 
+def _tall_table(title: tuple[str, int], columns: list[tuple[str, Stat]], unit: UnitScores, width: int):
+    """A row per score (the headline, the secondary scores, then the first breakdown's values, each block in a
+    section of its own): as many scores as there are, in any width."""
+    from rich.table import Table
+
+    table = Table(title=title[0], title_justify="left", min_width=min(title[1], width, 80))
+    table.add_column("score", overflow="fold")
+    table.add_column("mean", justify="right", no_wrap=True)
+    runs = unit.scored_by.runs > 1
+    if runs:
+        table.add_column("± std", justify="right", no_wrap=True)
+    table.add_column("n", justify="right", no_wrap=True, style="dim")
+    sections = {0, len(unit.secondary)}  # the last row of the headline, of the secondary scores
+    for i, (name, stat) in enumerate(columns):
+        std = ["" if stat.std is None else f"± {stat.std:.1f}"] if runs else []
+        mean = "–" if stat.mean is None else f"{stat.mean:.1f}"
+        table.add_row(name, mean, *std, str(stat.n), end_section=i in sections)
+    return table
+
+
 def unit_caption(unit: UnitScores) -> str:
     failed = f"[red]{unit.failed} failed[/]" if unit.failed else "0 failed"
     zeroed = f", {unit.zeroed} counted as 0" if unit.zeroed else ""
     graded = unit.expected_grades - unit.failed
-    return f"  {_who(unit)} · {graded}/{unit.expected_grades} graded · {failed}{zeroed}"
+    return f"{_who(unit)} · {graded}/{unit.expected_grades} graded · {failed}{zeroed}"
+
+
+def _indented(markup: str, style: str = ""):
+    """A line under a table, indented by two; where it wraps, it wraps at that indent, not at column 0."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    return Padding(Text.from_markup(markup, style=style), (0, 0, 0, 2), expand=False)
 
 
 def print_scores(outcome, console) -> None:
@@ -58,16 +100,16 @@ def print_run_scores(scores: RunScores, console) -> None:
             soft_wrap=True,
         )
     for unit in scores.units.values():
-        console.print(unit_table(scores.model, unit))
-        console.print(unit_caption(unit), style="dim", soft_wrap=True)
+        console.print(unit_table(scores.model, unit, console.width))
+        console.print(_indented(unit_caption(unit), style="dim"))
         for key, stats in list(unit.breakdowns.items())[1:]:  # further breakdowns (e.g. shape) as compact lines
-            line = ", ".join(f"{s.label or v} {fmt(s)}" for v, s in stats.items())
-            console.print(f"  by {key}: {line}", soft_wrap=True)
+            console.print(_indented(f"by {key}: " + ", ".join(f"{s.label or v} {fmt(s)}" for v, s in stats.items())))
         if unit.combinations:
             console.print(
-                "  capability combinations: "
-                + ", ".join(f"{name} {fmt(s)} (n={s.n})" for name, s in unit.combinations.items()),
-                soft_wrap=True,
+                _indented(
+                    "capability combinations: "
+                    + ", ".join(f"{name} {fmt(s)} (n={s.n})" for name, s in unit.combinations.items())
+                )
             )
     for name, group in scores.groups.items():
         console.print(
