@@ -252,4 +252,100 @@ def test_demo_with_another_limit_makes_its_runs_again(capsys, tmp_path, monkeypa
 def test_task_listing_fits_an_80_column_terminal(capsys):
     assert main(["tasks"]) == 0
     out = capsys.readouterr().out
-    assert "…" not in out and "303 items" in out and "mucai/ViP-Bench" in out
+    flat = " ".join(out.split())  # long lines wrap (tests/test_tables.py): a phrase may span two
+    assert "…" not in out and "303 items" in flat and "mucai/ViP-Bench" in flat
+
+
+# ------------------------------------------------------------------ options: never abbreviated, typos named
+
+
+def parse_error(capsys, *args: str) -> str:
+    """The one line an argument the parser refuses gets (exit 2)."""
+    with pytest.raises(SystemExit) as stopped:
+        main(list(args))
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err
+
+
+def test_an_abbreviated_option_is_not_taken_for_the_longer_one(capsys, tmp_path):
+    results = ["--results", str(tmp_path)]
+    err = parse_error(capsys, "run", "--task", "vip-synth", "--model", "oracle", "--limit", "1", *results)
+    assert err == "error: unknown option --task; did you mean --tasks?"
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())  # nothing ran
+    err = parse_error(capsys, "leaderboard", "build", "--ou", str(tmp_path / "site"), *results)  # a sub-subcommand
+    assert err.startswith("error: unknown option --ou")
+
+
+def test_no_parser_accepts_abbreviations():
+    import argparse
+
+    from vipbench.cli import build_parser
+
+    def parsers(parser):
+        yield parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    yield from parsers(child)
+
+    every = list(parsers(build_parser()))
+    assert len(every) > 10 and all(not p.allow_abbrev for p in every), [p.prog for p in every if p.allow_abbrev]
+
+
+def test_a_mistyped_option_gets_the_closest_one(capsys):
+    assert parse_error(capsys, "run", "--limt", "5") == "error: unknown option --limt; did you mean --limit?"
+    assert parse_error(capsys, "run", "--modle=x") == "error: unknown option --modle; did you mean --model?"
+    assert parse_error(capsys, "tasks", "--include-pth", "x") == (
+        "error: unknown option --include-pth; did you mean --include-path?"
+    )
+    err = parse_error(capsys, "run", "--limt", "5", "--tsks", "x")
+    assert "--limt (did you mean --limit?), --tsks (did you mean --tasks?)" in err
+    assert parse_error(capsys, "run", "--zzzzzz") == "error: unknown option --zzzzzz; see: vipbench run --help"
+
+
+def test_the_dtype_help_says_what_each_model_defaults_to():
+    """The help's per-family defaults are the ones each adapter passes to resolve_device (bfloat16 when none)."""
+    import inspect
+    import re
+
+    from vipbench.cli import build_parser
+    from vipbench.models import MODELS
+
+    families = {"vip-llava": "ViP-LLaVA", "llava-1.5": "LLaVA-1.5", "omg-llava": "OMG-LLaVA"}
+    families |= {"osprey": "Osprey", "perceptiongpt": "PerceptionGPT"}
+    run = next(a for a in build_parser()._actions if a.dest == "command").choices["run"]
+    help_text = " ".join(next(a for a in run._actions if a.dest == "dtype").help.split())
+    said = {
+        name.strip(): dtype
+        for dtype, names in re.findall(r"(b?float16) for ([^;]+)", help_text)
+        for name in names.split(",")
+    }
+    assert "on a CPU: float32" in help_text
+    checked = set()
+    for entry in MODELS:
+        cls = entry.load()
+        if "dtype" not in inspect.signature(cls.__init__).parameters:
+            continue
+        init = next(c.__init__ for c in cls.__mro__ if "resolve_device(" in inspect.getsource(c.__init__))
+        call = re.search(r"resolve_device\(device, dtype(?:, gpu_dtype=\"(\w+)\")?\)", inspect.getsource(init))
+        family = next(label for prefix, label in families.items() if entry.name.startswith(prefix))
+        assert said.get(family) == (call.group(1) or "bfloat16"), (entry.name, help_text)
+        checked.add(family)
+    assert checked == set(families.values())
+
+
+def test_transformers_progress_bars_stay_out_of_a_run(capfd, tmp_path):
+    """vipbench draws its own progress: no "Loading weights" (nor the tiny build's "Writing model shards") bar."""
+    pytest.importorskip("torch")
+    from transformers.utils import logging
+
+    was = logging.is_progress_bar_enabled()
+    args = ["run", "--model", "vip-llava-tiny", "--tasks", "vip-synth", "--limit", "1", "--results", str(tmp_path)]
+    assert main(args) == 0
+    out, err = capfd.readouterr()
+    assert "vip-llava-tiny · vip-synth" in err  # vipbench's own bar
+    for text in ("Loading weights", "Writing model shards", "it/s]"):
+        assert text not in out + err, err
+    assert logging.is_progress_bar_enabled() == was  # turned off only while the model loaded

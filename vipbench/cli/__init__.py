@@ -13,8 +13,9 @@ from vipbench.errors import VipbenchError
 
 def build_parser() -> argparse.ArgumentParser:
     from vipbench import __version__
+    from vipbench.cli.common import Parser
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="vipbench",
         description="Evaluate region-level multimodal models: run a model on region benchmarks, grade the answers "
         "with a cached LLM judge, and build a static leaderboard.",

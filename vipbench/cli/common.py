@@ -3,11 +3,54 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
 from pathlib import Path
 
 DEFAULT_RESULTS = Path(os.environ.get("VIPBENCH_RESULTS", "results"))
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse without two surprises: an option is never taken for the longer one it abbreviates (``--task`` is
+    not ``--tasks``), and an unknown option is named in one line with the closest known one. Subcommands' parsers
+    are of this class too (argparse makes them of the parent's class)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def parse_args(self, args=None, namespace=None):
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:
+            _refuse_unknown(_chosen_parser(self, namespace), extras)
+        return namespace
+
+
+def _chosen_parser(parser: argparse.ArgumentParser, namespace: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub)command's parser the arguments went to: the options an unknown one is compared with are its own."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = action.choices.get(getattr(namespace, action.dest, None) or "")
+            if chosen is not None:
+                return _chosen_parser(chosen, namespace)
+    return parser
+
+
+def _refuse_unknown(parser: argparse.ArgumentParser, extras: list[str]) -> None:
+    """``error: unknown option --limt; did you mean --limit?`` and exit 2 (argparse's own message names no option
+    that exists, and prints the whole usage first)."""
+    unknown = [arg.partition("=")[0] for arg in extras if arg.startswith("-")]
+    if not unknown:
+        parser.exit(2, f"error: unexpected argument(s) {' '.join(extras)}; see: {parser.prog} --help\n")
+    known = [option for action in parser._actions for option in action.option_strings]
+    hints = [(option, difflib.get_close_matches(option, known, n=1, cutoff=0.6)) for option in unknown]
+    if len(hints) == 1 and hints[0][1]:
+        message = f"unknown option {hints[0][0]}; did you mean {hints[0][1][0]}?"
+    else:
+        named = ", ".join(f"{option} (did you mean {close[0]}?)" if close else option for option, close in hints)
+        message = f"unknown option{'s' if len(hints) > 1 else ''} {named}; see: {parser.prog} --help"
+    parser.exit(2, f"error: {message}\n")
 
 
 def positive_int(text: str) -> int:

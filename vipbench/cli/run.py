@@ -234,7 +234,8 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--dtype",
         choices=["float32", "bfloat16", "float16"],
-        help="weights' dtype (default: bfloat16 on a GPU, float32 on a CPU)",
+        help="weights' dtype. Default on a GPU, the precision of each model's own evaluation: float16 for ViP-LLaVA, "
+        "LLaVA-1.5, OMG-LLaVA; bfloat16 for Osprey, PerceptionGPT; on a CPU: float32",
     )
     p.add_argument(
         "--kv-cache",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,36 @@ def checkpoint_source(checkpoint: str, model_path: str | None, tiny: Callable[[]
             raise VipbenchError(f"--model-path {model_path}: folder not found")
         return str(folder), False
     if checkpoint == "tiny":
-        return str(tiny()), False
+        with quiet_loading():  # the build's save_pretrained draws "Writing model shards"
+            return str(tiny()), False
     from vipbench.hub import local_only, model_cached
 
     hint = f"download it where there is a network (hf download {checkpoint}) and pass --model-path DIR"
     return checkpoint, local_only(f"the checkpoint {checkpoint!r}", model_cached(checkpoint), hint)
+
+
+@contextmanager
+def quiet_loading() -> Iterator[None]:
+    """transformers' own progress bars ("Loading weights", "Writing model shards") off while a model loads or is
+    built: vipbench draws its own progress, and a tqdm line between its lines is noise. The Hub's download bars stay
+    as they were (a 7B checkpoint downloads for minutes), and both are restored after."""
+    try:
+        from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+        from transformers.utils import logging
+    except ImportError:
+        yield
+        return
+    was_on, hub_was_off = logging.is_progress_bar_enabled(), are_progress_bars_disabled()
+    logging.disable_progress_bar()  # turns the Hub's bars off too: they are turned back on at once
+    if not hub_was_off:
+        enable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_on:
+            logging.enable_progress_bar()
+        if hub_was_off:
+            disable_progress_bars()
 
 
 def describe_checkpoint(adapter: Any) -> dict[str, Any]:

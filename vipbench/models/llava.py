@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from vipbench.errors import MissingExtraError, VipbenchError
 from vipbench.imaging import pad_to_square
 from vipbench.models.base import Generation, GenerationSettings, ModelAdapter
-from vipbench.models.checkpoints import checkpoint_source, describe_checkpoint, resolve_device
+from vipbench.models.checkpoints import checkpoint_source, describe_checkpoint, quiet_loading, resolve_device
 from vipbench.records import ids_hash
 from vipbench.types import Request
 
@@ -107,9 +107,10 @@ class LlavaFamilyAdapter(ModelAdapter):
         self.image_size = crop.get("height") or config.vision_config.image_size
 
         try:
-            model = getattr(transformers, self.model_class).from_pretrained(
-                source, config=config, dtype=self.dtype, local_files_only=offline
-            )
+            with quiet_loading():
+                model = getattr(transformers, self.model_class).from_pretrained(
+                    source, config=config, dtype=self.dtype, local_files_only=offline
+                )
         except (OSError, RuntimeError, ValueError) as exc:
             raise VipbenchError(f"cannot load the weights from {source}: {str(exc).splitlines()[0]}") from None
         self.model = model.to(self.device).eval()
