@@ -309,17 +309,20 @@ def test_tiny_vip_llava_runs_on_vip_synth(tmp_path):
     assert {json.loads(line)["region_mode"] for line in predictions} == {"overlay"}
 
 
-def test_modes_that_draw_nothing_ask_each_distinct_request_once():
-    """In coords mode the 8 shape variants of a question are the same request: it is asked once."""
+def test_modes_that_draw_nothing_ask_each_distinct_request_once(tmp_path):
+    """In coords mode the 8 shape variants of a question are the same request: it is asked once, and its answer
+    recorded for all 8 samples."""
     from vipbench.records import RunSpec
-    from vipbench.runner import plan
+    from vipbench.runner import plan, run
     from vipbench.tasks import TaskIndex
 
     warnings: list[str] = []
     (overlay,) = plan(RunSpec(model="oracle", tasks=["vip-synth"]), TaskIndex(), warn=warnings.append)
-    (coords,) = plan(
-        RunSpec(model="oracle", tasks=["vip-synth"], region_mode="coords"), TaskIndex(), warn=warnings.append
-    )
-    assert len(overlay.requests) == 400 and len(coords.requests) == 50
+    spec = RunSpec(model="oracle", tasks=["vip-synth"], region_mode="coords")
+    (coords,) = plan(spec, TaskIndex(), warn=warnings.append)
+    assert len(overlay.requests) == 400 and overlay.provenance.asked == 400
+    assert len(coords.requests) == 400 and coords.provenance.asked == 50
     assert len({(r.text, r.image_path) for r in coords.requests}) == 50
     assert warnings and "350 of 400 requests are identical" in warnings[0]
+    store = run(spec, results_dir=tmp_path, run_id="coords", warn=warnings.append)
+    assert len({p.sample_id for p in store.predictions()}) == 400

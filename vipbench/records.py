@@ -236,6 +236,8 @@ class TaskProvenance(_Record):
     """How the task's visual prompts are drawn (renderer version, size anchor, shapes, colours, alphas, seeding)."""
     requests: dict[str, int]
     """The requests planned per scored unit (``task`` or ``task@style``): what a complete run predicts."""
+    asked: int | None = None
+    """How many of them the model is asked: identical requests are asked once, their answer recorded for each."""
     generation: dict[str, Any]
     scoring: ScorerSpec
     """Everything ``vipbench judge`` needs to grade and score this task, without its YAML."""

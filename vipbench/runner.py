@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 import time
 from collections import Counter
@@ -119,7 +120,14 @@ def plan(spec: RunSpec, index: TaskIndex, warn=print) -> list[PlannedTask]:
                 styles = list(spec.prompt_styles)
             else:
                 warn(f"task {task.name} draws its own prompts; --prompt-style does not apply to it")
-        requests = _distinct([task.build_request(s, mode, style) for style in styles for s in samples], task.name, warn)
+        requests = [task.build_request(s, mode, style) for style in styles for s in samples]
+        asked = len(_same_questions(requests))
+        if asked < len(requests):
+            warn(
+                f"task {task.name}: {len(requests) - asked} of {len(requests)} requests are identical to earlier ones "
+                f"(same image, regions and text in {mode} mode); each question is asked once and its answer recorded "
+                "for every sample that asked it"
+            )
         generation = adapter_cls.generation_defaults.merged(task.config.generation).merged(spec.generation)
         overlays = [o for r in requests for o in r.overlays]
         provenance = TaskProvenance(
@@ -134,6 +142,7 @@ def plan(spec: RunSpec, index: TaskIndex, warn=print) -> list[PlannedTask]:
             task_hash=stable_hash([[r.sample.id, request_hash(r), target_hash(r.sample)] for r in requests]),
             rendering=rendering_parameters(overlays) if overlays else None,
             requests=dict(Counter(unit_name(r.task, r.prompt_style) for r in requests)),
+            asked=asked,
             generation=generation.to_dict(),
             scoring=scoring_spec(task.config),
         )
@@ -141,23 +150,15 @@ def plan(spec: RunSpec, index: TaskIndex, warn=print) -> list[PlannedTask]:
     return planned
 
 
-def _distinct(requests: list[Request], task: str, warn) -> list[Request]:
-    """Ask identical requests once. Samples that differ only in how their regions are drawn (vip-synth's 8
-    shapes) become identical in modes that draw nothing (coords, mask, box, point)."""
-    seen: set[tuple] = set()
-    kept = []
+def _same_questions(requests: Sequence[Request]) -> list[list[Request]]:
+    """Requests grouped by what the model reads, in order of first appearance: each group is asked once and its
+    answer recorded for every sample in it, so every sample is scored. Samples that differ only in how their
+    regions are drawn (vip-synth's 8 shapes) become identical in modes that draw nothing (coords, mask, box,
+    point); POPE repeats a question on the same image under another id."""
+    groups: dict[tuple, list[Request]] = {}
     for r in requests:
-        key = (request_hash(r), r.image_path, r.regions, r.prompt_style)
-        if key not in seen:
-            seen.add(key)
-            kept.append(r)
-    if len(kept) < len(requests):
-        warn(
-            f"task {task}: {len(requests) - len(kept)} of {len(requests)} requests are identical to earlier ones "
-            f"in {requests[0].region_mode} mode (their samples differ only in how regions are drawn); "
-            "each is asked once"
-        )
-    return kept
+        groups.setdefault((request_hash(r), r.image_path, r.regions, r.prompt_style), []).append(r)
+    return list(groups.values())
 
 
 def group_specs(index: TaskIndex, tasks: Sequence[str]) -> dict[str, GroupSpec]:
@@ -209,7 +210,9 @@ def _new_store(results_dir: Path, run_id: str, world: World | None) -> RunStore:
 
 
 def new_run_id(model: str) -> str:
-    return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}_{model}"
+    """A time stamp and the model's name, with what a run id cannot hold (``openai:org/model``) as ``-``."""
+    name = re.sub(r"[^A-Za-z0-9._@+-]+", "-", model).strip("-") or "model"
+    return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}_{name}"
 
 
 def resume_run(results_dir: Path, resume: str, overrides: dict[str, Any]) -> tuple[RunStore, RunSpec]:
@@ -257,7 +260,7 @@ def execute(
     if world:
         world.barrier()  # every process knows what is done before any writes more
     share = slice(world.rank, None, world.size) if world else slice(None)
-    pending = {p.task.name: [r for r in p.requests if r.key not in done][share] for p in planned}
+    pending = {p.task.name: _unanswered(p.requests, done)[share] for p in planned}
     size, timings = BatchSize.start(batch_size), dict(timings or {})
     started = time.perf_counter()
     try:
@@ -321,12 +324,19 @@ def _start_manifest(
     )
 
 
+def _unanswered(requests: Sequence[Request], done: set) -> list[list[Request]]:
+    """The groups of identical requests (``_same_questions``) with a sample still to record, each reduced to the
+    samples still to record: its first is asked, the answer is recorded for all of them."""
+    groups = ([r for r in group if r.key not in done] for group in _same_questions(requests))
+    return [group for group in groups if group]
+
+
 def _generate(
     store: RunStore,
     spec: RunSpec,
     planned: list[PlannedTask],
     model: ModelAdapter,
-    pending: dict[str, list[Request]],
+    pending: dict[str, list[list[Request]]],
     size: BatchSize,
     console,
     warn,
@@ -340,10 +350,16 @@ def _generate(
         for item in planned:
             model.begin_task(item.task.name, item.requests)
             progress.update(bar, description=f"{spec.model} · {item.task.name}")
-            for batch, answers, seconds in batches(model, pending[item.task.name], item.generation, size, warn):
+            groups = pending[item.task.name]
+            samples = {group[0].key: group for group in groups}
+            for batch, answers, seconds in batches(model, [g[0] for g in groups], item.generation, size, warn):
                 if len(answers) != len(batch):
                     raise VipbenchError(f"model returned {len(answers)} answers for {len(batch)} requests")
-                records = (prediction_record(r, a, seconds / len(batch)) for r, a in zip(batch, answers))
+                records = (
+                    prediction_record(r, a, seconds / len(batch))
+                    for asked, a in zip(batch, answers)
+                    for r in samples[asked.key]
+                )
                 store.append_predictions(records, rank=world.rank if world else None)
                 done += len(batch)
                 rate = done / max(time.perf_counter() - started, 1e-9)
