@@ -24,9 +24,10 @@ def write_pope_with_repeats(root: Path, questions: int, repeats: int) -> Path:
         lines.append({"question_id": i, "image": image, "text": f"Is there a thing {i} in the image?", "label": label})
     for k in range(repeats):
         lines.append({**lines[k * 2], "question_id": 1000 + k})
-    path = root / "output" / "coco" / "coco_pope_random.json"
-    path.parent.mkdir(parents=True)
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    for setting in ("random", "popular", "adversarial"):  # the same question ids in each, as POPE's overlap
+        path = root / "output" / "coco" / f"coco_pope_{setting}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     return root
 
 
@@ -61,3 +62,14 @@ def test_a_run_killed_between_repeats_records_the_rest_on_resume(tmp_path, capsy
     assert main(["run", "--resume", "pope", "--results", str(results)]) == 0
     ids = [p.sample_id for p in store.predictions()]
     assert len(ids) == 12 and len(set(ids)) == 12
+
+
+def test_a_mean_over_settings_counts_every_settings_samples(tmp_path):
+    """POPE's mean F1 is over three separate question sets: its n is theirs together, not the ids they share."""
+    data = write_pope_with_repeats(tmp_path / "POPE", questions=10, repeats=2)
+    results = tmp_path / "results"
+    args = ["run", "--model", "oracle", "--tasks", "pope", "--data-dir", f"pope={data}", "--run-id", "pope"]
+    assert main([*args, "--results", str(results)]) == 0
+    scores = json.loads(RunStore.open(results, "pope").scores_path.read_text())
+    assert [scores["units"][t]["total"]["n"] for t in ("pope-random", "pope-popular", "pope-adversarial")] == [10] * 3
+    assert scores["groups"]["pope"]["total"]["n"] == 30 and scores["groups"]["pope"]["total"]["mean"] == 100.0

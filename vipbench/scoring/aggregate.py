@@ -94,6 +94,11 @@ def _group(rows: Sequence[Row], keys: Callable[[Mapping[str, Any]], list[str]]) 
     return _by_frequency(groups)
 
 
+def common_samples(ids: Sequence[set[str]]) -> int:
+    """A group's n when it joins its members' samples by id (VCR's Q→AR): the samples every member has."""
+    return len(set.intersection(*ids)) if ids else 0
+
+
 def summarise_group(
     scorer: Any, members: Mapping[str, tuple[Sequence[Row], Summary]], runs: int
 ) -> tuple[Stat, dict[str, Stat]]:
@@ -105,7 +110,7 @@ def summarise_group(
         for r in range(runs)
     ]
     ids = [{record.sample_id for record, _ in rows} for rows, _ in members.values()]
-    n = len(set.intersection(*ids)) if ids else 0
+    n = getattr(scorer, "sample_count", common_samples)(ids)
     names: Mapping[str, str] = getattr(scorer, "labels", {})
     numbers = {name: stat([p.get(name) for p in per_run], n, names.get(name)) for name in per_run[0]}
     return numbers.pop(scorer.headline), numbers

@@ -136,6 +136,11 @@ class MeanOf:
     def __init__(self, score: str):
         self.headline = score
 
+    @staticmethod
+    def sample_count(ids: Sequence[set[str]]) -> int:
+        """Every member's samples: the settings are separate question sets, whose ids may coincide by chance."""
+        return sum(map(len, ids))
+
     def score_group(self, members: Mapping[str, MemberScores]) -> Numbers:
         values = [m.numbers.get(self.headline) for m in members.values()]
         present = [v for v in values if v is not None]
