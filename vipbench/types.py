@@ -18,7 +18,7 @@ Box = tuple[float, float, float, float]
 Point = tuple[float, float]
 Polygon = tuple[Point, ...]
 
-#: How a model reads a region (see DESIGN.md §2): drawn on the pixels, a binary mask, a pixel box,
+#: How a model reads a region (README: Region modes and prompt styles): drawn on the pixels, a binary mask, a pixel box,
 #: normalised coordinates in the text, or a point.
 REGION_MODES = ("overlay", "mask", "box", "coords", "point")
 

@@ -168,7 +168,7 @@ def draw_scribble(
         draw.ellipse((x - reach, y - reach, x + reach, y + reach), fill=fill)
 
 
-#: Shape name → painter. The order is the one DESIGN.md and the research notes list the 8 types in.
+#: Shape name → painter, in the order ViP-LLaVA's paper lists its 8 visual prompt types.
 PAINTERS: dict[str, Painter] = {
     "rectangle": draw_rectangle,
     "ellipse": draw_ellipse,
