@@ -26,12 +26,17 @@ first (a judge with a position bias); ``[[review:garbage]]`` in either answer gi
 
 The Files and Batches endpoints (``batch_api.BatchAPI``, at ``server.batch``) answer each request of a batch with the
 same answer, without the rate limit, and count it apart (``server.batch.answered``).
+
+``hang_requests`` makes the chat requests of those arrival numbers (1 is the first) sleep ``hang_seconds`` whatever
+they ask: an endpoint that goes silent after it has answered. ``reject_every=N`` answers every Nth chat request 400
+(1: all of them). ``SilentServer`` accepts connections and never answers at all.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -74,9 +79,12 @@ class JudgeServer:
         batch_polls: int = 2,
         batch_expire_after: int | None = None,
         batch_pause_at: str | None = None,
+        hang_requests: set[int] | None = None,
+        reject_every: int | None = None,
     ):
         self.latency, self.retry_after, self.hang_seconds = latency, retry_after, hang_seconds
         self.reported_model, self.api_key, self.known_models = reported_model, api_key, known_models
+        self.hang_requests, self.reject_every = hang_requests or set(), reject_every
         self.requests = 0
         self.in_flight = 0
         self.max_in_flight = 0
@@ -121,6 +129,11 @@ class JudgeServer:
             self.requests += 1
             self.bodies.append(body)
             self.authorization.add(authorization)
+            nth = self.requests
+        if nth in self.hang_requests:
+            time.sleep(self.hang_seconds)
+        if self.reject_every and nth % self.reject_every == 0:
+            return 400, {}, {"error": {"message": "bad request", "type": "invalid_request_error"}}
         wait = self._take_token()
         if wait:
             return 429, {"Retry-After": f"{wait:.3f}"}, {"error": {"message": "rate limited", "type": "rate_limit"}}
@@ -272,6 +285,49 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request, client_address) -> None:
         pass  # clients that time out or are killed drop their connections; that is expected here
+
+
+class SilentServer:
+    """A socket on 127.0.0.1 that accepts every connection, reads what is sent, and never answers: a server hung
+    after start-up, or a port forward to nothing. ``connections`` counts the connections accepted."""
+
+    def __init__(self):
+        self._socket = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}/v1"
+        self._held: list[socket.socket] = []
+        self._closed = threading.Event()
+        self.connections = 0
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self._socket.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self._held.append(conn)
+            threading.Thread(target=self._drain, args=(conn,), daemon=True).start()
+
+    def _drain(self, conn: socket.socket) -> None:
+        try:
+            while conn.recv(65536):
+                pass
+        except OSError:
+            pass
+
+    def __enter__(self) -> SilentServer:
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._closed.set()
+        try:
+            self._socket.shutdown(socket.SHUT_RDWR)  # wakes the accept() blocked in the thread
+        except OSError:
+            pass
+        self._socket.close()
+        for conn in self._held:
+            conn.close()
 
 
 if __name__ == "__main__":  # a server in its own process (the throughput benchmark), until killed

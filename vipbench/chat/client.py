@@ -6,6 +6,12 @@ SGLang, Ollama). Transient failures — 429 (honouring ``Retry-After``), 5xx, ti
 replies with no choices — are retried with exponential backoff and jitter. An endpoint that rejects the key
 or the model, or that cannot be reached at all, stops the whole command with one clear error instead of failing
 every call.
+
+Every request has a deadline: ``timeout`` seconds for the first byte of the answer (and between any two bytes),
+``CONNECT_SECONDS`` at most to connect. Until the endpoint has answered anything, a request that times out stops
+the command like an unreachable endpoint (a server that accepts connections and never answers is as dead as one
+that refuses them), so it fails in one deadline instead of one per retry; once it has answered, a timeout is a
+transient fault and retried.
 """
 
 from __future__ import annotations
@@ -25,6 +31,12 @@ from vipbench.errors import VipbenchError
 from vipbench.records import Usage
 
 log = logging.getLogger("vipbench.chat")
+
+DEFAULT_TIMEOUT = 30.0
+"""Seconds a request waits for the first byte of its answer: enough for a judge's grade or a few hundred tokens,
+short enough that a silent endpoint fails within a minute."""
+CONNECT_SECONDS = 10.0
+"""Seconds to open a connection (a firewall that drops packets), at most ``timeout``."""
 
 
 class EmptyReply(Exception):
@@ -83,6 +95,8 @@ class ClientStats:
     """HTTP requests sent, retries included."""
     cache_hits: int = 0
     retries: int = 0
+    timeouts: int = 0
+    """Requests that met their deadline before an answer came."""
     rate_limited: int = 0
     """Requests answered 429."""
     usage: Usage = field(default_factory=Usage)
@@ -96,7 +110,7 @@ class ChatClient:
         *,
         base_url: str | None = None,
         concurrency: int = 64,
-        timeout: float = 60.0,
+        timeout: float = DEFAULT_TIMEOUT,
         max_retries: int = 6,
         backoff_initial: float = 1.0,
         backoff_max: float = 60.0,
@@ -104,12 +118,13 @@ class ChatClient:
         cost_limit: float | None = None,
         who: str = "judge",
         model_flag: str = "--judge",
+        timeout_flag: str = "--timeout",
         adaptive: bool = True,
     ):
         """``who`` names the client's user in errors ("the judge endpoint ..."), ``model_flag`` the option
-        that picks the model."""
+        that picks the model, ``timeout_flag`` the one that sets the deadline."""
         self.base_url, self.cache = base_url, cache
-        self.who, self.model_flag = who, model_flag
+        self.who, self.model_flag, self.timeout_flag = who, model_flag, timeout_flag
         self.timeout, self.max_retries = timeout, max_retries
         self.wait = _RetryAfterOrBackoff(backoff_initial, backoff_max)
         self.prices, self.cost_limit = prices, cost_limit
@@ -118,14 +133,17 @@ class ChatClient:
         self._reserved = 0.0
         self._reached = False
         """Whether the endpoint has answered anything yet."""
+        self._stopped: EndpointError | None = None
+        """The error that stopped the command: the calls still waiting for a slot raise it instead of sending."""
         self._client = None
 
     def _openai(self):
         if self._client is None:
-            from openai import AsyncOpenAI
+            from openai import AsyncOpenAI, Timeout
 
             key = api_key(self.who, self.base_url)
-            self._client = AsyncOpenAI(api_key=key, base_url=self.base_url, timeout=self.timeout, max_retries=0)
+            deadline = Timeout(self.timeout, connect=min(self.timeout, CONNECT_SECONDS))
+            self._client = AsyncOpenAI(api_key=key, base_url=self.base_url, timeout=deadline, max_retries=0)
         return self._client
 
     async def complete(
@@ -163,11 +181,32 @@ class ChatClient:
 
     def _retryable(self, exc: BaseException) -> bool:
         """Transient faults are retried; a connection that never worked is not: a wrong --base-url, a server
-        that is down, a name that does not resolve or a TLS failure stops the judge on the first request."""
+        that is down or silent, a name that does not resolve or a TLS failure stops the judge on the first
+        request."""
         import openai
 
-        unreachable = isinstance(exc, openai.APIConnectionError) and not isinstance(exc, openai.APITimeoutError)
+        unreachable = isinstance(exc, openai.APIConnectionError)  # timeouts included
         return _retryable(exc) and not (unreachable and not self._reached)
+
+    def _unreachable(self, exc: BaseException) -> EndpointError:
+        """The one line for an endpoint that never answered: refused, unresolved, TLS, or silent."""
+        import openai
+
+        where = f"the {self.who} endpoint {self.endpoint}"
+        if not isinstance(exc, openai.APITimeoutError):
+            return EndpointError(f"cannot reach {where}: {root_cause(exc)}")
+        if _connect_timeout(exc):
+            seconds = min(self.timeout, CONNECT_SECONDS)
+            return EndpointError(f"cannot reach {where}: no answer to the connection in {seconds:g} s")
+        return EndpointError(
+            f"{where} accepted the connection but sent nothing in {self.timeout:g} s; if it is still loading its "
+            f"model, or answers this slowly, raise {self.timeout_flag}"
+        )
+
+    def _stop(self, error: EndpointError) -> EndpointError:
+        """The endpoint is of no use to any call: the first such error is what every later call raises."""
+        self._stopped = self._stopped or error
+        return self._stopped
 
     async def _send(self, model: str, messages: list[dict[str, str]], temperature: float, max_tokens: int) -> Reply:
         import openai
@@ -187,18 +226,17 @@ class ChatClient:
                     if not response.choices or response.choices[0].message.content is None:
                         raise EmptyReply("the endpoint returned no choices")
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-            raise EndpointError(
-                f"the {self.who} endpoint {self.endpoint} refused the API key ({exc.status_code})"
-            ) from None
+            refused = EndpointError(f"the {self.who} endpoint {self.endpoint} refused the API key ({exc.status_code})")
+            raise self._stop(refused) from None
         except openai.NotFoundError as exc:
             raise EndpointError(
                 f"the {self.who} endpoint {self.endpoint} does not serve model {model!r} ({exc.status_code}); "
                 f"check {self.model_flag} and the base URL"
             ) from None
         except openai.APIConnectionError as exc:
-            if self._reached or isinstance(exc, openai.APITimeoutError):
+            if self._reached:
                 raise
-            raise EndpointError(f"cannot reach the {self.who} endpoint {self.endpoint}: {root_cause(exc)}") from None
+            raise self._stop(self._unreachable(exc)) from None
         usage = response.usage
         return Reply(
             content=response.choices[0].message.content,
@@ -215,6 +253,9 @@ class ChatClient:
         import openai
 
         started = await self.limit.acquire()
+        if self._stopped is not None:
+            self.limit.release(started, succeeded=False)
+            raise self._stopped
         self.stats.requests += 1
         try:
             response = await client.chat.completions.create(
@@ -227,6 +268,10 @@ class ChatClient:
             raise
         except openai.APIStatusError:
             self._reached = True  # it answered, if only with an error
+            self.limit.release(started, succeeded=False)
+            raise
+        except openai.APITimeoutError:
+            self.stats.timeouts += 1
             self.limit.release(started, succeeded=False)
             raise
         except BaseException:
@@ -247,6 +292,17 @@ class ChatClient:
             retry_state.next_action.sleep if retry_state.next_action else 0,
         )
 
+    def activity(self) -> str:
+        """What the requests met so far, troubles first, as it happens: the progress bar's live detail (a bar can
+        wait a whole batch, or a whole deadline, before it moves)."""
+        s = self.stats
+        parts = [_count(s.timeouts, "timeout"), _count(s.retries, "retry", "retries")]
+        parts += [f"{s.rate_limited / s.requests:.0%} 429" if s.rate_limited else ""]
+        parts += [_count(s.requests, "request"), f"{s.cache_hits} cached" if s.cache_hits else ""]
+        if self.limit.peak > 1:  # what was really in flight at once, not the limit (which may never be reached)
+            parts.append(f"peak {self.limit.peak} in flight")
+        return " · ".join(part for part in parts if part and not part.startswith("0 "))
+
     async def close(self) -> None:
         if self._client is not None:
             await self._client.close()
@@ -262,6 +318,21 @@ def api_key(who: str, base_url: str | None) -> str:
             f"the {who} needs an API key: set OPENAI_API_KEY (or give a base URL for a local OpenAI-compatible server)"
         )
     return "EMPTY"
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+def _connect_timeout(exc: BaseException) -> bool:
+    """Whether a timeout came while connecting (nothing there answered the handshake), not while waiting for
+    the answer."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__name__ == "ConnectTimeout":
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def root_cause(exc: BaseException) -> str:

@@ -6,6 +6,9 @@ round trip. A 429 cuts it to 85 %, and further, to what the endpoint has actuall
 succeeded in the last two round trips, per round trip), and pauses new requests for the ``Retry-After`` the server
 asked. A burst of 429s from requests that were already in flight when the limit was cut counts as one signal, not
 many. ``ceiling`` is ``--concurrency``; benchmarks/judge_throughput.py measures both regimes.
+
+Both limits count the requests really in flight and keep their ``peak``: what the progress bar reports (the limit
+itself can be far above it when fewer requests were ever asked for).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ class FixedLimit:
 
     def __init__(self, ceiling: int):
         self.ceiling = ceiling
+        self.in_flight = self.peak = 0
         self._semaphore = asyncio.Semaphore(ceiling)
 
     @property
@@ -28,9 +32,12 @@ class FixedLimit:
 
     async def acquire(self) -> float:
         await self._semaphore.acquire()
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
         return time.monotonic()
 
     def release(self, started: float, rate_limited: bool = False, succeeded: bool = True, retry_after: float = 0.0):
+        self.in_flight -= 1
         self._semaphore.release()
 
 
@@ -40,7 +47,8 @@ class AdaptiveLimit:
     def __init__(self, ceiling: int, start: int = 16, decrease: float = 0.85, grow: float = 0.5):
         self.ceiling, self.decrease, self.grow = ceiling, decrease, grow
         self.limit = float(min(start, ceiling))
-        self.in_flight = 0
+        self.in_flight = self.peak = 0
+        """Requests in flight now, and the most there ever were at once."""
         self._latency: float | None = None
         """A moving average of how long a successful request takes: the round trip."""
         self._succeeded: collections.deque[float] = collections.deque()
@@ -61,6 +69,7 @@ class AdaptiveLimit:
                 except asyncio.TimeoutError:
                     pass
             self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
         return time.monotonic()
 
     def release(self, started: float, rate_limited: bool = False, succeeded: bool = True, retry_after: float = 0.0):

@@ -65,6 +65,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
         batch=args.batch,
         wait=args.wait,
         poll=args.poll,
+        allow_failures=args.allow_failures,
     )
     console, out = stderr_console(), stdout_console()
     outcome = grade_run(store, options, console=console, warn=warn)
@@ -73,8 +74,9 @@ def cmd_judge(args: argparse.Namespace) -> int:
     if outcome.scores is None:  # a batch is pending
         out.print(describe(outcome.batch.pending, store.run_id), soft_wrap=True)
         return 0
-    _record_judges(store, outcome.scores)
-    print_scores(outcome, out)  # the report on stdout, progress and errors on stderr
+    if not outcome.kept:  # else scores.json still holds an earlier, more complete grading: it is what counts
+        _record_judges(store, outcome.scores)
+        print_scores(outcome, out)  # the report on stdout, progress and errors on stderr
     if outcome.failed and not args.allow_failures:
         console.print(
             f"[red]{outcome.failed} grade(s) failed[/] (reasons in judgements.jsonl); run the command "
@@ -186,7 +188,8 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--allow-failures",
         action="store_true",
-        help="exit 0 even if some grades failed after their retries (they are still reported)",
+        help="exit 0 even if some grades failed after their retries (they are still reported), and write these "
+        "scores even over a scores.json that has more grades (never scores without a single grade)",
     )
     p.add_argument(
         "--cost-limit", type=non_negative_float, metavar="USD", help="refuse to spend more than this on judge calls"
@@ -197,7 +200,15 @@ def add_parser(sub) -> None:
         metavar="FILE",
         help="YAML/JSON price table: model: {input: $, output: $} per million tokens",
     )
-    p.add_argument("--timeout", type=non_negative_float, default=60.0, help="seconds per request before it is retried")
+    p.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds a request waits for its answer to start (default: 30). An endpoint that has not answered "
+        "anything yet stops the judge after one such wait (it accepts connections but is silent); once it has "
+        "answered, a request that times out is retried",
+    )
     p.add_argument(
         "--max-retries", type=non_negative_int, default=6, help="retries per request on 429, 5xx and timeouts"
     )

@@ -4,8 +4,9 @@ one machine.
 
 Each request is one user message: the image as the model should see it (overlays drawn) as a base64 data URL,
 then the question. Calls go through the judge's chat client (vipbench.chat): concurrency, retries with backoff,
-a reply cache (``model-cache.sqlite``), token and dollar accounting; an endpoint that refuses the key or cannot be
-reached stops the run at once. Greedy by default, as every recipe vipbench reproduces.
+a reply cache (``model-cache.sqlite``), token and dollar accounting; an endpoint that refuses the key, cannot be
+reached, or accepts connections and never answers (``timeout``, 30 s) stops the run at once. Greedy by default,
+as every recipe vipbench reproduces.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 from vipbench.chat.cache import ReplyCache, default_cache_path
-from vipbench.chat.client import ChatClient, ClientStats, describe_error
+from vipbench.chat.client import DEFAULT_TIMEOUT, ChatClient, ClientStats, describe_error
 from vipbench.chat.pricing import load_prices, price_for, usage_cost
 from vipbench.errors import VipbenchError
 from vipbench.models.base import GenerationSettings, ModelAdapter
+from vipbench.progress import live_detail
 from vipbench.types import Request
 
 
@@ -37,13 +39,17 @@ class OpenAIChatAdapter(ModelAdapter):
         model: str = "",
         base_url: str | None = None,
         concurrency: int = 16,
-        timeout: float = 120.0,
+        timeout: float = DEFAULT_TIMEOUT,
         max_retries: int = 6,
         image_format: Literal["png", "jpeg"] = "png",
         detail: Literal["auto", "low", "high"] = "auto",
     ):
+        """``timeout``: seconds each request waits for its answer to start (raise it for long answers from a slow
+        server)."""
         if not model:
             raise VipbenchError("an API model is named openai:<model>, e.g. openai:gpt-4o")
+        if timeout <= 0:
+            raise VipbenchError(f"the model argument timeout is in seconds, more than 0 (got {timeout:g})")
         self.model, self.base_url = model, base_url
         self.concurrency, self.timeout, self.max_retries = concurrency, timeout, max_retries
         self.image_format, self.detail = image_format, detail
@@ -81,19 +87,15 @@ class OpenAIChatAdapter(ModelAdapter):
             prices=lambda model: price_for(model, self.prices),
             who="model",
             model_flag="--model openai:<model>",
+            timeout_flag="the timeout model argument (--model-args timeout=SECONDS)",
         )
         client.stats = self.stats
         try:
-            calls = [
-                client.complete(self.model, self.messages(r), settings.temperature, settings.max_new_tokens, run=0)
-                for r in requests
-            ]
-            replies = await asyncio.gather(*calls, return_exceptions=True)
+            with live_detail(client.activity):
+                replies = await self._ask_all(client, requests, settings)
         finally:
             await client.close()
         for request, reply in zip(requests, replies):
-            if isinstance(reply, VipbenchError):
-                raise reply
             if isinstance(reply, BaseException):
                 raise VipbenchError(
                     f"{self.model} failed on {request.task}/{request.sample.id} after its retries "
@@ -101,10 +103,35 @@ class OpenAIChatAdapter(ModelAdapter):
                 )
         return [reply.content.strip() for reply in replies]  # type: ignore[union-attr]
 
+    async def _ask_all(
+        self, client: ChatClient, requests: Sequence[Request], settings: GenerationSettings
+    ) -> list[Any]:
+        """Each request's reply, or the exception it ended with. An endpoint error (a refused key, a dead or
+        silent endpoint) stops every call still waiting for a slot, instead of letting each meet its own deadline."""
+
+        async def one(request: Request) -> Any:
+            messages = self.messages(request)
+            try:
+                return await client.complete(self.model, messages, settings.temperature, settings.max_new_tokens, run=0)
+            except VipbenchError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - retries exhausted: reported with its request below
+                return exc
+
+        tasks = [asyncio.ensure_future(one(r)) for r in requests]
+        try:
+            return await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
     def report(self) -> str | None:
         s = self.stats
         spent = usage_cost(s.usage, price_for(self.model, self.prices))
         money = "cost unknown (no price for this model)" if spent is None else f"${spent:.4f}"
         tokens = s.usage.total
-        calls = f"{s.requests} HTTP requests ({s.retries} retries), {s.cache_hits} cached"
+        timeouts = f", {s.timeouts} timed out" if s.timeouts else ""
+        calls = f"{s.requests} HTTP requests ({s.retries} retries{timeouts}), {s.cache_hits} cached"
         return f"{self.model}: {calls}, {tokens} tokens, {money}"

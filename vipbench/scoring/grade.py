@@ -16,10 +16,10 @@ from typing import Any, Literal
 
 from vipbench.chat.batch import BatchJob, BatchRequest
 from vipbench.chat.cache import ReplyCache, call_key, default_cache_path
-from vipbench.chat.client import ChatClient, ClientStats, describe_error
+from vipbench.chat.client import DEFAULT_TIMEOUT, ChatClient, ClientStats, describe_error
 from vipbench.chat.pricing import BATCH_DISCOUNT, Price, cost, estimate_tokens, load_prices, price_for, usage_cost
 from vipbench.errors import VipbenchError
-from vipbench.progress import progress_bar
+from vipbench.progress import live_detail, progress_bar
 from vipbench.records import (
     Judgement,
     JudgeSpec,
@@ -58,7 +58,8 @@ class JudgeOptions:
     template: Path | None = None
     cost_limit: float | None = None
     prices: Path | None = None
-    timeout: float = 60.0
+    timeout: float = DEFAULT_TIMEOUT
+    """Seconds a request waits for its answer to start; an endpoint that never answered stops the judge after one."""
     max_retries: int = 6
     backoff_initial: float = 1.0
     cache_path: Path | None = None
@@ -81,6 +82,8 @@ class JudgeOptions:
     """With ``batch``: poll until the batch has ended, instead of leaving it to a later command."""
     poll: float = 30.0
     """Seconds between two looks at a batch."""
+    allow_failures: bool = False
+    """Write scores less complete than the run's current scores.json (never scores without a single grade)."""
 
 
 @dataclass
@@ -93,6 +96,8 @@ class GradeOutcome:
     stats: ClientStats = field(default_factory=ClientStats)
     cost_usd: float | None = None
     batch: BatchOutcome | None = None
+    kept: bool = False
+    """The run's scores.json was more complete than these scores, and was left as it was."""
 
 
 @dataclass
@@ -168,10 +173,41 @@ def grade_run(
     scores = _scores(store.run_id, manifest, plan, existing, options)
     scores.status, scores.predictions = status, len(predictions)
     scores.finetuned_on = manifest.spec.finetuned_on
+    kept = not _write_scores(store, scores, options.allow_failures, warn)
+    failed = sum(u.failed for u in scores.units.values())
+    return GradeOutcome(scores, failed, plan.waiting, judged.stats, judged.spent, judged.batch, kept)
+
+
+def _write_scores(store: RunStore, scores: RunScores, less_complete: bool, warn: Callable[[str], None]) -> bool:
+    """Replace scores.json and scores.csv, each atomically, unless the scores already there are more complete (more
+    good grades, and a larger share of those asked for): a grading whose requests failed (a dead judge, a wrong
+    --base-url) must never turn good numbers into "–". ``less_complete`` lets less complete scores through, never
+    scores without a single grade. Says so, in one line, when it keeps the file."""
+    old = _current_scores(store)
+    if old is not None:
+        (good, asked), (had, had_asked) = scores.grades, old.grades
+        emptier = good == 0 and had > 0
+        fewer = good < had and good * had_asked < had * asked
+        if emptier or (fewer and not less_complete):
+            kept = f"kept run {store.run_id}'s scores.json ({had}/{had_asked} grades): "
+            if not asked:
+                warn(kept + "nothing was graded this time")
+            else:
+                got = f"none of its {asked} grades" if good == 0 else f"only {good}/{asked} grades"
+                allow = "" if emptier else " (--allow-failures writes these scores anyway)"
+                warn(kept + f"this grading got {got}; vipbench judge {store.run_id} retries the failed ones{allow}")
+            return False
     write_json(store.scores_path, scores.model_dump(mode="json"))
     write_atomic(store.scores_csv_path, scores_csv(scores))
-    failed = sum(u.failed for u in scores.units.values())
-    return GradeOutcome(scores, failed, plan.waiting, judged.stats, judged.spent, judged.batch)
+    return True
+
+
+def _current_scores(store: RunStore) -> RunScores | None:
+    """The run's scores.json, or None when there is none or it does not read (a file cut short is replaced)."""
+    try:
+        return RunScores.model_validate_json(store.scores_path.read_bytes())
+    except (OSError, ValueError):
+        return None
 
 
 def _check_judge_options(specs: Mapping[str, ScorerSpec], options: JudgeOptions, warn: Callable[[str], None]) -> None:
@@ -470,7 +506,8 @@ def _check_cost(
 async def _run_jobs(jobs: list[_Job], client: ChatClient, store: RunStore, console) -> list[Judgement]:
     results: list[Judgement] = []
     failures = 0
-    with progress_bar(console) as progress:
+    # The client's timeouts, retries and 429s show as they happen, not only when a grade is done.
+    with live_detail(client.activity), progress_bar(console) as progress:
         bar = progress.add_task("judging", total=len(jobs), detail="")
 
         async def one(job: _Job) -> None:
@@ -479,15 +516,11 @@ async def _run_jobs(jobs: list[_Job], client: ChatClient, store: RunStore, conso
             append_jsonl(store.judgements_path, [judgement], sync=False)  # kept as soon as it is known
             results.append(judgement)
             failures += judgement.status != "ok"
-            s = client.stats
-            limited = f"{s.rate_limited / s.requests:.0%}" if s.requests else "0%"
-            detail = f"{s.requests} requests · {s.cache_hits} cached · {failures} failed"
-            detail += f" · {client.limit.current} in flight at most · {limited} 429"
-            progress.update(bar, advance=1, detail=detail)
+            progress.update(bar, advance=1, detail=f"{failures} failed" if failures else "")
 
         try:
-            # One grade alone first: an endpoint that refuses the key or the model fails on one request,
-            # not on a whole wave of them.
+            # One grade alone first: an endpoint that refuses the key or the model, or never answers, fails on
+            # one request, not on a whole wave of them.
             await one(jobs[0])
             tasks = [asyncio.ensure_future(one(job)) for job in jobs[1:]]
             try:

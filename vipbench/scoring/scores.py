@@ -129,6 +129,12 @@ class RunScores(_Model):
     def partial(self) -> bool:
         return self.status != "complete" or self.predictions < self.planned
 
+    @property
+    def grades(self) -> tuple[int, int]:
+        """(good grades, grades asked for) over every unit: how complete these scores are."""
+        asked = sum(u.expected_grades for u in self.units.values())
+        return asked - sum(u.failed for u in self.units.values()), asked
+
 
 def fmt(stat: Stat | None) -> str:
     if stat is None or stat.mean is None:
