@@ -52,7 +52,7 @@ def test_load_runs_one_row_per_run(results):
     runs = load_runs(results)
     assert sorted(runs.run_id) == ["demo-blind", "demo-oracle", "demo-vip-llava-tiny"]
     assert set(runs.status) == {"complete"} and set(runs.predictions) == {40} and set(runs.planned) == {40}
-    assert set(runs.limit) == {"limit 40/400"} and runs.smoke.all()
+    assert set(runs.limit) == {"40/400"} and runs.smoke.all()
 
 
 def test_vipbench_runs_in_every_format(results, capsys):
@@ -62,7 +62,7 @@ def test_vipbench_runs_in_every_format(results, capsys):
         listed["demo-blind"]["scores"]["vip-synth"]["label"] == "All" and listed["demo-blind"]["status"] == "complete"
     )
     assert listed["demo-oracle"]["scores"]["vip-synth"]["mean"] == 100.0
-    assert listed["demo-oracle"]["limit"] == "limit 40/400"
+    assert listed["demo-oracle"]["limit"] == "40/400"
     assert main(["runs", "--results", str(results), "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     by_run = {r["run"]: r for r in rows}

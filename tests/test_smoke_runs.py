@@ -48,8 +48,8 @@ def test_vipbench_runs_shows_limit_n_of_the_full_size(results, capsys):
     }
     assert main(["runs", "--results", str(results), "--format", "json"]) == 0
     listed = {r["run_id"]: r for r in json.loads(capsys.readouterr().out)}
-    assert listed["oracle-smoke"]["limit"] == "limit 5/400" and listed["oracle-full"]["limit"] is None
-    assert listed["oracle-smoke"]["scores"]["vip-synth"]["limit"] == "limit 5/400"
+    assert listed["oracle-smoke"]["limit"] == "5/400" and listed["oracle-full"]["limit"] is None
+    assert listed["oracle-smoke"]["scores"]["vip-synth"]["limit"] == "5/400"
     assert main(["runs", "--results", str(results)]) == 0
     table = capsys.readouterr().out
     assert table.count("limit 5/400") == 2
@@ -67,7 +67,7 @@ def test_load_scores_and_load_runs_have_the_column(results):
     assert totals.limit["oracle-smoke"] == "5/400" and totals.limit.isna()["oracle-full"]
     runs = load_runs(results).set_index("run_id")
     assert runs.smoke.to_dict() == totals.smoke.to_dict()
-    assert runs.limit["blind-smoke"] == "limit 5/400"
+    assert runs.limit["blind-smoke"] == "5/400" and runs.limit.isna()["blind-full"]
 
 
 def test_the_readme_example_leaves_smoke_runs_out(results):

@@ -85,7 +85,7 @@ def read_manifest(store: RunStore) -> Manifest:
     from vipbench.leaderboard import site_key
 
     copy = store.path.parent / "leaderboard" / "runs" / site_key(store.run_id) / "manifest.json"
-    if copy.is_file():
+    if _readable_manifest(copy):
         repair = f"the leaderboard kept a copy: cp {copy} {store.manifest_path}"
     else:
         repair = (
@@ -93,6 +93,14 @@ def read_manifest(store: RunStore) -> Manifest:
             f"from a backup, or move the folder out of {store.path.parent} and make the run again with vipbench run"
         )
     raise BrokenRun(store, "manifest.json", problem, repair)
+
+
+def _readable_manifest(path: Path) -> bool:
+    try:
+        Manifest.model_validate_json(path.read_bytes())
+    except (OSError, ValidationError):
+        return False
+    return True
 
 
 def read_scores(store: RunStore, manifest: Manifest | None = None) -> RunScores | None:
@@ -154,10 +162,17 @@ def task_limits(manifest: Manifest) -> dict[str, str]:
     return cut
 
 
-def limit_text(limits: dict[str, str], tasks: Iterable[str] | None = None) -> str | None:
-    """``limit 5/400`` for the given tasks (all when None), or None when none of them was cut short."""
+def limit_share(limits: dict[str, str], tasks: Iterable[str] | None = None) -> str | None:
+    """``5/400`` for the given tasks (all when None; ``5/400, 5/303`` when they differ), or None when none of them
+    was cut short."""
     shares = [share for task, share in limits.items() if tasks is None or task in tasks]
-    return "limit " + ", ".join(dict.fromkeys(shares)) if shares else None
+    return ", ".join(dict.fromkeys(shares)) if shares else None
+
+
+def limit_text(limits: dict[str, str], tasks: Iterable[str] | None = None) -> str | None:
+    """``limit 5/400``, as tables and tags show a smoke run, or None."""
+    share = limit_share(limits, tasks)
+    return f"limit {share}" if share else None
 
 
 # ----------------------------------------------------------------------------------------------- summaries
@@ -179,7 +194,7 @@ class RunSummary:
     """What graded it: the judge model as its API reported it (``@host`` for an endpoint other than OpenAI's), or
     the metric; what its tasks name when it is not scored yet."""
     limit: str | None = None
-    """A ``--limit`` smoke run: ``limit 5/400`` (samples run of each cut task's full size); None for a full run."""
+    """A ``--limit`` smoke run: ``5/400`` (samples run of each cut task's full size); None for a full run."""
     scores: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per scored unit: the headline's name and label, mean, std, n, whether it is partial, and its limit."""
     scored_partial: bool = False
@@ -212,7 +227,7 @@ def summary_of(store: RunStore, manifest: Manifest, scores: RunScores | None) ->
         planned=manifest.planned,
         created=manifest.created,
         graders=_graders(manifest, scores),
-        limit=limit_text(limits),
+        limit=limit_share(limits),
     )
     if scores is not None:
         summary.scored_partial = scores.partial
@@ -227,7 +242,7 @@ def summary_of(store: RunStore, manifest: Manifest, scores: RunScores | None) ->
                 "planned": unit.planned,
                 "partial": scores.partial or unit.partial,
                 "finetuned": unit.task in scores.finetuned_on,
-                "limit": limit_text(limits, [unit.task]),
+                "limit": limit_share(limits, [unit.task]),
             }
     return summary
 
@@ -314,12 +329,12 @@ def _score_rows(store: RunStore, manifest: Manifest, scores: RunScores) -> list[
         unit, group = scores.units.get(row["unit"]), scores.groups.get(row["unit"])
         tasks = group.tasks if group else [row["task"]]
         provenance = manifest.tasks.get(row["task"])
-        limit = limit_text(limits, tasks)
+        limit = limit_share(limits, tasks)
         row.update(
             status=status,
             partial=scores.partial or (unit.partial if unit else False),
             smoke=limit is not None,
-            limit=limit.removeprefix("limit ") if limit else None,
+            limit=limit,
             finetuned=any(t in scores.finetuned_on for t in tasks),
             dataset_hash=provenance.dataset_hash if provenance else None,
         )

@@ -42,7 +42,7 @@ def _rows(summaries) -> list[dict[str, str]]:
             {
                 "run": s.run_id,
                 "model": s.model,
-                "status": s.status + (f", {s.limit}" if s.limit else ""),
+                "status": s.status + (f", limit {s.limit}" if s.limit else ""),
                 "n/N": f"{s.predictions}/{s.planned}",
                 "judge": ", ".join(s.graders),
                 "tasks and scores": "; ".join(_score_text(u, s.scores.get(u)) for u in units),
@@ -148,7 +148,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         scores, broken = None, exc
     summary, limits = summary_of(store, manifest, scores), task_limits(manifest)
     console = stdout_console()
-    smoke = f"[yellow]{summary.limit}[/] (a --limit smoke run, not a result) · " if summary.limit else ""
+    smoke = f"[yellow]limit {summary.limit}[/] (a --limit smoke run, not a result) · " if summary.limit else ""
     console.print(
         f"[bold]run {escape(store.run_id)}[/] · model {escape(summary.model)} · {summary.status} · {smoke}"
         f"{summary.predictions}/{summary.planned} predictions",
