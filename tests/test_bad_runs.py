@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from browser import CHROMIUM, launch
 
 from vipbench.cli import main
 from vipbench.errors import VipbenchError
@@ -187,6 +188,17 @@ def test_a_picture_that_does_not_decode_is_a_note_not_a_failure(results, tmp_pat
     shown = [s for s in samples if s is not bad]
     assert all(s["image"] and (out / s["image"]).is_file() and "image_note" not in s for s in shown)
     assert "could not be read or decoded at build time" in (out / "index.html").read_text(encoding="utf-8")
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip(f"{CHROMIUM} is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:  # the sample browser shows the note where the picture would be
+        browser = launch(p)
+        page = browser.new_page()
+        page.goto(f"{(out / 'index.html').as_uri()}#samples?unit={unit['key']}&sample={bad['id']}")
+        page.wait_for_selector("#sample-detail .noimage")
+        assert page.text_content("#sample-detail .noimage") == bad["image_note"]
+        assert page.locator("#sample-list .noimage").count() == 1  # its thumbnail: "image not available"
+        browser.close()
 
 
 def page_data(index: Path) -> dict:
