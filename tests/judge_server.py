@@ -44,24 +44,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from batch_api import BatchAPI, Dropped
 
+from vipbench.judge_server import grade_rule, last_row  # the rule `vipbench judge-server` grades by
+
 _MARKER = re.compile(r"\[\[(\w+)(?::(\d+))?\]\]")
-
-
-def grade_rule(ground_truth: str, prediction: str) -> float:
-    gt, pred = ground_truth.strip().lower(), prediction.strip().lower()
-    if " <and> " in gt:
-        parts = [p.strip() for p in gt.split(" <and> ")]
-        return round(sum(p in pred for p in parts) / len(parts), 1)
-    alternatives = [a.strip() for a in gt.split(" <or> ")]
-    return 1.0 if any(a and a in pred for a in alternatives) else 0.0
-
-
-def last_row(content: str) -> list[str] | None:
-    for line in reversed(content.splitlines()):
-        cells = line.split(" | ")
-        if len(cells) >= 4:
-            return cells
-    return None
 
 
 class JudgeServer:

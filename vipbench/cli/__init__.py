@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from vipbench.cli import check, export_lmms, judge, listings, run, runs, site
+from vipbench.cli import check, export_lmms, judge, listings, run, runs, sandbox, site
 from vipbench.errors import VipbenchError
 
 
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_parser(sub)
     export_lmms.add_parser(sub)
     listings.add_parsers(sub)
+    sandbox.add_parsers(sub)
     return parser
 
 
