@@ -12,8 +12,22 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from vipbench.errors import DataError
+from vipbench.errors import DataError, VipbenchError
 from vipbench.taskconfig import DatasetConfig
+
+
+class MissingData(DataError):
+    """A dataset that is neither on disk nor downloadable now. The message says how to fix it; ``why`` is the cause
+    alone, shared by the datasets that one error lists together."""
+
+    def __init__(self, dataset: DatasetConfig, why: str, message: str):
+        super().__init__(message)
+        self.dataset, self.why = dataset, why
+
+    @property
+    def listed(self) -> str:
+        hf_id = self.dataset.hf_id
+        return self.dataset.key + (f" (or HF {hf_id})" if hf_id else "")
 
 
 def resolve_data_root(dataset: DatasetConfig, data_dirs: Mapping[str, Path]) -> tuple[Path | None, str]:
@@ -23,11 +37,41 @@ def resolve_data_root(dataset: DatasetConfig, data_dirs: Mapping[str, Path]) -> 
     if dataset.key in data_dirs:
         root = Path(data_dirs[dataset.key]).expanduser()
         if not root.is_dir():
-            raise DataError(f"data folder for {dataset.key} not found: {root}")
+            why = f"--data-dir {dataset.key}={root} is not a folder"
+            raise MissingData(dataset, why, f"data folder for {dataset.key} not found: {root}")
         return root.resolve(), f"local:{root.resolve()}"
     if dataset.hf_id is None:
-        raise DataError(f"the {dataset.key} dataset cannot be downloaded; pass --data-dir {dataset.key}=PATH")
+        message = f"the {dataset.key} dataset cannot be downloaded; pass --data-dir {dataset.key}=PATH"
+        raise MissingData(dataset, "no download exists", message)
     return _download(dataset)
+
+
+def resolve_data_roots(
+    datasets: Mapping[str, DatasetConfig], data_dirs: Mapping[str, Path]
+) -> dict[str, tuple[Path | None, str]]:
+    """Each dataset's (root, provenance), keyed by dataset key, for ``datasets`` keyed by task name. Every dataset
+    that is missing is named in one error, so ``--tasks all`` takes one try, not one per dataset."""
+    roots: dict[str, tuple[Path | None, str]] = {}
+    missing: dict[str, MissingData] = {}
+    for dataset in datasets.values():
+        if dataset.key in roots or dataset.key in missing:
+            continue
+        try:
+            roots[dataset.key] = resolve_data_root(dataset, data_dirs)
+        except MissingData as exc:
+            missing[dataset.key] = exc
+    if len(missing) == 1:
+        raise next(iter(missing.values()))
+    if missing:
+        by_cause: dict[str, list[str]] = {}
+        for exc in missing.values():
+            by_cause.setdefault(exc.why, []).append(exc.listed)
+        causes = "; ".join(f"{', '.join(names)}: {why}" for why, names in by_cause.items())
+        raise DataError(
+            f"{len(missing)} datasets are missing, so nothing was run; give each one's folder with "
+            f"--data-dir KEY=PATH: {causes}"
+        )
+    return roots
 
 
 def _download(dataset: DatasetConfig) -> tuple[Path, str]:
@@ -37,9 +81,12 @@ def _download(dataset: DatasetConfig) -> tuple[Path, str]:
 
     assert dataset.hf_id is not None
     hint = f"download it yourself and pass --data-dir {dataset.key}=PATH"
-    offline = local_only(
-        f"the {dataset.key} dataset {dataset.hf_id!r}", dataset_cached(dataset.hf_id, dataset.revision), hint
-    )
+    what = f"the {dataset.key} dataset {dataset.hf_id!r}"
+    try:
+        offline = local_only(what, dataset_cached(dataset.hf_id, dataset.revision), hint)
+    except VipbenchError as exc:
+        why = str(exc).removesuffix(f"; {hint}").replace(f"{what} is ", "").replace(f" {what}", "")
+        raise MissingData(dataset, why, str(exc)) from None
     try:
         path = Path(
             snapshot_download(
@@ -47,10 +94,11 @@ def _download(dataset: DatasetConfig) -> tuple[Path, str]:
             )
         )
     except Exception as exc:  # the hub raises many types: gated, not found, interrupted
-        raise DataError(
-            f"could not download the {dataset.key} dataset {dataset.hf_id!r} from the Hugging Face Hub "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); {hint}"
-        ) from None
+        why = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        message = (
+            f"could not download the {dataset.key} dataset {dataset.hf_id!r} from the Hugging Face Hub ({why}); {hint}"
+        )
+        raise MissingData(dataset, f"the download failed ({why})", message) from None
     return path, f"hf:{dataset.hf_id}@{path.name}"
 
 
@@ -69,12 +117,25 @@ def inside(root: Path, relative: str, what: str) -> Path:
     return candidate
 
 
+def json_reason(exc: json.JSONDecodeError, lineno: int | None = None) -> str:
+    """json's whole reason, as its own message words it ("Invalid control character at: line 3 column 12"), with
+    the file's line number for a line parsed on its own (json counts lines within the string it was given)."""
+    return f"{exc.msg}: line {lineno or exc.lineno} column {exc.colno}"
+
+
+def _not_text(path: Path, exc: UnicodeDecodeError, lineno: int | None = None) -> DataError:
+    where = f"{path}:{lineno}" if lineno else str(path)
+    return DataError(f"{where}: not UTF-8 text ({exc.reason}: byte {exc.object[exc.start]:#04x})")
+
+
 def read_json(path: Path) -> Any:
     try:
         with path.open(encoding="utf-8") as fh:
             return json.load(fh)
     except json.JSONDecodeError as exc:
-        raise DataError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+        raise DataError(f"{path}:{exc.lineno}: invalid JSON ({json_reason(exc)})") from None
+    except UnicodeDecodeError as exc:
+        raise _not_text(path, exc) from None
     except FileNotFoundError:
         raise DataError(f"missing file: {path}") from None
 
@@ -82,17 +143,21 @@ def read_json(path: Path) -> Any:
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, object) for each non-blank line."""
     try:
-        fh = path.open(encoding="utf-8")
+        fh = path.open("rb")  # decoded line by line, so a bad byte is reported with its line number
     except FileNotFoundError:
         raise DataError(f"missing file: {path}") from None
     with fh:
-        for lineno, line in enumerate(fh, start=1):
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise _not_text(path, exc, lineno) from None
             if not line.strip():
                 continue
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: malformed JSON line ({exc.msg})") from None
+                raise DataError(f"{path}:{lineno}: malformed JSON line ({json_reason(exc, lineno)})") from None
             if not isinstance(obj, dict):
                 raise DataError(f"{path}:{lineno}: expected a JSON object")
             yield lineno, obj
@@ -142,6 +207,51 @@ def image_file(value: Mapping[str, Any], dataset: str, where: str) -> Path:
         partial.write_bytes(data)
         os.replace(partial, path)
     return path
+
+
+_WHOLE_IMAGES: set[tuple[Path, int, int]] = set()
+"""(path, size, mtime) of every image already found whole in this process: tasks that share images (POPE's three
+settings) and repeated loads check each file once."""
+
+
+def check_image(path: Path, where: str) -> None:
+    """Refuse, in one line naming the file, an image that is missing or that PIL cannot decode, so a corrupt file
+    fails when the data loads instead of in the middle of generation. Cheap, since it runs on every image: the header
+    is parsed; a PNG is verified (every chunk's CRC, truncation); a JPEG that does not end in its end-of-image marker
+    (truncated, or with bytes after it) is decoded at 1/8 scale; any other format is decoded whole."""
+    try:
+        stat = path.stat()
+    except OSError:
+        raise DataError(f"{where}: image not found: {path}") from None
+    key = (path, stat.st_size, stat.st_mtime_ns)
+    if key in _WHOLE_IMAGES:
+        return
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            _decode_cheaply(image, path)
+    except UnidentifiedImageError:
+        raise DataError(f"{where}: not an image file PIL can read: {path}") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        # PIL reports a broken file as OSError (truncated), SyntaxError (bad PNG chunk) or ValueError
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{where}: corrupt image {path} ({reason})") from None
+    _WHOLE_IMAGES.add(key)
+
+
+def _decode_cheaply(image, path: Path) -> None:
+    if image.format == "PNG":
+        image.verify()
+    elif image.format == "JPEG":
+        with path.open("rb") as fh:
+            fh.seek(-2, os.SEEK_END)
+            whole = fh.read(2) == b"\xff\xd9"
+        if not whole:
+            image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
+            image.load()
+    else:
+        image.load()
 
 
 def first_file(root: Path, candidates: Iterable[str], what: str) -> Path:

@@ -18,7 +18,7 @@ from typing import Any
 
 from vipbench import distributed
 from vipbench.batching import BatchSize, BatchSizeOption, batches
-from vipbench.data import resolve_data_root
+from vipbench.data import resolve_data_roots
 from vipbench.distributed import World
 from vipbench.errors import VipbenchError
 from vipbench.imaging import image_size
@@ -108,9 +108,10 @@ def plan(spec: RunSpec, index: TaskIndex, warn=print) -> list[PlannedTask]:
     adapter_cls = MODELS.entry(spec.model).load()
     data_dirs = {k: Path(v) for k, v in spec.data_dirs.items()}
     planned = []
-    for name in spec.tasks:
-        task = index.task(name)
-        root, source = resolve_data_root(task.config.dataset, data_dirs)
+    tasks = [index.task(name) for name in spec.tasks]
+    roots = resolve_data_roots({t.name: t.config.dataset for t in tasks}, data_dirs)  # every missing one at once
+    for task in tasks:
+        root, source = roots[task.config.dataset.key]
         every = task.load_samples(root)
         samples = every[: spec.limit]
         mode = choose_region_mode(task, adapter_cls, spec.region_mode)

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 
+from vipbench.data import check_image
 from vipbench.errors import DataError, UnknownNameError, VipbenchError
 from vipbench.registry import plugin_folders
 from vipbench.taskconfig import GroupConfig, TaskConfig, config_from_yaml
@@ -94,11 +95,15 @@ class Task:
         self.name = _canonical(config.task)
 
     def load_samples(self, root: Path | None) -> list[Sample]:
+        """The task's samples, each of its images checked to exist and decode (data.check_image)."""
         samples = list(self.config.loader(root, self.config))
-        ids = [s.id for s in samples]
-        if len(set(ids)) != len(ids):
-            dup = next(i for i in ids if ids.count(i) > 1)
-            raise DataError(f"task {self.name}: duplicate sample id {dup!r}")
+        seen: set[str] = set()
+        for sample in samples:
+            if sample.id in seen:
+                raise DataError(f"task {self.name}: duplicate sample id {sample.id!r}")
+            seen.add(sample.id)
+            for image in {sample.image, sample.source_image} - {None}:
+                check_image(image, f"task {self.name}, sample {sample.id}")
         return samples
 
     def build_request(self, sample: Sample, region_mode: str, prompt_style: str | None = None) -> Request:
