@@ -491,20 +491,17 @@ def build_model(runs: Sequence[LoadedRun]) -> dict[str, Any]:
 
 
 def _current_judgements(run: LoadedRun) -> dict[tuple[str, str, int], Judgement]:
-    """The grades behind the run's scores.json: for each (unit, sample, judge run), the last line of
-    judgements.jsonl written by the grader (its version, judge model and template) that scores.json names."""
+    """The grades behind the run's scores.json, for each (unit, sample, judge run): the judgements.jsonl line
+    whose grade key scores.json recorded for that sample. Nothing is chosen here (a --swap-check run's swapped
+    grades share grader, model and template with the grades that count, and only the key tells them apart)."""
     assert run.scores is not None
+    by_key = {j.grade_key: j for j in run.judgements}
     chosen: dict[tuple[str, str, int], Judgement] = {}
-    for j in run.judgements:
-        unit = run.scores.units.get(j.unit)
-        if unit is None:
-            continue
-        by = unit.scored_by
-        if j.grader != by.grader or j.version != by.grader_version or j.run >= by.runs:
-            continue
-        if by.is_judge and (j.judge_model != by.judge_model or j.template_hash != by.template_hash):
-            continue
-        chosen[(j.unit, j.sample_id, j.run)] = j
+    for unit in run.scores.units.values():
+        for sample in unit.samples:
+            for r, key in enumerate(sample.keys):
+                if key in by_key:
+                    chosen[(unit.unit, sample.id, r)] = by_key[key]
     return chosen
 
 

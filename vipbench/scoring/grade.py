@@ -560,7 +560,7 @@ def _scores(
         rows, summary = _summarise_unit(unit, grades, options)
         summaries[name] = (rows, summary)
         scores.units[name] = _unit_scores(name, unit, summary, grades, manifest, options, prices)
-        scores.units[name].samples = _sample_grades(rows, unit.spec)
+        scores.units[name].samples = _sample_grades(rows, unit)
         if name in plan.swapped:
             _add_position_bias(scores.units[name], summary, _summarise_unit(plan.swapped[name], grades, options)[1])
     scores.groups = _group_scores(manifest, summaries, {u: p.spec.runs for u, p in plan.units.items()})
@@ -577,7 +577,8 @@ def _summarise_unit(unit: _Unit, grades: Mapping[str, Judgement], options: Judge
     return rows, summarise(scorer, rows, spec.runs, spec.breakdowns, spec.combinations, spec.labels)
 
 
-def _sample_grades(rows: list[Row], spec: ScorerSpec) -> list[SampleGrades]:
+def _sample_grades(rows: list[Row], unit: _Unit) -> list[SampleGrades]:
+    spec = unit.spec
     keys = [*spec.breakdowns, *([spec.combinations] if spec.combinations else [])]
     return [
         SampleGrades(
@@ -585,8 +586,9 @@ def _sample_grades(rows: list[Row], spec: ScorerSpec) -> list[SampleGrades]:
             prediction=sha256_text(record.prediction)[:12],
             meta={k: record.metadata[k] for k in keys if k in record.metadata},
             values=list(values),
+            keys=grade_keys,
         )
-        for record, values in rows
+        for (record, values), grade_keys in zip(rows, unit.keys)
     ]
 
 

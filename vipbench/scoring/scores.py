@@ -64,6 +64,9 @@ class SampleGrades(_Model):
     """The metadata the unit's breakdowns read (capabilities, category, ...)."""
     values: list[dict[str, Any] | None]
     """The grade values in each judge run; None where that grade failed."""
+    keys: list[str] = Field(default_factory=list)
+    """The grade key of each judge run's grade: the judgements.jsonl line the values came from. Whatever shows a
+    sample's grades (the leaderboard's browser) looks them up by these keys and never chooses again."""
 
 
 class UnitScores(_Model):
