@@ -28,7 +28,7 @@ if __package__ in (None, ""):  # run as a script from a checkout: make the packa
 import torch
 
 from vipbench.models import create_model
-from vipbench.models.tiny import build_tiny
+from vipbench.models.tiny.llava import build_tiny
 from vipbench.records import RunSpec
 from vipbench.runner import plan, run
 from vipbench.tasks import TaskIndex

@@ -29,6 +29,6 @@ def vip_bench_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     pytest.importorskip("torch")
-    from vipbench.models.tiny import build_tiny_vipllava
+    from vipbench.models.tiny.llava import build_tiny_vipllava
 
     return build_tiny_vipllava(tmp_path_factory.mktemp("ckpt") / "tiny-vipllava")

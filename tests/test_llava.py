@@ -17,7 +17,7 @@ from vipbench.tasks import TaskIndex  # noqa: E402
 
 @pytest.fixture(scope="module")
 def tiny_llava(tmp_path_factory):
-    from vipbench.models.tiny import build_tiny
+    from vipbench.models.tiny.llava import build_tiny
 
     return build_tiny(tmp_path_factory.mktemp("ckpt") / "tiny-llava", "llava")
 

@@ -23,11 +23,11 @@ from vipbench.cli import main  # noqa: E402
 from vipbench.errors import VipbenchError  # noqa: E402
 from vipbench.models import create_model  # noqa: E402
 from vipbench.models.base import GenerationSettings  # noqa: E402
-from vipbench.models.internlm2 import fuse_wqkv, split_wqkv  # noqa: E402
+from vipbench.models.internlm2 import split_wqkv  # noqa: E402
 from vipbench.models.omg_llava import clean_caption  # noqa: E402
 from vipbench.models.omg_llava_modeling import FINETUNE_FILE, HEAD_FILE, LLM_FOLDER, masks_to_input  # noqa: E402
-from vipbench.models.omg_llava_tiny import LORA_ALPHA, build_tiny_omg_llava  # noqa: E402
 from vipbench.models.omg_seg import deepest_points, ms_deform_attn  # noqa: E402
+from vipbench.models.tiny.omg_llava import LORA_ALPHA, build_tiny_omg_llava, fuse_wqkv  # noqa: E402
 from vipbench.models.weights import read_tensors  # noqa: E402
 from vipbench.types import Region  # noqa: E402
 

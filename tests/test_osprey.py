@@ -15,7 +15,7 @@ from vipbench.cli import main  # noqa: E402
 from vipbench.errors import VipbenchError  # noqa: E402
 from vipbench.models import create_model  # noqa: E402
 from vipbench.models.base import GenerationSettings  # noqa: E402
-from vipbench.models.tiny import build_tiny_osprey  # noqa: E402
+from vipbench.models.tiny.osprey import build_tiny_osprey  # noqa: E402
 
 
 @pytest.fixture(scope="module")

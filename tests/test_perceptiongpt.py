@@ -22,7 +22,7 @@ from vipbench.models import create_model  # noqa: E402
 from vipbench.models.base import GenerationSettings  # noqa: E402
 from vipbench.models.perceptiongpt import ARCHITECTURE_ONLY, USER_CHECKPOINT  # noqa: E402
 from vipbench.models.perceptiongpt_modeling import BoxFeedback  # noqa: E402
-from vipbench.models.perceptiongpt_tiny import build_tiny_perceptiongpt  # noqa: E402
+from vipbench.models.tiny.perceptiongpt import build_tiny_perceptiongpt  # noqa: E402
 from vipbench.types import Region, Request  # noqa: E402
 
 SYSTEM = (

@@ -22,7 +22,7 @@ from sentencepiece_models import LLAMA, train_sentencepiece  # noqa: E402
 
 from vipbench.models import create_model  # noqa: E402
 from vipbench.models.base import GenerationSettings  # noqa: E402
-from vipbench.models.tiny import build_tiny  # noqa: E402
+from vipbench.models.tiny.llava import build_tiny  # noqa: E402
 from vipbench.records import ids_hash  # noqa: E402
 from vipbench.types import Request, Sample  # noqa: E402
 

@@ -1,8 +1,10 @@
-"""Where a torch model's weights come from (a local folder, the tiny test build, or the Hub) and where it runs."""
+"""Where a torch model's weights come from (a local folder, the tiny test build, or the Hub), the config that says
+which model they are, and where it runs: shared by every checkpoint-backed adapter."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -10,21 +12,65 @@ from typing import Any
 from vipbench.errors import VipbenchError
 
 
-def checkpoint_source(checkpoint: str, model_path: str | None, tiny: Callable[[], Path]) -> tuple[str, bool]:
+def checkpoint_source(checkpoint: str, model_path: str | None, family: str) -> tuple[str, bool]:
     """(a local folder or a Hub id, whether to load from the local cache only). ``--model-path`` wins; the
-    alias ``tiny`` builds a test checkpoint; a Hub id is checked for reachability first (vipbench.hub)."""
+    alias ``tiny`` builds ``family``'s test checkpoint (``vipbench.models.tiny``, imported only then); a Hub id is
+    checked for reachability first (vipbench.hub)."""
     if model_path:
         folder = Path(model_path).expanduser()
         if not folder.is_dir():
             raise VipbenchError(f"--model-path {model_path}: folder not found")
         return str(folder), False
     if checkpoint == "tiny":
+        from vipbench.models.tiny import tiny_checkpoint
+
         with quiet_loading():  # the build's save_pretrained draws "Writing model shards"
-            return str(tiny()), False
+            return str(tiny_checkpoint(family)), False
     from vipbench.hub import local_only, model_cached
 
     hint = f"download it where there is a network (hf download {checkpoint}) and pass --model-path DIR"
     return checkpoint, local_only(f"the checkpoint {checkpoint!r}", model_cached(checkpoint), hint)
+
+
+def checkpoint_folder(
+    checkpoint: str, model_path: str | None, family: str, allow_patterns: Sequence[str] | None = None
+) -> Path:
+    """The local folder of a checkpoint that is read file by file (the native adapters): ``checkpoint_source``'s
+    folder, or a Hub snapshot of it (only ``allow_patterns`` when given: a repo may hold more than the model)."""
+    source, offline = checkpoint_source(checkpoint, model_path, family)
+    if Path(source).is_dir():
+        return Path(source)
+    from huggingface_hub import snapshot_download
+
+    patterns = list(allow_patterns) if allow_patterns is not None else None
+    return Path(snapshot_download(source, local_files_only=offline, allow_patterns=patterns))
+
+
+def read_config(folder: Path, model_type: str, family: str | None = None, *, prefix: bool = False) -> dict[str, Any]:
+    """A checkpoint folder's config.json, checked to be ``model_type``'s (with ``prefix``, any model type that starts
+    with it) before any weight is read: a wrong folder is one line that says what it holds and what ``family`` (the
+    model's name, when it is not its model type) needs."""
+    path = folder / "config.json"
+    if not path.is_file():
+        raise VipbenchError(f"{folder} is not a Hugging Face checkpoint folder (no config.json)")
+    try:
+        config = json.loads(path.read_text())
+    except ValueError as exc:
+        raise VipbenchError(f"{path}: invalid JSON ({exc})") from None
+    if not isinstance(config, dict):
+        raise VipbenchError(f"{path}: not a model config (a JSON object)")
+    found = str(config.get("model_type") or "unknown")
+    if not (found.startswith(model_type) if prefix else found == model_type):
+        rule = "start with" if prefix else "be"
+        raise VipbenchError(
+            f"{folder} holds {_a(found)} checkpoint, not {_a(family or model_type)} one "
+            f"(config.json model_type must {rule} {model_type!r})"
+        )
+    return config
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
 
 
 @contextmanager

@@ -21,13 +21,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from vipbench.errors import VipbenchError
 
-_LAYER = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
+LAYER = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
 #: InternLM2's per-layer module names → Llama's (the fused ``attention.wqkv`` is split apart, see ``split_wqkv``).
-_RENAMES = {
+RENAMES = {
     "attention.wo": "self_attn.o_proj",
     "feed_forward.w1": "mlp.gate_proj",
     "feed_forward.w3": "mlp.up_proj",
@@ -35,7 +33,7 @@ _RENAMES = {
     "attention_norm": "input_layernorm",
     "ffn_norm": "post_attention_layernorm",
 }
-_TOP = {"model.tok_embeddings": "model.embed_tokens", "model.norm": "model.norm", "output": "lm_head"}
+TOP = {"model.tok_embeddings": "model.embed_tokens", "model.norm": "model.norm", "output": "lm_head"}
 
 
 def llama_config(config: Mapping[str, Any], vocab_size: int | None = None):
@@ -90,19 +88,6 @@ def split_wqkv(wqkv, heads: int, kv_heads: int):
     return q.contiguous(), k.contiguous(), v.contiguous()
 
 
-def fuse_wqkv(q, k, v, heads: int, kv_heads: int):
-    """The inverse of ``split_wqkv``: InternLM2's fused layout from separate q, k and v rows."""
-    group = heads // kv_heads
-    head_dim = q.shape[0] // heads
-    rest = q.shape[1:]
-    parts = [
-        q.reshape(kv_heads, group, head_dim, *rest),
-        k.reshape(kv_heads, 1, head_dim, *rest),
-        v.reshape(kv_heads, 1, head_dim, *rest),
-    ]
-    return torch.cat(parts, dim=1).reshape(-1, *rest)
-
-
 def to_llama(state: Mapping[str, Any], heads: int, kv_heads: int, where: Path | str) -> dict[str, Any]:
     """InternLM2 tensors (``model.tok_embeddings.weight``, ``model.layers.N.attention.wqkv.weight``, ...) under
     ``LlamaForCausalLM``'s names; a key InternLM2 does not have is an error that names it."""
@@ -110,39 +95,19 @@ def to_llama(state: Mapping[str, Any], heads: int, kv_heads: int, where: Path | 
     unexpected = []
     for key, tensor in state.items():
         name, _, kind = key.rpartition(".")  # kind: weight or bias
-        layer = _LAYER.match(name)
+        layer = LAYER.match(name)
         if layer and layer[2] == "attention.wqkv":
             prefix = f"model.layers.{layer[1]}.self_attn"
             for proj, part in zip(("q_proj", "k_proj", "v_proj"), split_wqkv(tensor, heads, kv_heads)):
                 out[f"{prefix}.{proj}.{kind}"] = part
-        elif layer and layer[2] in _RENAMES:
-            out[f"model.layers.{layer[1]}.{_RENAMES[layer[2]]}.{kind}"] = tensor
-        elif name in _TOP:
-            out[f"{_TOP[name]}.{kind}"] = tensor
+        elif layer and layer[2] in RENAMES:
+            out[f"model.layers.{layer[1]}.{RENAMES[layer[2]]}.{kind}"] = tensor
+        elif name in TOP:
+            out[f"{TOP[name]}.{kind}"] = tensor
         else:
             unexpected.append(key)
     if unexpected:
         raise VipbenchError(f"{where}: unexpected InternLM2 key(s): {', '.join(sorted(unexpected)[:5])}")
-    return out
-
-
-def from_llama(state: Mapping[str, Any], heads: int, kv_heads: int) -> dict[str, Any]:
-    """``LlamaForCausalLM`` tensors under InternLM2's names, q/k/v fused: how the tiny checkpoint is written."""
-    inverse = {v: k for k, v in _RENAMES.items()}
-    out: dict[str, Any] = {}
-    for key, tensor in state.items():
-        name, _, kind = key.rpartition(".")
-        layer = _LAYER.match(name)
-        if layer and layer[2] == "self_attn.q_proj":
-            prefix = f"model.layers.{layer[1]}.self_attn"
-            q, k, v = (state[f"{prefix}.{p}.{kind}"] for p in ("q_proj", "k_proj", "v_proj"))
-            out[f"model.layers.{layer[1]}.attention.wqkv.{kind}"] = fuse_wqkv(q, k, v, heads, kv_heads)
-        elif layer and layer[2] in ("self_attn.k_proj", "self_attn.v_proj"):
-            continue
-        elif layer:
-            out[f"model.layers.{layer[1]}.{inverse[layer[2]]}.{kind}"] = tensor
-        else:
-            out[f"{next(k for k, v in _TOP.items() if v == name)}.{kind}"] = tensor
     return out
 
 

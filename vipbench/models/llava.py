@@ -11,7 +11,6 @@ text (``llava-1.5-7b-coords``), the second kind of baseline ViP-Bench's paper re
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -20,7 +19,13 @@ from typing import Any, ClassVar
 from vipbench.errors import MissingExtraError, VipbenchError
 from vipbench.imaging import pad_to_square
 from vipbench.models.base import Generation, GenerationSettings, ModelAdapter
-from vipbench.models.checkpoints import checkpoint_source, describe_checkpoint, quiet_loading, resolve_device
+from vipbench.models.checkpoints import (
+    checkpoint_source,
+    describe_checkpoint,
+    quiet_loading,
+    read_config,
+    resolve_device,
+)
 from vipbench.records import ids_hash
 from vipbench.types import Request
 
@@ -79,9 +84,7 @@ class LlavaFamilyAdapter(ModelAdapter):
                 f"unknown image preprocessing {image_preprocess!r}; choose from {', '.join(PREPROCESSING)}"
             )
 
-        from vipbench.models.tiny import tiny_checkpoint
-
-        source, offline = checkpoint_source(checkpoint, model_path, lambda: tiny_checkpoint(self.model_type))
+        source, offline = checkpoint_source(checkpoint, model_path, self.model_type)
         # LLaVA's and ViP-LLaVA's evaluation scripts run the model in fp16 (``.half()`` in model_vqa.py).
         self.device, self.dtype = resolve_device(device, dtype, gpu_dtype="float16")
         config = self.fix_config(_load_config(source, self.model_type, offline))
@@ -246,20 +249,8 @@ def _load_config(source: str, model_type: str, offline: bool = False):
     """Load and check the checkpoint's config before touching weights, so a wrong folder fails clearly."""
     from transformers import AutoConfig
 
-    path = Path(source)
-    if path.exists():
-        config_file = path / "config.json"
-        if not config_file.is_file():
-            raise VipbenchError(f"{path} is not a Hugging Face checkpoint folder (no config.json)")
-        try:
-            found = json.loads(config_file.read_text()).get("model_type")
-        except json.JSONDecodeError as exc:
-            raise VipbenchError(f"{config_file}: invalid JSON ({exc.msg})") from None
-        if found != model_type:
-            raise VipbenchError(
-                f"{path} holds a {found or 'unknown'!s} checkpoint, not a {model_type} one "
-                f"(config.json model_type must be {model_type!r})"
-            )
+    if Path(source).exists():
+        read_config(Path(source), model_type)
     try:
         config = AutoConfig.from_pretrained(source, local_files_only=offline)
     except (OSError, ValueError) as exc:

@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Literal
 
 from vipbench.errors import MissingExtraError, VipbenchError
 from vipbench.models.base import Generation, GenerationSettings
-from vipbench.models.checkpoints import checkpoint_source, describe_checkpoint
+from vipbench.models.checkpoints import checkpoint_folder, describe_checkpoint
 from vipbench.models.native import EmbeddingsAdapter, numbered_regions
 from vipbench.records import ids_hash
 from vipbench.types import Request
@@ -87,7 +87,7 @@ class OMGLLaVAAdapter(EmbeddingsAdapter):
 
         if postprocess not in ("auto", "region_caption", "none"):
             raise VipbenchError(f"postprocess must be auto, region_caption or none, not {postprocess!r}")
-        folder = self._folder(checkpoint, model_path, finetune)
+        folder = checkpoint_folder(checkpoint, model_path, "omg-llava", allow_patterns=[*FILES, finetune])
         self.checkpoint, self.source, self.finetune = checkpoint, str(folder), finetune
         self.lora_alpha, self.postprocess = lora_alpha, postprocess
         # Upstream's LLM computes in float16 (4-bit NF4 weights); its visual encoder and projector in float32.
@@ -113,17 +113,6 @@ class OMGLLaVAAdapter(EmbeddingsAdapter):
             "trunk": loaded.trunk_from,
             "vocab": loaded.llm_config.vocab_size,
         }
-
-    @staticmethod
-    def _folder(checkpoint: str, model_path: str | None, finetune: str) -> Path:
-        from vipbench.models.omg_llava_tiny import tiny_omg_llava
-
-        source, offline = checkpoint_source(checkpoint, model_path, tiny_omg_llava)
-        if Path(source).is_dir():
-            return Path(source)
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(source, local_files_only=offline, allow_patterns=[*FILES, finetune]))
 
     @staticmethod
     def _clip_file(folder: Path, clip_path: str | None) -> Path | None:

@@ -17,14 +17,13 @@ shape checked: a missing or unexpected key is an error that names it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from vipbench.errors import MissingExtraError, VipbenchError
 from vipbench.models.base import Generation, GenerationSettings
-from vipbench.models.checkpoints import checkpoint_source, describe_checkpoint
+from vipbench.models.checkpoints import checkpoint_folder, describe_checkpoint, read_config
 from vipbench.models.llava import SYSTEM
 from vipbench.models.native import EmbeddingsAdapter, numbered_regions
 from vipbench.records import ids_hash
@@ -74,8 +73,8 @@ class OspreyAdapter(EmbeddingsAdapter):
         from vipbench.models.osprey_modeling import OspreyModel, load_into, read_state
         from vipbench.models.weights import no_init
 
-        folder = self._folder(checkpoint, model_path)
-        config = self._config(folder)
+        folder = checkpoint_folder(checkpoint, model_path, "osprey")
+        config = read_config(folder, "osprey", "Osprey", prefix=True)
         self.checkpoint, self.source, self.prefix = checkpoint, str(folder), prefix
         self.device, self.dtype = resolve_device(device, dtype)
         clip = self._clip_file(folder, config, clip_path)
@@ -92,17 +91,6 @@ class OspreyAdapter(EmbeddingsAdapter):
         load_into(model, read_state(folder, clip), folder)
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
         self.geometry = model.geometry
-
-    @staticmethod
-    def _folder(checkpoint: str, model_path: str | None) -> Path:
-        from vipbench.models.tiny import tiny_osprey
-
-        source, offline = checkpoint_source(checkpoint, model_path, tiny_osprey)
-        if Path(source).is_dir():
-            return Path(source)
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(source, local_files_only=offline))
 
     @staticmethod
     def _clip_file(folder: Path, config: dict[str, Any], clip_path: str | None) -> Path:
@@ -125,16 +113,6 @@ class OspreyAdapter(EmbeddingsAdapter):
             return Path(hf_hub_download(CLIP_REPO, CLIP_FILE, local_files_only=offline))
         except VipbenchError:
             return beside  # a checkpoint that carries its trunk needs no file; read_state says when one is missing
-
-    @staticmethod
-    def _config(folder: Path) -> dict[str, Any]:
-        path = folder / "config.json"
-        if not path.is_file():
-            raise VipbenchError(f"{folder} is not a checkpoint folder (no config.json)")
-        config = json.loads(path.read_text())
-        if not str(config.get("model_type", "")).startswith("osprey"):
-            raise VipbenchError(f"{folder} holds a {config.get('model_type')} checkpoint, not an Osprey one")
-        return config
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -25,7 +25,6 @@ upstream's REC and captioning templates ("<image> Where is <expr>?"); and each g
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Any, ClassVar
 
 from vipbench.errors import MissingExtraError, VipbenchError
 from vipbench.models.base import Generation, GenerationSettings
-from vipbench.models.checkpoints import checkpoint_source, describe_checkpoint
+from vipbench.models.checkpoints import checkpoint_folder, describe_checkpoint, read_config
 from vipbench.models.native import EmbeddingsAdapter
 from vipbench.records import ids_hash
 from vipbench.types import REGION_TOKEN, Request
@@ -80,8 +79,13 @@ class PerceptionGPTAdapter(EmbeddingsAdapter):
         from vipbench.models.checkpoints import resolve_device
         from vipbench.models.weights import building
 
-        folder = self._folder(checkpoint, model_path)
-        config = self._config(folder)
+        if checkpoint is None and not model_path:
+            raise VipbenchError(
+                "PerceptionGPT has no public checkpoint: give one trained with pipilurj/perceptionGPT with "
+                "--model-path DIR, or run the architecture with random weights: --model perceptiongpt-tiny"
+            )
+        folder = checkpoint_folder(checkpoint or "", model_path, "perceptiongpt")
+        config = read_config(folder, "shikra", "PerceptionGPT")
         self.checkpoint, self.source = checkpoint, str(folder)
         self.decode_boxes, self.lora_alpha = decode_boxes, lora_alpha
         self.device, self.dtype = resolve_device(device, dtype)
@@ -109,42 +113,11 @@ class PerceptionGPTAdapter(EmbeddingsAdapter):
         self.image_text = modeling.IMAGE_START + modeling.IMAGE_PATCH * model.image_tokens + modeling.IMAGE_END
 
     @staticmethod
-    def _folder(checkpoint: str | None, model_path: str | None) -> Path:
-        from vipbench.models.perceptiongpt_tiny import tiny_perceptiongpt
-
-        if checkpoint is None and not model_path:
-            raise VipbenchError(
-                "PerceptionGPT has no public checkpoint: give one trained with pipilurj/perceptionGPT with "
-                "--model-path DIR, or run the architecture with random weights: --model perceptiongpt-tiny"
-            )
-        source, offline = checkpoint_source(checkpoint or "", model_path, tiny_perceptiongpt)
-        if Path(source).is_dir():
-            return Path(source)
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(source, local_files_only=offline))
-
-    @staticmethod
     def _weights(config: dict[str, Any], checkpoint: str | None, model_path: str | None) -> str:
         """The label results carry: random weights (the tiny build marks its config) are the architecture only."""
         if config.get("vipbench_random_weights"):
             return ARCHITECTURE_ONLY
         return USER_CHECKPOINT if model_path else f"checkpoint {checkpoint}"
-
-    @staticmethod
-    def _config(folder: Path) -> dict[str, Any]:
-        path = folder / "config.json"
-        if not path.is_file():
-            raise VipbenchError(f"{folder} is not a checkpoint folder (no config.json)")
-        try:
-            config = json.loads(path.read_text())
-        except ValueError as exc:
-            raise VipbenchError(f"{path}: not JSON ({exc})") from None
-        if config.get("model_type") != "shikra":
-            raise VipbenchError(
-                f"{folder} holds a {config.get('model_type')} checkpoint, not a PerceptionGPT one (model_type shikra)"
-            )
-        return config
 
     @staticmethod
     def _clip_folder(folder: Path, config: dict[str, Any], clip_path: str | None) -> Path:

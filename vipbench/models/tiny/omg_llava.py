@@ -10,7 +10,9 @@ the LoRA (alpha / r) gives the true model back, so a wrong merge or split shows 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from vipbench.models.tiny import cached_build, save_two_shards, tiny_tokenizer
 from vipbench.resources import cache_dir
@@ -105,7 +107,7 @@ def build_tiny_omg_llava(
     state = {k: v.clone() for k, v in model.state_dict().items()}
 
     heads, kv_heads = config["num_attention_heads"], config["num_key_value_heads"]
-    true_llm = internlm2.from_llama(
+    true_llm = from_llama(
         {k.removeprefix("llm."): v for k, v in state.items() if k.startswith("llm.")}, heads, kv_heads
     )
     scale = LORA_ALPHA / TINY_LORA_RANK
@@ -161,3 +163,41 @@ def _backbone_name(trunk_key: str) -> str:
         stage, _, rest = trunk_key.removeprefix("stages.").partition(".")
         return f"backbone.layer{int(stage) + 1}.{rest}"
     return "backbone." + trunk_key
+
+
+def from_llama(state: Mapping[str, Any], heads: int, kv_heads: int) -> dict[str, Any]:
+    """``LlamaForCausalLM`` tensors under InternLM2's names, q/k/v fused (the inverse of ``internlm2.to_llama``):
+    how the tiny checkpoint is written."""
+    from vipbench.models import internlm2
+
+    inverse = {v: k for k, v in internlm2.RENAMES.items()}
+    out: dict[str, Any] = {}
+    for key, tensor in state.items():
+        name, _, kind = key.rpartition(".")
+        layer = internlm2.LAYER.match(name)
+        if layer and layer[2] == "self_attn.q_proj":
+            prefix = f"model.layers.{layer[1]}.self_attn"
+            q, k, v = (state[f"{prefix}.{p}.{kind}"] for p in ("q_proj", "k_proj", "v_proj"))
+            out[f"model.layers.{layer[1]}.attention.wqkv.{kind}"] = fuse_wqkv(q, k, v, heads, kv_heads)
+        elif layer and layer[2] in ("self_attn.k_proj", "self_attn.v_proj"):
+            continue
+        elif layer:
+            out[f"model.layers.{layer[1]}.{inverse[layer[2]]}.{kind}"] = tensor
+        else:
+            out[f"{next(k for k, v in internlm2.TOP.items() if v == name)}.{kind}"] = tensor
+    return out
+
+
+def fuse_wqkv(q, k, v, heads: int, kv_heads: int):
+    """The inverse of ``internlm2.split_wqkv``: InternLM2's fused layout from separate q, k and v rows."""
+    import torch
+
+    group = heads // kv_heads
+    head_dim = q.shape[0] // heads
+    rest = q.shape[1:]
+    parts = [
+        q.reshape(kv_heads, group, head_dim, *rest),
+        k.reshape(kv_heads, 1, head_dim, *rest),
+        v.reshape(kv_heads, 1, head_dim, *rest),
+    ]
+    return torch.cat(parts, dim=1).reshape(-1, *rest)
