@@ -26,7 +26,7 @@ from vipbench.resources import builtin_dir
 from vipbench.runner import run
 from vipbench.scoring.aggregate import summarise
 from vipbench.scoring.scorers import Mean
-from vipbench.scoring.scores import RunScores, ScoredBy, UnitScores, fmt
+from vipbench.scoring.record import RunScores, ScoredBy, UnitScores, fmt
 from vipbench.scoring.spec import scoring_spec
 from vipbench.store import append_jsonl, write_json
 from vipbench.tasks import TaskIndex

@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from vipbench.errors import VipbenchError
 from vipbench.scoring.aggregate import metadata_values
 from vipbench.scoring.base import GradedItem, build_scorer
-from vipbench.scoring.scores import RunScores, SampleGrades, UnitScores
+from vipbench.scoring.record import RunScores, SampleGrades, UnitScores
 from vipbench.store import RunStore
 
 #: Scorers that read the predictions' texts, which a scores.json does not keep.
@@ -120,7 +120,7 @@ class CheckReport:
 # --------------------------------------------------------------------------------------------------- loading
 
 
-def load_scores(ref: str, results_dir: Path) -> tuple[str, RunScores]:
+def read_scores_file(ref: str, results_dir: Path) -> tuple[str, RunScores]:
     """A scores.json file, a run folder, or a run id in ``results_dir``: (how to name it, its scores)."""
     path = Path(ref).expanduser()
     if path.is_file():

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from vipbench.errors import VipbenchError, first_problem
 from vipbench.records import Manifest
-from vipbench.scoring.scores import RunScores, UnitScores, score_rows
+from vipbench.scoring.record import RunScores, UnitScores, score_rows
 from vipbench.store import RunStore, list_runs, run_status
 
 if TYPE_CHECKING:

@@ -27,10 +27,10 @@ TOO_LITTLE_COMPARED = 3
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from vipbench.regression import agreement, check, load_scores
+    from vipbench.regression import agreement, check, read_scores_file
 
-    baseline = load_scores(args.baseline, args.results)
-    current = load_scores(args.run, args.results)
+    baseline = read_scores_file(args.baseline, args.results)
+    current = read_scores_file(args.run, args.results)
     if args.agreement:
         report = agreement(baseline, current)
     else:

@@ -15,7 +15,7 @@ from typing import Any
 
 from vipbench.records import PredictionRecord
 from vipbench.scoring.base import GradedItem, MemberScores, Numbers
-from vipbench.scoring.scores import DECIMALS, Stat
+from vipbench.scoring.record import DECIMALS, Stat
 
 Row = tuple[PredictionRecord, Sequence[Mapping[str, Any] | None]]
 """A prediction and its grade values in each judge run (None where that grade failed)."""

@@ -38,7 +38,7 @@ from vipbench.scoring.base import METRICS, build_scorer, load_versioned
 from vipbench.scoring.judge.batching import BatchOutcome, drive
 from vipbench.scoring.judge.protocol import Judge, grade
 from vipbench.scoring.judge.template import load_template
-from vipbench.scoring.scores import GroupScores, RunScores, SampleGrades, ScoredBy, UnitScores, scores_csv
+from vipbench.scoring.record import GroupScores, RunScores, SampleGrades, ScoredBy, UnitScores, scores_csv
 from vipbench.scoring.spec import differences, scoring_spec
 from vipbench.store import RunStore, append_jsonl, now, read_jsonl_records, run_status, write_atomic, write_json
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vipbench.scoring.scores import RunScores, Stat, UnitScores, fmt
+from vipbench.scoring.record import RunScores, Stat, UnitScores, fmt
 
 
 def _who(unit: UnitScores) -> str:

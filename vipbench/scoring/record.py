@@ -1,4 +1,4 @@
-"""What ``vipbench judge`` writes: scores.json (one ``RunScores``) and scores.csv (one row per number)."""
+"""scores.json (per unit: its numbers and each sample's grades, one ``RunScores``) and scores.csv (a row per number)."""
 
 from __future__ import annotations
 
