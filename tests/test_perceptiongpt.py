@@ -282,6 +282,22 @@ def test_a_checkpoint_that_does_not_fit_is_refused_by_name(checkpoint, tmp_path,
         load(broken)
 
 
+@pytest.mark.parametrize("b_shape", [(1, 4), (32, 3)], ids=["B-of-one-row", "ranks-differ"])
+def test_a_lora_pair_of_the_wrong_shape_is_one_line_naming_it(checkpoint, tmp_path, b_shape, capsys):
+    """A B of one row broadcast over the whole q_proj (a different model, loaded without a word); ranks that differ
+    failed inside the matmul with a traceback. Both are refused, in one line naming the module and the shapes."""
+    broken = tmp_path / "broken"
+    shutil.copytree(checkpoint, broken)
+    module = "model.layers.0.self_attn.q_proj"
+    a, b = torch.ones(4, 32), torch.ones(b_shape)
+    _edit_shards(broken, lambda s: {**s, f"{module}.lora_A.default.weight": a, f"{module}.lora_B.default.weight": b})
+    args = ["run", "--model", "perceptiongpt-7b", "--model-path", str(broken), "--tasks", "vip-synth", "--limit", "1"]
+    assert main([*args, "--results", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err
+    assert f"the LoRA of {module} (A (4, 32), B {b_shape}) does not fit its weight (32, 32)" in err
+
+
 def test_a_missing_vision_tower_is_one_clear_line(checkpoint, tmp_path, capsys):
     folder = tmp_path / "no-clip"
     shutil.copytree(checkpoint, folder)

@@ -111,25 +111,6 @@ def to_llama(state: Mapping[str, Any], heads: int, kv_heads: int, where: Path | 
     return out
 
 
-def merge_lora(state: dict[str, Any], lora: Mapping[tuple[str, str], Any], alpha: float, where: Path | str) -> None:
-    """W += (alpha / r) · B · A for each LoRA pair (``module`` → its ``A`` and ``B``), into ``state[module +
-    ".weight"]``, in float32, kept in the weight's own dtype; a half pair or a pair with no base weight is an
-    error that names it."""
-    for module in sorted({m for m, _ in lora}):
-        a, b = lora.get((module, "A")), lora.get((module, "B"))
-        base = state.get(f"{module}.weight")
-        if a is None or b is None or base is None:
-            what = "lora_B" if b is None else "lora_A" if a is None else "base weight"
-            raise VipbenchError(f"{where}: the LoRA of {module} has no {what}")
-        if (b.shape[0], a.shape[1]) != tuple(base.shape) or a.shape[0] != b.shape[1]:
-            raise VipbenchError(
-                f"{where}: the LoRA of {module} (A {tuple(a.shape)}, B {tuple(b.shape)}) does not fit its weight "
-                f"{tuple(base.shape)}"
-            )
-        delta = (alpha / a.shape[0]) * (b.float() @ a.float())
-        state[f"{module}.weight"] = (base.float() + delta).to(base.dtype)
-
-
 # ------------------------------------------------------------------------------------------- the tokenizer
 
 

@@ -56,7 +56,7 @@ from vipbench.errors import VipbenchError
 from vipbench.models import internlm2
 from vipbench.models.convnext import ConvNeXtTrunk
 from vipbench.models.omg_seg import HeadGeometry, Memories, OMGSegHead, resize_matrix
-from vipbench.models.weights import load_strictly, load_tensors, read_tensors
+from vipbench.models.weights import load_strictly, load_tensors, merge_lora, read_tensors
 
 LLM_FOLDER = "internlm2-chat-7b"
 HEAD_FILE = "omg_seg_convl.pth"
@@ -267,7 +267,7 @@ def read_checkpoint(folder: Path, finetune: str, clip_file: Callable[[], Path | 
 
     llm = dict(read_tensors(llm_folder, "InternLM2's weights"))
     projector, lora, count = _read_finetune(folder / finetune, llm)
-    internlm2.merge_lora(llm, lora, lora_alpha, folder / finetune)
+    merge_lora(llm, lora, lora_alpha, folder / finetune)
     vocab = llm["model.tok_embeddings.weight"].shape[0] if "model.tok_embeddings.weight" in llm else None
     state = {"llm." + k: v for k, v in internlm2.to_llama(llm, heads, kv_heads, llm_folder).items()}
     state |= projector

@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from vipbench.errors import VipbenchError
-from vipbench.models.weights import load_strictly, read_tensors
+from vipbench.models.weights import load_strictly, merge_lora, read_tensors
 
 IMAGE_PATCH, IMAGE_START, IMAGE_END, LOC = "<im_patch>", "<im_start>", "<im_end>", "<loc>"
 #: The tokens upstream's builder adds to the tokenizer, in its order; only the first four are read here.
@@ -199,7 +199,7 @@ def read_checkpoint(folder: Path, lora_alpha: float) -> tuple[dict[str, Any], st
             state[ours] = tensor
     if unexpected:
         raise VipbenchError(f"{folder}: unexpected key(s) in the checkpoint: {', '.join(sorted(unexpected)[:5])}")
-    merge_lora(state, lora, lora_alpha, folder)
+    merge_lora(state, lora, lora_alpha, folder, lambda module: module_name(module + ".weight"))
     return state, layout
 
 
@@ -231,18 +231,6 @@ def official_key(name: str) -> str:
     if name.startswith("vision."):
         return "CLIP vision_model." + name.removeprefix("vision.").removeprefix("vision_model.")
     return name
-
-
-def merge_lora(state: dict[str, Any], lora: Mapping[tuple[str, str], Any], alpha: float, folder: Path) -> None:
-    """W += (alpha / r) · B · A for every LoRA pair, into the plain weight it adapts."""
-    for module in sorted({m for m, _ in lora}):
-        a, b = lora.get((module, "A")), lora.get((module, "B"))
-        weight = module_name(module + ".weight")
-        if a is None or b is None or weight not in state:
-            what = "lora_B" if b is None else "lora_A" if a is None else "its base weight"
-            raise VipbenchError(f"{folder}: the LoRA of {module} has no {what}")
-        base = state[weight]
-        state[weight] = (base.float() + (alpha / a.shape[0]) * (b.float() @ a.float())).to(base.dtype)
 
 
 def read_clip(folder: Path) -> tuple[Any, dict[str, Any]]:

@@ -1,5 +1,5 @@
 """Reading checkpoint tensors, shared by the native adapters (Osprey, PerceptionGPT, OMG-LLaVA): every file
-format their releases use, and one clear line when a file is missing or unreadable."""
+format their releases use, and one clear line when a file is missing or unreadable; merging a LoRA into them."""
 
 from __future__ import annotations
 
@@ -100,3 +100,29 @@ def load_strictly(
     if wrong:
         raise VipbenchError(f"{where}: weights of the wrong shape: {'; '.join(wrong[:3])}")
     model.load_state_dict(state, strict=True)
+
+
+def merge_lora(
+    state: dict[str, Any],
+    lora: Mapping[tuple[str, str], Any],
+    alpha: float,
+    where: Path | str,
+    weight_key: Callable[[str], str | None] = lambda module: f"{module}.weight",
+) -> None:
+    """W += (alpha / r) · B · A for each LoRA pair (``module`` → its ``A`` and ``B``), into the weight it adapts,
+    ``state[weight_key(module)]``, in float32, kept in the weight's own dtype. A half pair, a pair with no base
+    weight, or one whose shapes do not fit its weight is an error that names the module: a B of one row would
+    otherwise broadcast over the whole weight and load a different model without a word."""
+    for module in sorted({m for m, _ in lora}):
+        a, b = lora.get((module, "A")), lora.get((module, "B"))
+        key = weight_key(module)
+        base = state.get(key) if key is not None else None
+        if a is None or b is None or base is None:
+            what = "lora_B" if b is None else "lora_A" if a is None else "base weight"
+            raise VipbenchError(f"{where}: the LoRA of {module} has no {what}")
+        if a.dim() != 2 or b.dim() != 2 or (b.shape[0], a.shape[1]) != tuple(base.shape) or a.shape[0] != b.shape[1]:
+            raise VipbenchError(
+                f"{where}: the LoRA of {module} (A {tuple(a.shape)}, B {tuple(b.shape)}) does not fit its weight "
+                f"{tuple(base.shape)}"
+            )
+        state[key] = (base.float() + (alpha / a.shape[0]) * (b.float() @ a.float())).to(base.dtype)
