@@ -8,6 +8,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -25,8 +27,8 @@ from vipbench.records import Judgement, Manifest, PredictionRecord, RunSpec, Tas
 from vipbench.resources import builtin_dir
 from vipbench.runner import run
 from vipbench.scoring.aggregate import summarise
-from vipbench.scoring.scorers import Mean
 from vipbench.scoring.record import RunScores, ScoredBy, UnitScores, fmt
+from vipbench.scoring.scorers import Mean
 from vipbench.scoring.spec import scoring_spec
 from vipbench.store import append_jsonl, write_json
 from vipbench.tasks import TaskIndex
@@ -606,15 +608,36 @@ def test_collect_runs_reads_without_writing(site, tmp_path):
     assert len(run.predictions) == 16 and path.read_bytes() == torn
 
 
-def test_no_judge_and_no_model_on_rebuild(site, tmp_path, monkeypatch):
+# What a rebuild must never import: the judge, grading, the chat client, torch, a model adapter. (vipbench.chat's
+# price table is data that scores.json's record reads, not a client.)
+NOT_ON_REBUILD = ("vipbench.scoring.judge", "vipbench.scoring.grade", "vipbench.scoring.service", "vipbench.chat")
+ADAPTERS = sorted(
+    f"vipbench.models.{p.stem}" for p in (Path(cli.__file__).parents[1] / "models").glob("*.py") if p.stem != "__init__"
+)
+
+
+def test_no_judge_and_no_model_on_rebuild(site, tmp_path):
+    """In a fresh interpreter, so that an import at the top of any module the build reaches is caught."""
     results, _ = site
-    import vipbench.models
-    import vipbench.scoring.grade
-
-    def boom(*args, **kwargs):
-        raise AssertionError("the leaderboard must not judge or load a model")
-
-    monkeypatch.setattr(vipbench.scoring.grade, "grade_run", boom)
-    monkeypatch.setattr(vipbench.models, "create_model", boom)
-    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
-    assert build_site(results, tmp_path / "again").is_file()
+    script = (
+        "import sys\n"
+        "from vipbench.leaderboard import build_site\n"
+        f"assert build_site({str(results)!r}, {str(tmp_path / 'again')!r}).is_file()\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    env = {**os.environ, "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "unused"}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    modules = set(proc.stdout.split())
+    assert {"vipbench.leaderboard.build", "vipbench.scoring.record"} <= modules  # it did build, from scores.json
+    assert "vipbench.models.llava" in ADAPTERS and len(ADAPTERS) > 5
+    imported = sorted(
+        m
+        for m in modules
+        if m in ("torch", "transformers", "openai")
+        or m.startswith(("torch.", "transformers.", "openai."))
+        or m in ADAPTERS
+        or m.startswith("vipbench.models.tiny")
+        or (m.startswith(NOT_ON_REBUILD) and m not in ("vipbench.chat", "vipbench.chat.pricing"))
+    )
+    assert imported == []

@@ -82,7 +82,7 @@ def read_manifest(store: RunStore) -> Manifest:
         problem = f"cannot be read ({exc.strerror or exc})"
     except ValidationError as exc:
         problem = f"invalid manifest ({first_problem(exc)})"
-    from vipbench.leaderboard import site_key
+    from vipbench.leaderboard.layout import site_key
 
     copy = store.path.parent / "leaderboard" / "runs" / site_key(store.run_id) / "manifest.json"
     if _readable_manifest(copy):

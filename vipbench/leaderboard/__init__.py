@@ -1,0 +1,52 @@
+"""``vipbench leaderboard build``: every scored run in results/ → one static website.
+
+The site is plain files: ``index.html`` (the overview tables rendered with jinja2 autoescaping), ``app.js`` and
+``style.css`` from the built-in ``leaderboard/`` folder, the downsized images under ``img/``, one
+``data/<run>/<unit>.js`` file of samples per scored unit (loaded on demand with ``<script src>``, which works
+from file:// where fetch does not), and a copy of each run's manifest and scores under ``runs/``. Nothing is
+fetched from a network, and a Content-Security-Policy in the page forbids it. Rebuilding reads only the run
+folders: no judge is called and no model is loaded.
+
+One module per job:
+
+- ``loading``: one run folder read and validated (its scores, predictions and the grades scores.json used);
+- ``tables``: the overview tables; ``views``: how a number and a grader look in them;
+- ``samples``: the sample browser's per-unit data files; ``images``: the downsized pictures;
+- ``escaping``: JSON that untrusted text cannot break out of; ``page``: index.html;
+- ``layout``: the site's folders and names; ``files``: writing into the site folder;
+- ``build``: the build itself.
+
+This package's names load on first use: ``vipbench.results`` (which the builder reads runs with) needs only
+``layout``, and importing it must not import the builder back.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vipbench.leaderboard.build import build_site
+    from vipbench.leaderboard.escaping import script_json
+    from vipbench.leaderboard.images import IMAGE_MAX_SIDE
+    from vipbench.leaderboard.layout import site_key
+    from vipbench.leaderboard.loading import LoadedRun, collect_runs, load_run
+
+_EXPORTS = {
+    "build_site": "build",
+    "script_json": "escaping",
+    "IMAGE_MAX_SIDE": "images",
+    "site_key": "layout",
+    "LoadedRun": "loading",
+    "collect_runs": "loading",
+    "load_run": "loading",
+}
+
+__all__ = ["IMAGE_MAX_SIDE", "LoadedRun", "build_site", "collect_runs", "load_run", "script_json", "site_key"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -1,0 +1,109 @@
+"""The site's pictures: each sample's image as the model saw it (its prompts drawn), downsized to a JPEG."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from vipbench.errors import VipbenchError
+from vipbench.progress import progress_bar
+
+IMAGE_MAX_SIDE = 768
+JPEG_QUALITY = 85
+
+
+class ImageWriter:
+    """Renders each distinct (image file, overlays) once into ``img/`` as a downsized JPEG.
+
+    Files are named by a hash of the source bytes and the overlays, so a rebuild reuses what is there and
+    the same picture seen by ten models is stored once.
+    """
+
+    def __init__(self, out_dir: Path):
+        self.dir = out_dir / "img"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._digests: dict[str, str | None] = {}
+        self.jobs: dict[str, tuple[Path, list[dict[str, Any]]]] = {}
+        self.written: set[Path] = set()
+        self.missing: list[str] = []
+        """Source images that could not be read or decoded: their samples show a note instead."""
+        self.failed: dict[str, str] = {}
+        """Site path → why its picture could not be made (the source file does not decode)."""
+
+    def _digest(self, path: str) -> str | None:
+        if path not in self._digests:
+            try:
+                self._digests[path] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            except OSError:
+                self._digests[path] = None
+                self.missing.append(path)
+        return self._digests[path]
+
+    def plan(self, image: str, overlays: list[dict[str, Any]]) -> str | None:
+        """The site-relative path the image will have, or None if the source file is unreadable."""
+        digest = self._digest(image)
+        if digest is None:
+            return None
+        key = hashlib.sha256(f"{digest}|{IMAGE_MAX_SIDE}|{json.dumps(overlays, sort_keys=True)}".encode()).hexdigest()[
+            :24
+        ]
+        name = f"{key}.jpg"
+        if f"img/{name}" in self.failed:
+            return f"img/{name}"
+        self.written.add(self.dir / name)
+        if not (self.dir / name).exists():
+            self.jobs[name] = (Path(image), overlays)
+        return f"img/{name}"
+
+    def settle(self, sample: dict[str, Any]) -> None:
+        """After ``render``: a sample whose picture could not be made shows none, with a note saying why."""
+        why = self.failed.get(sample["image"] or "")
+        if why is not None:
+            sample["image"], sample["image_note"] = None, why
+
+    def render(self, console=None) -> None:
+        """Make the planned pictures. One whose source does not decode is left out (``failed``), never fatal."""
+        jobs = list(self.jobs.items())
+        self.jobs.clear()
+        if not jobs:
+            return
+
+        def one(job: tuple[str, tuple[Path, list[dict[str, Any]]]]) -> None:
+            name, (source, overlays) = job
+            try:
+                render_image(source, overlays, self.dir / name)
+            except (VipbenchError, OSError, ValueError) as exc:
+                self.failed[f"img/{name}"] = f"image not shown: {exc}"
+                self.written.discard(self.dir / name)
+                if str(source) not in self.missing:
+                    self.missing.append(str(source))
+
+        workers = max(1, min(8, os.cpu_count() or 1))
+        with ThreadPoolExecutor(workers) as pool:
+            if len(jobs) < 50:
+                list(pool.map(one, jobs))
+                return
+            with progress_bar(console) as progress:
+                bar = progress.add_task("leaderboard images", total=len(jobs), detail="")
+                for _ in pool.map(one, jobs):
+                    progress.advance(bar)
+
+
+def render_image(source: Path, overlays: list[dict[str, Any]], target: Path) -> None:
+    """The downsized JPEG of one source image with its overlays drawn, written atomically."""
+    from vipbench.imaging import load_rgb
+
+    image = load_rgb(source)
+    if overlays:
+        from vipbench.prompting import draw_overlays
+        from vipbench.types import Overlay
+
+        image = draw_overlays(image, [Overlay.from_dict(o) for o in overlays])
+    image.thumbnail((IMAGE_MAX_SIDE, IMAGE_MAX_SIDE))
+    tmp = target.with_name(f".{target.name}.tmp")
+    image.save(tmp, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+    os.replace(tmp, target)

@@ -1,0 +1,337 @@
+"""The overview: one table per task (and per score over several tasks), and the prompt-style tables.
+
+Nothing is averaged across runs: each (run, scored unit) is one row, labelled with its run id, and a table whose
+rows were graded by different judges or templates, or on different data, says so above the table and on each row.
+Partial runs, ``--limit`` smoke runs and checkpoints fine-tuned on the task are listed apart, never ranked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from vipbench.leaderboard.loading import LoadedRun
+from vipbench.leaderboard.views import judge_info, short, stat_view
+from vipbench.results import limit_text
+from vipbench.scoring.record import GroupScores, UnitScores
+
+# What must agree for two rows of one table to be compared as equals, and how a row is labelled when not.
+# Prompts are compared only between rows on the same dataset: other data already means other prompts.
+_COMPARABLE = (
+    ("judge model", lambda r: r["judge"]["model"] or f"metric {r['judge']['name']} v{r['judge']['version']}"),
+    ("judge template", lambda r: short(r["judge"]["template_hash"]) if r["judge"]["template_hash"] else "–"),
+    ("dataset", lambda r: short(r["dataset_hash"])),
+    ("prompts", lambda r: short(r["prompt_hash"])),
+    ("region mode", lambda r: r["region_mode"] or "–"),
+)
+
+
+def _mark_differences(rows: list[dict[str, Any]]) -> list[str]:
+    """Label the rows of one table that were not produced like the others; return the table's warning.
+
+    For each property that varies, the rows whose value differs from the most common one are tagged with it
+    (every row, when no value is most common). Rows are never merged, whatever differs.
+    """
+    differences = []
+    for label, get in _COMPARABLE:
+        if label == "prompts":
+            groups: dict[str, list[dict[str, Any]]] = {}
+            for r in rows:
+                groups.setdefault(r["dataset_hash"], []).append(r)
+            subsets = list(groups.values())
+        else:
+            subsets = [rows]
+        varied: list[str] = []
+        for subset in subsets:
+            counts: dict[str, int] = {}
+            for r in subset:
+                counts[get(r)] = counts.get(get(r), 0) + 1
+            if len(counts) < 2:
+                continue
+            varied += [v for v in counts if v not in varied]
+            top = max(counts.values())
+            common = [v for v, c in counts.items() if c == top]
+            for r in subset:
+                if len(common) > 1 or get(r) != common[0]:
+                    r["tags"].append({"kind": "differs", "text": f"{label}: {get(r)}"})
+        if varied:
+            differences.append(f"{label} ({', '.join(varied)})")
+    if not differences:
+        return []
+    listed = ", ".join(differences[:-1]) + (" and " if len(differences) > 1 else "") + differences[-1]
+    return [
+        f"These rows differ in {listed}. Each run is its own row, never averaged with another; "
+        "compare rows that differ with care (tags mark the odd ones out)."
+    ]
+
+
+def _row(run: LoadedRun, unit: UnitScores) -> dict[str, Any]:
+    """One (run, unit) row. A partial result (its run incomplete when scored, or fewer predictions than planned),
+    a ``--limit`` smoke run and a checkpoint fine-tuned on the task are flagged, and the tables list them apart,
+    never ranked among complete zero-shot runs of the whole task."""
+    assert run.scores is not None
+    tags = []
+    partial = run.scores.partial or unit.partial
+    finetuned = unit.task in run.scores.finetuned_on
+    limit = limit_text(run.limits, [unit.task])
+    if partial:
+        tags.append({"kind": "warn", "text": f"partial: {unit.n}/{unit.planned} ({run.scores.status})"})
+    elif run.status != "complete":
+        tags.append({"kind": "warn", "text": f"run {run.status}"})
+    if limit:
+        tags.append({"kind": "warn", "text": limit})
+    if finetuned:
+        tags.append({"kind": "warn", "text": f"fine-tuned on {unit.task}"})
+    if run.manifest.model.get("weights"):  # an adapter's word on its weights ("architecture only: ...")
+        tags.append({"kind": "warn", "text": str(run.manifest.model["weights"])})
+    if unit.failed:
+        tags.append({"kind": "warn", "text": f"{unit.failed}/{unit.expected_grades} grades failed"})
+    return {
+        "run": run.run_id,
+        "model": run.scores.model if run.scores else run.manifest.spec.model,
+        "unit": unit.unit,
+        "total": stat_view(unit.total),
+        "judge": judge_info(unit),
+        "n": unit.n,
+        "failed": unit.failed,
+        "expected": unit.expected_grades,
+        "dataset_hash": unit.dataset_hash,
+        "prompt_hash": unit.prompt_hash,
+        "region_mode": unit.region_mode,
+        "limit": limit,
+        "apart": bool(partial or finetuned or limit),
+        "tags": tags,
+    }
+
+
+def _columns(units: Sequence[UnitScores], key: str) -> list[dict[str, str]]:
+    """A breakdown's columns in the order of the data (the first unit's order, then any new values)."""
+    columns: dict[str, str] = {}
+    for unit in units:
+        for value, stat in unit.breakdowns.get(key, {}).items():
+            columns.setdefault(value, stat.label or value)
+    return [{"key": k, "label": v} for k, v in columns.items()]
+
+
+def _sort_rows(rows: list[dict[str, Any]]) -> None:
+    rows.sort(
+        key=lambda r: (
+            r["total"] is None or r["total"]["mean"] is None,
+            -(r["total"] or {}).get("mean", 0) if r["total"] and r["total"]["mean"] is not None else 0,
+            r["model"],
+            r["run"],
+        )
+    )
+
+
+def _mark_best(cells: Iterable[dict[str, Any] | None]) -> None:
+    """Flag the highest mean of a column (ties all flagged) when there is something to compare it with."""
+    present = [c for c in cells if c and c["mean"] is not None]
+    if len({c["mean"] for c in present}) < 2:
+        return
+    top = max(c["mean"] for c in present)
+    for c in present:
+        c["best"] = c["mean"] == top
+
+
+def _legend(rows: list[dict[str, Any]]) -> None:
+    """A row's name in charts: the model, plus the run id where one model has several rows."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["model"]] = counts.get(r["model"], 0) + 1
+    for r in rows:
+        r["name"] = r["model"] if counts[r["model"]] == 1 else f"{r['model']} ({r['run']})"
+
+
+@dataclass
+class TaskInfo:
+    """What the installed task YAML says of each task and group (best effort: a run of a task that is not
+    installed here still builds)."""
+
+    group: dict[str, str] = field(default_factory=dict)
+    """task (or scored group) → the heading it is listed under: its first group."""
+    description: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def installed(cls) -> TaskInfo:
+        try:
+            from vipbench.tasks import ALL, TaskIndex
+
+            index = TaskIndex()
+        except Exception:  # noqa: BLE001 - the site builds without task metadata
+            return cls()
+        info = cls(description={name: c.description for name, c in index.configs.items()})
+        for group, members in sorted(index.groups.items()):
+            for task in members if group != ALL else ():
+                info.group.setdefault(task, group)
+        for name, config in index.group_configs.items():
+            info.description[name] = config.description
+            info.group[name] = info.group.get(_canonical_task(config.tasks[0]), name)
+        return info
+
+
+def _canonical_task(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def _split_and_rank(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Ranked rows (sorted, best marked) and those listed apart (partial, fine-tuned)."""
+    ranked = [r for r in rows if not r["apart"]]
+    apart = [r for r in rows if r["apart"]]
+    for subset in (ranked, apart):
+        _sort_rows(subset)
+        _legend(subset)
+    _mark_best(r["total"] for r in ranked)
+    return ranked, apart
+
+
+def _mark_columns(rows: list[dict[str, Any]], breakdowns: list[dict[str, Any]], secondary: list[str]) -> None:
+    for b in breakdowns:
+        for column in b["columns"]:
+            _mark_best(r["cells"][b["key"]].get(column["key"]) for r in rows)
+    for key in secondary:
+        _mark_best(r["secondary"][key] for r in rows)
+
+
+def _secondary_columns(scored: Sequence[UnitScores | GroupScores], names: list[str]) -> list[dict[str, str]]:
+    return [{"key": k, "label": next(u.secondary[k].label or k for u in scored if k in u.secondary)} for k in names]
+
+
+def _task_table(task: str, entries: list[tuple[LoadedRun, UnitScores]], info: TaskInfo) -> dict[str, Any]:
+    units = [u for _, u in entries]
+    keys = list(dict.fromkeys(k for u in units for k in u.breakdowns))
+    breakdowns = [{"key": k, "columns": _columns(units, k)} for k in keys]
+    combos = list(dict.fromkeys(c for u in units for c in u.combinations))
+    secondary = list(dict.fromkeys(k for u in units for k in u.secondary))
+    rows = []
+    for run, unit in entries:
+        row = _row(run, unit)
+        row["cells"] = {k: {v: stat_view(s) for v, s in unit.breakdowns.get(k, {}).items()} for k in keys}
+        row["secondary"] = {k: stat_view(unit.secondary.get(k)) for k in secondary}
+        row["combinations"] = {c: stat_view(unit.combinations.get(c)) for c in combos}
+        rows.append(row)
+    ranked, apart = _split_and_rank(rows)
+    _mark_columns(ranked, breakdowns, secondary)
+    return {
+        "task": task,
+        "scores_group": False,
+        "group": info.group.get(task, task),
+        "description": info.description.get(task, ""),
+        "breakdowns": breakdowns,
+        "headline": units[0].total.label or units[0].headline,
+        "secondary": _secondary_columns(units, secondary),
+        "combinations": combos,
+        "rows": ranked,
+        "apart_rows": apart,
+        "warnings": _mark_differences(ranked),
+    }
+
+
+def _group_table(name: str, entries: list[tuple[LoadedRun, GroupScores]], info: TaskInfo) -> dict[str, Any]:
+    """A score over several tasks of a run (POPE's mean F1, VCR's Q→AR), one row per run."""
+    groups = [g for _, g in entries]
+    secondary = list(dict.fromkeys(k for g in groups for k in g.secondary))
+    rows = []
+    for run, group in entries:
+        assert run.scores is not None
+        finetuned = [t for t in group.tasks if t in run.scores.finetuned_on]
+        limit = limit_text(run.limits, group.tasks)
+        tags = [{"kind": "warn", "text": f"partial ({run.scores.status})"}] if run.scores.partial else []
+        tags += [{"kind": "warn", "text": limit}] if limit else []
+        tags += [{"kind": "warn", "text": f"fine-tuned on {', '.join(finetuned)}"}] if finetuned else []
+        rows.append(
+            {
+                "run": run.run_id,
+                "model": run.scores.model,
+                "unit": name,
+                "total": stat_view(group.total),
+                "cells": {},
+                "secondary": {k: stat_view(group.secondary.get(k)) for k in secondary},
+                "judge": {"kind": "group", "name": f"{group.scorer} of {', '.join(group.tasks)}", "model": None},
+                "n": group.total.n,
+                "limit": limit,
+                "apart": bool(tags),
+                "tags": tags,
+            }
+        )
+    ranked, apart = _split_and_rank(rows)
+    _mark_columns(ranked, [], secondary)
+    base = name.partition("@")[0]
+    return {
+        "task": name,
+        "scores_group": True,
+        "group": info.group.get(base, base),
+        "description": info.description.get(base, ""),
+        "breakdowns": [],
+        "headline": groups[0].total.label or groups[0].headline,
+        "secondary": _secondary_columns(groups, secondary),
+        "combinations": [],
+        "rows": ranked,
+        "apart_rows": apart,
+        "warnings": [],
+    }
+
+
+def _style_table(task: str, entries: list[tuple[LoadedRun, UnitScores]], info: TaskInfo) -> dict[str, Any]:
+    by_run: dict[str, dict[str, Any]] = {}
+    styles: list[str] = []
+    for run, unit in entries:
+        assert unit.prompt_style is not None
+        for s in [*run.manifest.spec.prompt_styles, unit.prompt_style]:
+            if s not in styles and any(u.prompt_style == s for _, u in entries):
+                styles.append(s)
+        row = by_run.get(run.run_id)
+        if row is None:
+            row = {**_row(run, unit), "total": None, "cells": {}, "units": {}}
+            by_run[run.run_id] = row
+        row["cells"][unit.prompt_style] = stat_view(unit.total)
+        row["units"][unit.prompt_style] = unit.unit
+        if unit.failed:
+            row["tags"].append({"kind": "warn", "text": f"{unit.prompt_style}: {unit.failed} grades failed"})
+    rows = list(by_run.values())
+    for row in rows:  # the best and the worst shape, to read robustness at a glance
+        present = [c["mean"] for c in row["cells"].values() if c and c["mean"] is not None]
+        row["spread"] = round(max(present) - min(present), 1) if len(present) > 1 else None
+    rows.sort(key=lambda r: (r["model"], r["run"]))
+    _legend(rows)
+    for style in styles:  # a partial, smoke or fine-tuned row is shown (tagged) but never marked best
+        _mark_best(r["cells"].get(style) for r in rows if not r["apart"])
+    return {
+        "task": task,
+        "styles": styles,
+        "rows": rows,
+        "warnings": _mark_differences(rows),
+        "description": info.description.get(task, ""),
+    }
+
+
+def build_model(runs: Sequence[LoadedRun]) -> dict[str, Any]:
+    """The site's data: overview tables (one per task, and one per score over several tasks), prompt-style
+    tables, and the scored units."""
+    info = TaskInfo.installed()
+    plain: dict[str, list[tuple[LoadedRun, UnitScores]]] = {}
+    styled: dict[str, list[tuple[LoadedRun, UnitScores]]] = {}
+    grouped: dict[str, list[tuple[LoadedRun, GroupScores]]] = {}
+    for run in runs:
+        if not (run.scores and run.scores.units):
+            continue
+        for unit in run.scores.units.values():
+            (styled if unit.prompt_style else plain).setdefault(unit.task, []).append((run, unit))
+        for name, group in run.scores.groups.items():
+            grouped.setdefault(name, []).append((run, group))
+    tables = [_task_table(task, entries, info) for task, entries in sorted(plain.items())]
+    tables += [_group_table(name, entries, info) for name, entries in sorted(grouped.items())]
+    for i, table in enumerate(tables):
+        table["id"] = f"t{i}"
+    styles = [_style_table(task, entries, info) for task, entries in sorted(styled.items())]
+    for i, table in enumerate(styles):
+        table["id"] = f"s{i}"
+    headings: dict[str, list[dict[str, Any]]] = {}
+    for table in sorted(tables, key=lambda t: (t["group"], t["scores_group"], t["task"])):
+        headings.setdefault(table["group"], []).append(table)
+    return {
+        "groups": [{"name": name, "tables": members} for name, members in headings.items()],
+        "tables": tables,
+        "styles": styles,
+    }
