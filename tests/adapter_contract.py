@@ -79,6 +79,12 @@ class AdapterContract:
         assert requests[0].region_mode in adapter.region_modes
         assert adapter.describe()["adapter"] == type(adapter).__name__
 
+    def test_declares_the_batch_size_it_asks_for(self, adapter):
+        """``batch_size`` (what the runner reads) is the base class's attribute: None, "auto" or a positive int."""
+        size = adapter.batch_size
+        assert size is None or size == "auto" or (type(size) is int and size >= 1)
+        assert type(adapter).default_batch_size >= 1
+
     def test_the_manifest_records_every_setting(self, adapter):
         """Each constructor option is in describe() (a model path as the source it loaded from)."""
         described = adapter.describe()

@@ -449,7 +449,7 @@ def run(
         store = _new_store(results_dir, run_id or new_run_id(spec.model), world)
     elif world:
         world.barrier()  # every process has checked the run it resumes before rank 0 marks it running
-    size = batch_size or getattr(model, "batch_size", None) or model.default_batch_size
+    size = batch_size or model.batch_size or model.default_batch_size
     groups = group_specs(index, spec.tasks)
     try:
         execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from vipbench.errors import VipbenchError
 from vipbench.types import Request
@@ -66,8 +66,13 @@ class ModelAdapter(ABC):
 
     region_modes: ClassVar[tuple[str, ...]] = ("overlay",)
     generation_defaults: ClassVar[GenerationSettings] = GenerationSettings()
-    #: Adapters whose outputs do not depend on the batch they are in can take larger batches.
+    #: The runner's default batch size for this adapter; those whose outputs do not depend on the batch they are in
+    #: can take larger batches.
     default_batch_size: ClassVar[int] = 1
+    #: The batch size this adapter asks for, or None for the runner's default (``default_batch_size``): set by an
+    #: adapter that decides once it knows where it runs (LLaVA: "auto", the largest batch that fits, on a GPU).
+    #: ``--batch-size`` overrides both.
+    batch_size: int | Literal["auto"] | None = None
 
     @abstractmethod
     def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[str | Generation]:
