@@ -21,7 +21,7 @@ from scripted import ScriptedAdapter, use_script
 
 from vipbench import cli
 from vipbench.errors import VipbenchError
-from vipbench.leaderboard import IMAGE_MAX_SIDE, build_site, collect_runs, script_json
+from vipbench.leaderboard import IMAGE_MAX_SIDE, build_site, load_run, script_json
 from vipbench.models import MODELS
 from vipbench.records import Judgement, Manifest, PredictionRecord, RunSpec, TaskProvenance
 from vipbench.resources import builtin_dir
@@ -30,7 +30,7 @@ from vipbench.scoring.aggregate import summarise
 from vipbench.scoring.record import RunScores, ScoredBy, UnitScores, fmt
 from vipbench.scoring.scorers import Mean
 from vipbench.scoring.spec import scoring_spec
-from vipbench.store import append_jsonl, write_json
+from vipbench.store import RunStore, append_jsonl, write_json
 from vipbench.tasks import TaskIndex
 
 HOSTILE = "</script><script>alert(1)</script>"
@@ -598,13 +598,13 @@ def test_malformed_run_files_are_named(site, tmp_path, name, content, message):
     assert str(tmp_path / "alpha") in str(info.value) and "\n" not in str(info.value)
 
 
-def test_collect_runs_reads_without_writing(site, tmp_path):
+def test_load_run_reads_without_writing(site, tmp_path):
     results, _ = site
     shutil.copytree(results / "alpha", tmp_path / "alpha")
     path = tmp_path / "alpha" / "predictions.jsonl"
     torn = path.read_bytes() + b'{"task": "vip-bench-bb'  # a line torn by a kill
     path.write_bytes(torn)
-    (run,) = collect_runs(tmp_path)
+    run = load_run(RunStore(tmp_path / "alpha"))
     assert len(run.predictions) == 16 and path.read_bytes() == torn
 
 

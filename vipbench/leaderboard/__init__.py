@@ -10,11 +10,12 @@ folders: no judge is called and no model is loaded.
 One module per job:
 
 - ``loading``: one run folder read and validated (its scores, predictions and the grades scores.json used);
-- ``tables``: the overview tables; ``views``: how a number and a grader look in them;
+- ``summary``: what the site keeps of a run once its samples are written (no sample in it);
+- ``tables``: the overview tables, from those summaries; ``views``: how a number and a grader look in them;
 - ``samples``: the sample browser's per-unit data files; ``images``: the downsized pictures;
 - ``escaping``: JSON that untrusted text cannot break out of; ``page``: index.html;
 - ``layout``: the site's folders and names; ``files``: writing into the site folder;
-- ``build``: the build itself.
+- ``build``: the build itself, one run in memory at a time.
 
 This package's names load on first use: ``vipbench.results`` (which the builder reads runs with) needs only
 ``layout``, and importing it must not import the builder back.
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from vipbench.leaderboard.escaping import script_json
     from vipbench.leaderboard.images import IMAGE_MAX_SIDE
     from vipbench.leaderboard.layout import site_key
-    from vipbench.leaderboard.loading import LoadedRun, collect_runs, load_run
+    from vipbench.leaderboard.loading import LoadedRun, load_run
 
 _EXPORTS = {
     "build_site": "build",
@@ -38,11 +39,10 @@ _EXPORTS = {
     "IMAGE_MAX_SIDE": "images",
     "site_key": "layout",
     "LoadedRun": "loading",
-    "collect_runs": "loading",
     "load_run": "loading",
 }
 
-__all__ = ["IMAGE_MAX_SIDE", "LoadedRun", "build_site", "collect_runs", "load_run", "script_json", "site_key"]
+__all__ = ["IMAGE_MAX_SIDE", "LoadedRun", "build_site", "load_run", "script_json", "site_key"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,9 @@
-"""``vipbench leaderboard build``: every scored run in results/ → one static website."""
+"""``vipbench leaderboard build``: every scored run in results/ → one static website, one run in memory at a time.
+
+Each run is read, its sample files and pictures are written, and only its entry (the overview's numbers, no
+sample) is kept; index.html is rendered from the entries at the end. The peak memory is one run's, whatever the
+number of runs.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vipbench.errors import VipbenchError
-from vipbench.leaderboard.files import clean_stale, copy_run_files, prepare_out_dir, write_text
-from vipbench.leaderboard.images import ImageWriter
+from vipbench.leaderboard.files import check_out_dir, claim_out_dir, clean_stale, copy_run_files, write_text
+from vipbench.leaderboard.images import ImageWriter, RunImages
 from vipbench.leaderboard.layout import site_key, unique_key
 from vipbench.leaderboard.loading import LoadedRun, load_run
-from vipbench.leaderboard.page import render_index, run_info
+from vipbench.leaderboard.page import render_index
 from vipbench.leaderboard.samples import write_unit_samples
+from vipbench.leaderboard.summary import RunEntry, summarize
 from vipbench.leaderboard.tables import build_model
 from vipbench.results import BrokenRun, each_run, warn_stderr
+from vipbench.store import RunStore
 
 
 def build_site(
@@ -27,49 +34,88 @@ def build_site(
     """
     results_dir = Path(results_dir)
     out_dir = Path(out_dir) if out_dir is not None else results_dir / "leaderboard"
-    runs, broken = _scored_runs(results_dir, warn)
-    prepare_out_dir(out_dir, results_dir)
-    site = build_model(runs)
-
-    written: set[Path] = set()
-    keys: set[str] = set()
-    images = ImageWriter(out_dir)
-    run_infos, units_index = [], []
-    for run in runs:
-        key = unique_key(site_key(run.run_id), keys)
-        run_infos.append(run_info(run, key, copy_run_files(run.store, key, out_dir, written)))
-        if run.scores and run.scores.units:
-            units_index += write_unit_samples(run, key, out_dir, images, written, console)
-    written |= images.written
-    for exc in broken:  # a broken run's copies from the last build stay: its manifest's copy may repair it
-        if site_key(exc.run_id).lower() not in keys:
-            written |= {p for p in (out_dir / "runs" / site_key(exc.run_id)).glob("*") if p.is_file()}
-    if images.failed:
-        example = next(iter(images.failed.values()))
-        warn(f"{len(images.failed)} picture(s) could not be made, so their samples show a note instead ({example})")
-
-    index = out_dir / "index.html"
-    skipped = [{"run": exc.run_id, "problem": str(exc)} for exc in broken]
-    write_text(index, render_index(site, run_infos, units_index, images.missing, skipped, out_dir, written), written)
-    clean_stale(out_dir, written)
-    return index
-
-
-def _scored_runs(results_dir: Path, warn: Callable[[str], None]) -> tuple[list[LoadedRun], list[BrokenRun]]:
-    """The readable runs and the broken ones (each named in one warning line), when there is something to build."""
     if not results_dir.is_dir():
         raise VipbenchError(f"results folder not found: {results_dir}")
-    runs, broken = each_run(results_dir, load_run, warn=None)
-    if broken and not runs:
-        more = f" (and {len(broken) - 1} more broken run(s))" if len(broken) > 1 else ""
-        raise VipbenchError(f"no run in {results_dir} can be read: {broken[0]}{more}")
+    check_out_dir(out_dir, results_dir)
+    site = SiteBuild(out_dir, console)
+    entries, broken = each_run(results_dir, site.add_run, warn=None)
+    _check_something_to_show(results_dir, entries, broken)
     for exc in broken:
         warn(f"skipped run {exc.run_id}: {exc}")
-    if not runs:
+    return site.finish(entries, broken, warn)
+
+
+def _check_something_to_show(results_dir: Path, entries: list[RunEntry], broken: list[BrokenRun]) -> None:
+    if broken and not entries:
+        more = f" (and {len(broken) - 1} more broken run(s))" if len(broken) > 1 else ""
+        raise VipbenchError(f"no run in {results_dir} can be read: {broken[0]}{more}")
+    if not entries:
         raise VipbenchError(f"no runs in {results_dir}: make one with vipbench run, then grade it with vipbench judge")
-    if not any(r.scores and r.scores.units for r in runs):
+    if not any(e.scored for e in entries):
         raise VipbenchError(
-            f"no scored runs in {results_dir} ({len(runs)} run(s) without scores.json): "
+            f"no scored runs in {results_dir} ({len(entries)} run(s) without scores.json): "
             "grade them with vipbench judge first"
         )
-    return runs, broken
+
+
+class SiteBuild:
+    """One build of the site. ``add_run`` each run (read, written, dropped: its entry is what is kept), then
+    ``finish`` writes what lists them all. Nothing is written until a scored run is, so a build that finds
+    nothing to show leaves no folder behind."""
+
+    def __init__(self, out_dir: Path, console=None):
+        self.out_dir, self.console = out_dir, console
+        self.images = ImageWriter(out_dir)
+        self.keys: set[str] = set()
+        self.written: set[Path] = set()
+        """Every file of the site this build wrote or keeps: what ``clean_stale`` leaves."""
+        self.pictures = RunImages()
+        """The pictures of every run so far (the failed ones and the unreadable sources, for the page)."""
+        self._claimed = False
+
+    def add_run(self, store: RunStore) -> RunEntry:
+        """Read one run, write its sample files and pictures, and return its entry. Raises BrokenRun."""
+        run = load_run(store)
+        key = unique_key(site_key(run.run_id), self.keys)
+        self.keys.add(key.lower())
+        return self._write_run(run, key)
+
+    def _write_run(self, run: LoadedRun, key: str) -> RunEntry:
+        units = []
+        if run.scores and run.scores.units:
+            self._claim()
+            units = write_unit_samples(run, key, self.out_dir, self.images, self.written, self.console)
+        self._keep_pictures(self.images.finish_run())
+        return summarize(run, key, units)
+
+    def _keep_pictures(self, images: RunImages) -> None:
+        self.written |= {self.out_dir / p for p in images.used}
+        self.pictures.missing += [m for m in images.missing if m not in self.pictures.missing]
+        self.pictures.failed.update(images.failed)
+
+    def _claim(self) -> None:
+        if not self._claimed:
+            claim_out_dir(self.out_dir)
+            self._claimed = True
+
+    def finish(self, entries: list[RunEntry], broken: list[BrokenRun], warn: Callable[[str], None]) -> Path:
+        """Copy each run's manifest and scores, write index.html, and remove what no run uses any more."""
+        self._claim()
+        for entry in entries:
+            entry.info["files"] = copy_run_files(RunStore(Path(entry.folder)), entry.key, self.out_dir, self.written)
+        for exc in broken:  # a broken run's copies from the last build stay: its manifest's copy may repair it
+            if site_key(exc.run_id).lower() not in self.keys:
+                self.written |= {p for p in (self.out_dir / "runs" / site_key(exc.run_id)).glob("*") if p.is_file()}
+        failed = self.pictures.failed
+        if failed:
+            example = next(iter(failed.values()))
+            warn(f"{len(failed)} picture(s) could not be made, so their samples show a note instead ({example})")
+        index = self.out_dir / "index.html"
+        skipped = [{"run": exc.run_id, "problem": str(exc)} for exc in broken]
+        infos, units = [e.info for e in entries], [u for e in entries for u in e.units]
+        page = render_index(
+            build_model(entries), infos, units, self.pictures.missing, skipped, self.out_dir, self.written
+        )
+        write_text(index, page, self.written)
+        clean_stale(self.out_dir, self.written)
+        return index

@@ -11,8 +11,8 @@ from vipbench.leaderboard.layout import MARKER, OWN_DIRS
 from vipbench.store import RunStore
 
 
-def prepare_out_dir(out_dir: Path, results_dir: Path) -> None:
-    """Claim ``out_dir`` for the site: a new or empty folder, or one a build has written (it holds MARKER)."""
+def check_out_dir(out_dir: Path, results_dir: Path) -> None:
+    """Refuse an ``out_dir`` that is not a new or empty folder, or one a build has written (it holds MARKER)."""
     if out_dir.resolve() == results_dir.resolve():
         raise VipbenchError(
             f"the leaderboard cannot be written into the results folder itself ({out_dir}); "
@@ -24,9 +24,14 @@ def prepare_out_dir(out_dir: Path, results_dir: Path) -> None:
         raise VipbenchError(
             f"{out_dir} is not empty and holds no vipbench leaderboard; choose an empty or new folder with --out"
         )
+
+
+def claim_out_dir(out_dir: Path) -> None:
+    """Make ``out_dir`` a site folder (after ``check_out_dir``): a later build may write into it and clean it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / MARKER).write_text(
-        "built by vipbench leaderboard build; rebuilds replace img/ data/ runs/ assets/\n", encoding="utf-8"
+        f"built by vipbench leaderboard build; rebuilds replace {' '.join(f'{d}/' for d in OWN_DIRS)}\n",
+        encoding="utf-8",
     )
 
 
@@ -54,7 +59,8 @@ def clean_stale(out_dir: Path, written: set[Path]) -> None:
 
 
 def copy_run_files(store: RunStore, key: str, out_dir: Path, written: set[Path]) -> dict[str, str]:
-    """The run's manifest and scores, copied beside the site for download; their site paths by kind."""
+    """The run's manifest and scores, copied beside the site for download (with their times, so that a rebuild
+    copies only what changed); their site paths by kind."""
     files: dict[str, str] = {}
     for name, source in (
         ("manifest", store.manifest_path),
@@ -63,8 +69,17 @@ def copy_run_files(store: RunStore, key: str, out_dir: Path, written: set[Path])
     ):
         if source.is_file():
             target = out_dir / "runs" / key / source.name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
+            if not _same_file(source, target):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
             written.add(target)
             files[name] = f"runs/{key}/{source.name}"
     return files
+
+
+def _same_file(source: Path, target: Path) -> bool:
+    try:
+        a, b = source.stat(), target.stat()
+    except FileNotFoundError:
+        return False
+    return (a.st_size, a.st_mtime_ns) == (b.st_size, b.st_mtime_ns)

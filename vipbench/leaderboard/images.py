@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +17,36 @@ IMAGE_MAX_SIDE = 768
 JPEG_QUALITY = 85
 
 
+@dataclass
+class RunImages:
+    """The pictures one run's samples show: what the build state keeps, so that an unchanged run's pictures stay."""
+
+    used: list[str] = field(default_factory=list)
+    """Site paths (``img/<hash>.jpg``) of the pictures made or reused."""
+    missing: list[str] = field(default_factory=list)
+    """Source images that could not be read: their samples show no picture."""
+    failed: dict[str, str] = field(default_factory=dict)
+    """Site path → why its picture could not be made (the source file does not decode)."""
+
+
 class ImageWriter:
     """Renders each distinct (image file, overlays) once into ``img/`` as a downsized JPEG.
 
     Files are named by a hash of the source bytes and the overlays, so a rebuild reuses what is there and
-    the same picture seen by ten models is stored once.
+    the same picture seen by ten models is stored once. ``plan`` each sample of a run, ``render``, ``settle`` each
+    sample, then ``finish_run`` says which pictures that run uses.
     """
 
     def __init__(self, out_dir: Path):
         self.dir = out_dir / "img"
-        self.dir.mkdir(parents=True, exist_ok=True)
         self._digests: dict[str, str | None] = {}
         self.jobs: dict[str, tuple[Path, list[dict[str, Any]]]] = {}
-        self.written: set[Path] = set()
-        self.missing: list[str] = []
-        """Source images that could not be read or decoded: their samples show a note instead."""
         self.failed: dict[str, str] = {}
-        """Site path → why its picture could not be made (the source file does not decode)."""
+        """Site path → why its picture could not be made, for every run of this build."""
+        self._sources: dict[str, str] = {}
+        """Site path → the source file of a picture that could not be made."""
+        self._used: dict[str, None] = {}
+        self._missing: dict[str, None] = {}
 
     def _digest(self, path: str) -> str | None:
         if path not in self._digests:
@@ -40,7 +54,8 @@ class ImageWriter:
                 self._digests[path] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
             except OSError:
                 self._digests[path] = None
-                self.missing.append(path)
+        if self._digests[path] is None:
+            self._missing[path] = None
         return self._digests[path]
 
     def plan(self, image: str, overlays: list[dict[str, Any]]) -> str | None:
@@ -52,12 +67,11 @@ class ImageWriter:
             :24
         ]
         name = f"{key}.jpg"
-        if f"img/{name}" in self.failed:
-            return f"img/{name}"
-        self.written.add(self.dir / name)
-        if not (self.dir / name).exists():
+        site_path = f"img/{name}"
+        self._used[site_path] = None
+        if site_path not in self.failed and not (self.dir / name).exists():
             self.jobs[name] = (Path(image), overlays)
-        return f"img/{name}"
+        return site_path
 
     def settle(self, sample: dict[str, Any]) -> None:
         """After ``render``: a sample whose picture could not be made shows none, with a note saying why."""
@@ -65,12 +79,21 @@ class ImageWriter:
         if why is not None:
             sample["image"], sample["image_note"] = None, why
 
+    def finish_run(self) -> RunImages:
+        """The pictures the run planned since the last call, and those it could not have."""
+        failed = {p: self.failed[p] for p in self._used if p in self.failed}
+        missing = list(dict.fromkeys([*self._missing, *(self._sources[p] for p in failed)]))
+        done = RunImages([p for p in self._used if p not in failed], missing, failed)
+        self._used, self._missing = {}, {}
+        return done
+
     def render(self, console=None) -> None:
         """Make the planned pictures. One whose source does not decode is left out (``failed``), never fatal."""
         jobs = list(self.jobs.items())
         self.jobs.clear()
         if not jobs:
             return
+        self.dir.mkdir(parents=True, exist_ok=True)
 
         def one(job: tuple[str, tuple[Path, list[dict[str, Any]]]]) -> None:
             name, (source, overlays) = job
@@ -78,9 +101,7 @@ class ImageWriter:
                 render_image(source, overlays, self.dir / name)
             except (VipbenchError, OSError, ValueError) as exc:
                 self.failed[f"img/{name}"] = f"image not shown: {exc}"
-                self.written.discard(self.dir / name)
-                if str(source) not in self.missing:
-                    self.missing.append(str(source))
+                self._sources[f"img/{name}"] = str(source)
 
         workers = max(1, min(8, os.cpu_count() or 1))
         with ThreadPoolExecutor(workers) as pool:

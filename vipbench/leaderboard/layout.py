@@ -10,7 +10,10 @@ import re
 
 MARKER = ".vipbench-leaderboard"
 """Written into every built site; a non-empty output folder without it is never written into or cleaned."""
-OWN_DIRS = ("img", "data", "runs", "assets")
+STATE_DIR = ".vipbench-state"
+"""One small file per run: what the run's files were when its pages were written, and what those pages need
+(``state.py``). A rebuild redoes only the runs whose files changed since."""
+OWN_DIRS = ("img", "data", "runs", "assets", STATE_DIR)
 """The folders of a built site whose stale files a rebuild removes."""
 
 
@@ -21,9 +24,9 @@ def site_key(text: str) -> str:
 
 
 def unique_key(name: str, taken: set[str]) -> str:
-    """``name``, or ``name-2``, ``name-3``, ... when another run or unit already took it (case-insensitively)."""
+    """``name``, or ``name-2``, ``name-3``, ... when another run or unit already took it (``taken`` holds them in
+    lower case, as a case-insensitive file system sees them). The caller takes it: ``taken.add(key.lower())``."""
     candidate, k = name, 2
     while candidate.lower() in taken:
         candidate, k = f"{name}-{k}", k + 1
-    taken.add(candidate.lower())
     return candidate

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -11,7 +10,7 @@ from pydantic import BaseModel
 
 from vipbench.errors import VipbenchError
 from vipbench.records import Judgement, Manifest, PredictionRecord
-from vipbench.results import BrokenRun, each_run, read_manifest, read_scores, run_command, task_limits, warn_stderr
+from vipbench.results import BrokenRun, read_manifest, read_scores, run_command, task_limits
 from vipbench.scoring.record import RunScores
 from vipbench.store import RunStore, read_jsonl_records, run_status
 
@@ -36,12 +35,6 @@ class LoadedRun:
     @property
     def run_id(self) -> str:
         return self.store.run_id
-
-
-def collect_runs(results_dir: Path, warn: Callable[[str], None] | None = warn_stderr) -> list[LoadedRun]:
-    """Every run in ``results_dir``, oldest first, with its scores, predictions and judgements. A run with a
-    file that cannot be read is skipped with one ``warn`` line that names it and says how to repair it."""
-    return each_run(results_dir, load_run, warn)[0]
 
 
 def load_run(store: RunStore) -> LoadedRun:

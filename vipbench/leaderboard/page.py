@@ -9,41 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from vipbench.leaderboard.escaping import script_json
-from vipbench.leaderboard.loading import LoadedRun
-from vipbench.leaderboard.views import judge_info, short
-from vipbench.results import limit_text
+from vipbench.leaderboard.views import short
 
 ASSETS = ("app.js", "style.css")
-
-
-def run_info(run: LoadedRun, key: str, files: dict[str, str]) -> dict[str, Any]:
-    """A run as the Runs tab lists it: its model, status, tasks, graders, provenance and downloadable files."""
-    m = run.manifest
-    git = m.environment.get("git") or {}
-    judges = []
-    if run.scores:
-        for unit in run.scores.units.values():
-            info = judge_info(unit)
-            text = f"{info['model']} ×{info['runs']}" if info["kind"] == "judge" else f"metric {info['name']}"
-            if text not in judges:
-                judges.append(text)
-    return {
-        "id": run.run_id,
-        "key": key,
-        "model": run.scores.model if run.scores else m.spec.model,
-        "created": m.created,
-        "status": run.status,
-        "tasks": list(m.tasks),
-        "scored": bool(run.scores),
-        "units": list(run.scores.units) if run.scores else [],
-        "judges": judges,
-        "prompt_styles": m.spec.prompt_styles,
-        "limit": limit_text(run.limits),
-        "vipbench": m.environment.get("vipbench", ""),
-        "git": (str(git.get("commit") or "")[:10] + (" (dirty)" if git.get("dirty") else "")) if git else "",
-        "command": " ".join(m.command),
-        "files": files,
-    }
 
 
 def render_index(

@@ -88,7 +88,9 @@ def write_unit_samples(
     unit_keys: set[str] = set()
     units = []
     for unit in run.scores.units.values():
-        ukey = f"{key}/{unique_key(site_key(unit.unit), unit_keys)}"
+        name = unique_key(site_key(unit.unit), unit_keys)
+        unit_keys.add(name.lower())
+        ukey = f"{key}/{name}"
         units.append((unit, ukey, unit_samples(unit, by_unit.get(unit.unit, []), judgements, images)))
     images.render(console)
     rows = []

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vipbench.leaderboard.loading import LoadedRun
+from vipbench.leaderboard.summary import RunEntry
 from vipbench.leaderboard.views import judge_info, short, stat_view
 from vipbench.results import limit_text
 from vipbench.scoring.record import GroupScores, UnitScores
@@ -66,7 +66,7 @@ def _mark_differences(rows: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-def _row(run: LoadedRun, unit: UnitScores) -> dict[str, Any]:
+def _row(run: RunEntry, unit: UnitScores) -> dict[str, Any]:
     """One (run, unit) row. A partial result (its run incomplete when scored, or fewer predictions than planned),
     a ``--limit`` smoke run and a checkpoint fine-tuned on the task are flagged, and the tables list them apart,
     never ranked among complete zero-shot runs of the whole task."""
@@ -83,13 +83,13 @@ def _row(run: LoadedRun, unit: UnitScores) -> dict[str, Any]:
         tags.append({"kind": "warn", "text": limit})
     if finetuned:
         tags.append({"kind": "warn", "text": f"fine-tuned on {unit.task}"})
-    if run.manifest.model.get("weights"):  # an adapter's word on its weights ("architecture only: ...")
-        tags.append({"kind": "warn", "text": str(run.manifest.model["weights"])})
+    if run.weights:  # an adapter's word on its weights ("architecture only: ...")
+        tags.append({"kind": "warn", "text": run.weights})
     if unit.failed:
         tags.append({"kind": "warn", "text": f"{unit.failed}/{unit.expected_grades} grades failed"})
     return {
         "run": run.run_id,
-        "model": run.scores.model if run.scores else run.manifest.spec.model,
+        "model": run.scores.model,
         "unit": unit.unit,
         "total": stat_view(unit.total),
         "judge": judge_info(unit),
@@ -198,7 +198,7 @@ def _secondary_columns(scored: Sequence[UnitScores | GroupScores], names: list[s
     return [{"key": k, "label": next(u.secondary[k].label or k for u in scored if k in u.secondary)} for k in names]
 
 
-def _task_table(task: str, entries: list[tuple[LoadedRun, UnitScores]], info: TaskInfo) -> dict[str, Any]:
+def _task_table(task: str, entries: list[tuple[RunEntry, UnitScores]], info: TaskInfo) -> dict[str, Any]:
     units = [u for _, u in entries]
     keys = list(dict.fromkeys(k for u in units for k in u.breakdowns))
     breakdowns = [{"key": k, "columns": _columns(units, k)} for k in keys]
@@ -228,7 +228,7 @@ def _task_table(task: str, entries: list[tuple[LoadedRun, UnitScores]], info: Ta
     }
 
 
-def _group_table(name: str, entries: list[tuple[LoadedRun, GroupScores]], info: TaskInfo) -> dict[str, Any]:
+def _group_table(name: str, entries: list[tuple[RunEntry, GroupScores]], info: TaskInfo) -> dict[str, Any]:
     """A score over several tasks of a run (POPE's mean F1, VCR's Q→AR), one row per run."""
     groups = [g for _, g in entries]
     secondary = list(dict.fromkeys(k for g in groups for k in g.secondary))
@@ -273,12 +273,12 @@ def _group_table(name: str, entries: list[tuple[LoadedRun, GroupScores]], info: 
     }
 
 
-def _style_table(task: str, entries: list[tuple[LoadedRun, UnitScores]], info: TaskInfo) -> dict[str, Any]:
+def _style_table(task: str, entries: list[tuple[RunEntry, UnitScores]], info: TaskInfo) -> dict[str, Any]:
     by_run: dict[str, dict[str, Any]] = {}
     styles: list[str] = []
     for run, unit in entries:
         assert unit.prompt_style is not None
-        for s in [*run.manifest.spec.prompt_styles, unit.prompt_style]:
+        for s in [*run.prompt_styles, unit.prompt_style]:
             if s not in styles and any(u.prompt_style == s for _, u in entries):
                 styles.append(s)
         row = by_run.get(run.run_id)
@@ -306,13 +306,13 @@ def _style_table(task: str, entries: list[tuple[LoadedRun, UnitScores]], info: T
     }
 
 
-def build_model(runs: Sequence[LoadedRun]) -> dict[str, Any]:
+def build_model(runs: Sequence[RunEntry]) -> dict[str, Any]:
     """The site's data: overview tables (one per task, and one per score over several tasks), prompt-style
     tables, and the scored units."""
     info = TaskInfo.installed()
-    plain: dict[str, list[tuple[LoadedRun, UnitScores]]] = {}
-    styled: dict[str, list[tuple[LoadedRun, UnitScores]]] = {}
-    grouped: dict[str, list[tuple[LoadedRun, GroupScores]]] = {}
+    plain: dict[str, list[tuple[RunEntry, UnitScores]]] = {}
+    styled: dict[str, list[tuple[RunEntry, UnitScores]]] = {}
+    grouped: dict[str, list[tuple[RunEntry, GroupScores]]] = {}
     for run in runs:
         if not (run.scores and run.scores.units):
             continue
