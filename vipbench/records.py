@@ -6,11 +6,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from vipbench.types import REGION_TOKEN, Region
+from vipbench.types import REGION_TOKEN, Region, Request, Sample
+
+if TYPE_CHECKING:
+    from vipbench.models.base import Generation
 
 
 def sha256_text(text: str) -> str:
@@ -126,6 +131,77 @@ class PredictionRecord(_Record):
             return "the region [" + ", ".join(str(round(v)) for v in region.box) + "]"
 
         return re.sub(re.escape(REGION_TOKEN), spell, self.prompt)
+
+
+# ------------------------------------------------------------------------------------------- fingerprints
+# What a record carries to tell two runs' data, prompts and targets apart: each prediction its sample's, a task's
+# provenance the roll-up of its samples' (lm-evaluation-harness keeps doc, prompt and target hashes alike).
+
+
+def sample_hash(sample: Sample) -> str:
+    """The sample as the task's loader read it: id, question, references, regions, image names, metadata."""
+    return stable_hash(
+        {
+            "id": sample.id,
+            "question": sample.question,
+            "template": sample.template,
+            "references": sample.references,
+            "regions": [r.__dict__ for r in sample.regions],
+            "image": sample.image.name if sample.image else None,
+            "source_image": sample.source_image.name if sample.source_image else None,
+            "metadata": sample.metadata,
+        }
+    )
+
+
+def target_hash(sample: Sample) -> str:
+    return stable_hash(list(sample.references))
+
+
+def images_hash(samples: Sequence[Sample]) -> str:
+    """The content of every image the samples use, each file read once."""
+    digests: dict[Path, str] = {}
+    for s in samples:
+        for path in (s.image, s.source_image):
+            if path is not None and path not in digests and path.is_file():
+                digests[path] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return stable_hash([[s.id, digests.get(s.image), digests.get(s.source_image)] for s in samples])
+
+
+def request_hash(request: Request) -> str:
+    """What the model is asked: the text and the visual prompts drawn for it."""
+    return sha256_text(request.text + json.dumps([o.to_dict() for o in request.overlays], sort_keys=True))
+
+
+def prediction_record(request: Request, answer: str | Generation, seconds: float = 0.0) -> PredictionRecord:
+    """The predictions.jsonl line for one answer (the runner writes it; the lmms-eval hooks grade it)."""
+    from vipbench.imaging import image_size
+    from vipbench.models.base import Generation
+
+    sample = request.sample
+    generation = answer if isinstance(answer, Generation) else Generation(answer)
+    size = image_size(request.image_path) if request.region_mode == "mask" and request.regions else None
+    return PredictionRecord(
+        task=request.task,
+        sample_id=sample.id,
+        prompt_style=request.prompt_style,
+        region_mode=request.region_mode,
+        prediction=generation.text,
+        prompt=request.text,
+        model_input=generation.model_input,
+        input_ids_hash=generation.input_ids_hash,
+        model_metadata=dict(generation.metadata),
+        template=sample.template,
+        references=list(sample.references),
+        metadata=dict(sample.metadata),
+        image=str(request.image_path),
+        overlays=[o.to_dict() for o in request.overlays],
+        regions=[RegionRecord.given(r, request.region_mode, size) for r in request.regions],
+        doc_hash=sample_hash(sample),
+        prompt_hash=request_hash(request),
+        target_hash=target_hash(sample),
+        seconds=round(seconds, 4),
+    )
 
 
 class MetricSpec(_Record):

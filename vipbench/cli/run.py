@@ -130,13 +130,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     console = stderr_console()
     world = distributed.current()  # under torchrun: this process's rank (the process group is joined here)
     try:
-        return _run_and_score(args, spec, overrides, console, world)
+        return _run_and_score(args, spec, overrides, index, console, world)
     finally:
-        if world:
-            world.close()
+        world.close()
 
 
-def _run_and_score(args: argparse.Namespace, spec, overrides: dict, console, world) -> int:
+def _run_and_score(args: argparse.Namespace, spec, overrides: dict, index, console, world: distributed.World) -> int:
     from vipbench.runner import run
 
     try:
@@ -146,19 +145,20 @@ def _run_and_score(args: argparse.Namespace, spec, overrides: dict, console, wor
             resume=args.resume,
             run_id=args.run_id,
             overrides=overrides,
-            include_paths=args.include_path,
+            index=index,
             batch_size=args.batch_size,
             device=args.device,
             command=["vipbench", *args.argv],
             console=console,
             warn=warn,
+            world=world,
         )
     except KeyboardInterrupt:
         console.print(
             "[yellow]interrupted[/]: finished predictions are saved; continue with [bold]vipbench run --resume[/]"
         )
         return 130
-    if world and not world.leader:
+    if not world.leader:
         return 0  # rank 0 reports for every process
     console.print(f"[green]done[/]: {store.path}", soft_wrap=True)
     console.print(_where_the_time_went(store.manifest()), soft_wrap=True)

@@ -92,7 +92,7 @@ def export_tasks(
     from vipbench import __version__
     from vipbench.data import resolve_data_root
     from vipbench.lmms.docs import make_doc
-    from vipbench.runner import request_hash, sample_hash
+    from vipbench.records import request_hash, sample_hash
     from vipbench.scoring.spec import scoring_spec
     from vipbench.tasks import TaskIndex
 

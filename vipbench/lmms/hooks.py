@@ -22,8 +22,7 @@ from typing import Any
 
 from vipbench.lmms.docs import TASK_FIELD, doc_request
 from vipbench.lmms.export import BREAKDOWN_SEP, ExportedTask, lmms_task_name, read_record
-from vipbench.records import PredictionRecord, ScorerSpec, stable_hash
-from vipbench.runner import prediction_record
+from vipbench.records import PredictionRecord, ScorerSpec, prediction_record, stable_hash
 from vipbench.scoring.aggregate import Row, Summary
 from vipbench.types import Request
 

@@ -107,7 +107,7 @@ class VipbenchLMM(lmms):
         return self._plain_request(context, doc_to_visual(doc), task, doc_id), defaults
 
     def _region_mode(self, task, exported_mode: str) -> str:
-        from vipbench.runner import choose_region_mode
+        from vipbench.planning import choose_region_mode
 
         requested = exported_mode if exported_mode in type(self.adapter).region_modes else None
         return choose_region_mode(task, type(self.adapter), requested)
