@@ -15,6 +15,7 @@ from PIL import Image, ImageChops
 from vipbench.cli import main
 from vipbench.models import create_model
 from vipbench.models.base import GenerationSettings
+from vipbench.prompting import request_image
 from vipbench.tasks import TaskIndex
 
 GREEDY = GenerationSettings(max_new_tokens=16, temperature=0.0)
@@ -44,7 +45,7 @@ def test_the_image_sent_is_the_overlaid_one_and_answers_keep_their_order(request
             for b in server.bodies
         }
     for request in requests:
-        drawn = request.load_image()
+        drawn = request_image(request)
         assert ImageChops.difference(sent[request.text], drawn).getbbox() is None  # pixel for pixel
         with Image.open(request.image_path) as clean:
             assert ImageChops.difference(sent[request.text], clean.convert("RGB")).getbbox() is not None  # arrow drawn

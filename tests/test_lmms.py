@@ -24,6 +24,7 @@ from vipbench.cli import main
 from vipbench.lmms.docs import sample_from_json
 from vipbench.lmms.export import export_tasks, read_record
 from vipbench.models import MODELS
+from vipbench.prompting import request_image
 from vipbench.records import RunSpec
 from vipbench.runner import run
 from vipbench.tasks import TaskIndex
@@ -185,7 +186,7 @@ def test_lmms_eval_task_manager_indexes_and_renders_the_exported_tasks(tmp_path,
     doc = tasks["vipbench_vip_synth"].test_docs()[1]
     sample = sample_from_json(doc["sample"])
     image = tasks["vipbench_vip_synth"].doc_to_visual(doc)[0]
-    expected = index.task("vip-synth").build_request(sample, "overlay").load_image()
+    expected = request_image(index.task("vip-synth").build_request(sample, "overlay"))
     assert image.tobytes() == expected.tobytes() and sample.source_image is not None
     from vipbench.imaging import load_rgb
 

@@ -20,8 +20,9 @@ import pytest
 
 from vipbench.models import create_model
 from vipbench.models.base import GenerationSettings
+from vipbench.planning import plan
+from vipbench.prompting import request_image
 from vipbench.records import RunSpec, stable_hash
-from vipbench.runner import plan
 from vipbench.tasks import TaskIndex
 
 pytest.importorskip("torch")
@@ -67,7 +68,7 @@ def data_dirs(tmp_path_factory, vip_bench_dir) -> dict[str, str]:
 
 
 def image_hash(request) -> str:
-    image = request.load_image()
+    image = request_image(request)
     return hashlib.sha256(f"{image.mode}{image.size}".encode() + image.tobytes()).hexdigest()
 
 

@@ -14,6 +14,7 @@ import pytest
 from scripted import use_script
 
 from vipbench.cli import main
+from vipbench.prompting import request_image
 from vipbench.rle import decode
 from vipbench.tasks import TaskIndex
 from vipbench.types import REGION_TOKEN
@@ -143,7 +144,7 @@ def test_every_task_renders_its_regions_in_every_mode(data, task, mode):
 
             assert request.overlays[0].color == "red"
             with Image.open(sample.source_image) as source:
-                assert request.load_image().size == source.size  # drawn on the clean image, same size
+                assert request_image(request).size == source.size  # drawn on the clean image, same size
     elif mode == "coords":
         assert request.text.count("[0.") + request.text.count("[1.") >= n and REGION_TOKEN not in request.text
     else:
@@ -164,7 +165,7 @@ def test_overlay_phrases_read_as_vip_llava_writes_them(data):
     # ViP-LLaVA's width, scaled to the image, not lmms-eval's 1-pixel box: the outline is several pixels wide.
     from PIL import Image
 
-    drawn, plain = request.load_image(), Image.open(sample.source_image).convert("RGB")
+    drawn, plain = request_image(request), Image.open(sample.source_image).convert("RGB")
     x1, y1, x2, y2 = (round(v) for v in sample.regions[0].box)
     changed = [y for y in range(y1 - 8, y1 + 9) if drawn.getpixel((x1 + 20, y)) != plain.getpixel((x1 + 20, y))]
     assert len(changed) >= 4  # 3 × 640 / 336 ≈ 6 pixels

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from vipbench.errors import DataError, VipbenchError
+from vipbench.prompting import request_image
 from vipbench.tasks import TaskIndex
 from vipbench.types import REGION_TOKEN, Region, Sample
 
@@ -86,9 +87,9 @@ def test_prompt_style_redraws_regions_and_rewrites_the_phrase(sample):
     )  # distinct colours, palette order
     assert [o.shape for o in request.overlays] == ["arrow", "arrow"]
     clean = np.asarray(Image.open(s.source_image).convert("RGB"))
-    drawn = np.asarray(request.load_image())
+    drawn = np.asarray(request_image(request))
     assert drawn.shape == clean.shape and (drawn != clean).any()
-    again = np.asarray(task.build_request(s, "overlay", prompt_style="arrow").load_image())
+    again = np.asarray(request_image(task.build_request(s, "overlay", prompt_style="arrow")))
     assert (again == drawn).all()  # same sample, shape and colour: same pixels
 
 

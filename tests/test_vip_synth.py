@@ -17,7 +17,7 @@ from PIL import Image
 from vipbench import cli
 from vipbench.models import create_model
 from vipbench.models.base import GenerationSettings
-from vipbench.prompting import COLORS, SHAPES
+from vipbench.prompting import COLORS, SHAPES, request_image
 from vipbench.records import RunSpec
 from vipbench.runner import run
 from vipbench.tasks import Task, TaskIndex
@@ -77,8 +77,8 @@ def test_same_seed_gives_the_same_samples_and_byte_identical_images(task, tmp_pa
     # The pixels a model sees, prompt drawn, are identical too.
     for a, b in zip(first_samples[::7], again_samples[::7]):
         assert (
-            small.build_request(a, "overlay").load_image().tobytes()
-            == small.build_request(b, "overlay").load_image().tobytes()
+            request_image(small.build_request(a, "overlay")).tobytes()
+            == request_image(small.build_request(b, "overlay")).tobytes()
         )
 
     other, other_images, _ = generate("c", seed=1)
@@ -145,7 +145,7 @@ def test_colour_under_a_mask_stays_nearest_its_true_colour(task, samples, scenes
         if s.metadata["shape"] != "mask":
             continue
         x, y = s.regions[0].point
-        seen = np.asarray(task.build_request(s, "overlay").load_image())[int(y), int(x)].astype(int)
+        seen = np.asarray(request_image(task.build_request(s, "overlay")))[int(y), int(x)].astype(int)
         nearest = min(scenes.PALETTE, key=lambda name: math.dist(seen, scenes.PALETTE[name]))
         assert nearest == s.references[0]
         assert math.dist(seen, scenes.PALETTE[nearest]) > 20  # and the tint shows
@@ -312,8 +312,9 @@ def test_tiny_vip_llava_runs_on_vip_synth(tmp_path):
 def test_modes_that_draw_nothing_ask_each_distinct_request_once(tmp_path):
     """In coords mode the 8 shape variants of a question are the same request: it is asked once, and its answer
     recorded for all 8 samples."""
+    from vipbench.planning import plan
     from vipbench.records import RunSpec
-    from vipbench.runner import plan, run
+    from vipbench.runner import run
     from vipbench.tasks import TaskIndex
 
     warnings: list[str] = []

@@ -161,14 +161,3 @@ class Request:
     @property
     def key(self) -> tuple[str, str, str | None]:
         return (self.task, self.sample.id, self.prompt_style)
-
-    def load_image(self) -> Image.Image:
-        """The RGB image the model sees, with any overlays drawn."""
-        from vipbench.imaging import load_rgb
-
-        image = load_rgb(self.image_path)
-        if self.overlays:
-            from vipbench.prompting import draw_overlays
-
-            image = draw_overlays(image, self.overlays)
-        return image

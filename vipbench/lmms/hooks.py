@@ -22,6 +22,7 @@ from typing import Any
 
 from vipbench.lmms.docs import TASK_FIELD, doc_request
 from vipbench.lmms.export import BREAKDOWN_SEP, ExportedTask, lmms_task_name, read_record
+from vipbench.prompting import request_image
 from vipbench.records import PredictionRecord, ScorerSpec, prediction_record, stable_hash
 from vipbench.scoring.aggregate import Row, Summary
 from vipbench.types import Request
@@ -64,7 +65,7 @@ class ExportedTasks:
     # ------------------------------------------------------------------------------------- lmms-eval's hooks
 
     def doc_to_visual(self, doc: Mapping[str, Any]) -> list[Any]:
-        return [self.request(doc).load_image()]
+        return [request_image(self.request(doc))]
 
     def doc_to_text(self, doc: Mapping[str, Any], lmms_eval_specific_kwargs: Mapping[str, Any] | None = None) -> str:
         return self.request(doc).text

@@ -26,6 +26,7 @@ from vipbench.models.checkpoints import (
     read_config,
     resolve_device,
 )
+from vipbench.prompting import request_image
 from vipbench.records import ids_hash
 from vipbench.types import Request
 
@@ -141,7 +142,7 @@ class LlavaFamilyAdapter(ModelAdapter):
 
         After pad or resize the image is square, so the processor's resize + centre crop only rescales it.
         """
-        image = request.load_image()
+        image = request_image(request)
         if self.image_preprocess == "pad":
             image = pad_to_square(image, self.fill)
         elif self.image_preprocess == "resize":

@@ -36,6 +36,7 @@ from vipbench.errors import MissingExtraError, VipbenchError
 from vipbench.models.base import Generation, GenerationSettings
 from vipbench.models.checkpoints import checkpoint_folder, describe_checkpoint
 from vipbench.models.native import EmbeddingsAdapter, numbered_regions
+from vipbench.prompting import request_image
 from vipbench.records import ids_hash
 from vipbench.types import Request
 
@@ -188,7 +189,7 @@ class OMGLLaVAAdapter(EmbeddingsAdapter):
         from vipbench.imaging import pad_to_square
 
         size = self.geometry.image_size
-        square = pad_to_square(request.load_image(), PAD_COLOUR).resize((size, size), resample=3)
+        square = pad_to_square(request_image(request), PAD_COLOUR).resize((size, size), resample=3)
         x = torch.from_numpy(np.asarray(square, dtype=np.float32) / 255)
         return ((x - torch.tensor(MEAN)) / torch.tensor(STD)).permute(2, 0, 1)
 

@@ -23,6 +23,7 @@ from vipbench.chat.pricing import load_prices, price_for, usage_cost
 from vipbench.errors import VipbenchError
 from vipbench.models.base import GenerationSettings, ModelAdapter
 from vipbench.progress import live_detail
+from vipbench.prompting import request_image
 from vipbench.types import Request
 
 
@@ -68,7 +69,7 @@ class OpenAIChatAdapter(ModelAdapter):
 
     def messages(self, request: Request) -> list[dict[str, Any]]:
         buffer = io.BytesIO()
-        request.load_image().save(buffer, format=self.image_format.upper())
+        request_image(request).save(buffer, format=self.image_format.upper())
         url = f"data:image/{self.image_format};base64,{base64.b64encode(buffer.getvalue()).decode()}"
         image = {"type": "image_url", "image_url": {"url": url, "detail": self.detail}}
         return [{"role": "user", "content": [image, {"type": "text", "text": request.text}]}]

@@ -26,6 +26,7 @@ from vipbench.models.base import Generation, GenerationSettings
 from vipbench.models.checkpoints import checkpoint_folder, describe_checkpoint, read_config
 from vipbench.models.llava import SYSTEM
 from vipbench.models.native import EmbeddingsAdapter, numbered_regions
+from vipbench.prompting import request_image
 from vipbench.records import ids_hash
 from vipbench.types import Request
 
@@ -141,7 +142,7 @@ class OspreyAdapter(EmbeddingsAdapter):
         import torch
         import torch.nn.functional as F  # noqa: N812
 
-        image = request.load_image()
+        image = request_image(request)
         size = self.geometry.image_size
         w, h = image.size
         scale = size / min(w, h)

@@ -34,6 +34,7 @@ from vipbench.errors import MissingExtraError, VipbenchError
 from vipbench.models.base import Generation, GenerationSettings
 from vipbench.models.checkpoints import checkpoint_folder, describe_checkpoint, read_config
 from vipbench.models.native import EmbeddingsAdapter
+from vipbench.prompting import request_image
 from vipbench.records import ids_hash
 from vipbench.types import REGION_TOKEN, Request
 
@@ -223,7 +224,7 @@ class PerceptionGPTAdapter(EmbeddingsAdapter):
         import torch
         from PIL import Image
 
-        image = request.load_image()
+        image = request_image(request)
         side, dx, dy = _square(image.size)
         square = Image.new("RGB", (side, side), PAD_COLOUR)
         square.paste(image, (dx, dy))

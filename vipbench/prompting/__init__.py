@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from vipbench.prompting.colors import COLORS, EXTRA_COLORS, color_rgb
 from vipbench.prompting.phrases import WORDS, phrase
-from vipbench.prompting.render import DEFAULT_ALPHA, draw_overlays, draw_prompt
+from vipbench.prompting.render import DEFAULT_ALPHA, draw_overlays, draw_prompt, request_image
 from vipbench.prompting.shapes import SHAPES
 
 __all__ = [
@@ -23,4 +23,5 @@ __all__ = [
     "draw_overlays",
     "draw_prompt",
     "phrase",
+    "request_image",
 ]

@@ -13,10 +13,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from vipbench.errors import VipbenchError
+from vipbench.imaging import load_rgb
 from vipbench.prompting.colors import color_rgb
 from vipbench.prompting.geometry import Target
 from vipbench.prompting.shapes import ANCHOR, painter, prompt_scale
-from vipbench.types import Overlay, Region
+from vipbench.types import Overlay, Region, Request
 
 #: The alpha every ViP-LLaVA evaluation script passes (``--alpha 128``).
 DEFAULT_ALPHA = 128
@@ -96,3 +97,9 @@ def draw_prompt(
 ) -> Image.Image:
     """``image`` with one visual prompt of ``shape`` and ``color`` on ``region``, as a new RGB image."""
     return draw_overlays(image, [Overlay(region=region, shape=shape, color=color, seed=seed, alpha=alpha)])
+
+
+def request_image(request: Request) -> Image.Image:
+    """The RGB image the model sees: the request's image, with its visual prompts (overlay mode) drawn on it."""
+    image = load_rgb(request.image_path)
+    return draw_overlays(image, request.overlays) if request.overlays else image
