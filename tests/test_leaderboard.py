@@ -556,6 +556,55 @@ def test_rebuild_reuses_images_and_drops_removed_runs(site, tmp_path):
     assert 'href="#styles"' not in index.read_text(encoding="utf-8")
 
 
+def _stamps(out: Path) -> dict[str, int]:
+    """Each sample file and picture of a site, by site path: its modification time (ns)."""
+    return {
+        p.relative_to(out).as_posix(): p.stat().st_mtime_ns for d in ("data", "img") for p in (out / d).rglob("*.*")
+    }
+
+
+def test_a_rebuild_reads_only_the_runs_whose_files_changed(site, tmp_path):
+    results, _ = site
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy, ignore=shutil.ignore_patterns("leaderboard", "synth"))
+    out = tmp_path / "site"
+    build_site(copy, out)
+    before = _stamps(out)
+    assert sorted(p.stem for p in (out / ".vipbench-state").iterdir()) == sorted(
+        ["alpha", "beta", "alpha-judge2", "alpha-template", "alpha-small", "alpha-limit", "alpha-shapes", "evil"]
+    )
+    # beta's predictions turn to garbage of the same size and time: unchanged as far as a rebuild can tell, so it
+    # is not read again (read, it would be skipped with a warning). alpha is re-scored; synth is new.
+    predictions = copy / "beta" / "predictions.jsonl"
+    st = predictions.stat()
+    predictions.write_bytes(b"x" * (st.st_size - 1) + b"\n")
+    os.utime(predictions, ns=(st.st_atime_ns, st.st_mtime_ns))
+    (copy / "alpha" / "scores.json").write_bytes((copy / "alpha" / "scores.json").read_bytes())
+    shutil.copytree(results / "synth", copy / "synth")
+    warnings: list[str] = []
+    index = build_site(copy, out, warn=warnings.append)
+    assert warnings == []
+    after = _stamps(out)
+    rewritten = {p for p in after if before.get(p) != after[p]}
+    assert rewritten == {p for p in after if p.startswith(("data/alpha/", "data/synth/")) or p not in before}
+    assert len(after) - len(before) == 45 + 1  # synth's pictures and its sample file
+    assert {u["run"] for u in page_data(index)["units"]} >= {"beta", "synth"}
+
+    # The site is the one a build from scratch makes.
+    shutil.copy2(results / "beta" / "predictions.jsonl", predictions)
+    fresh = build_site(copy, tmp_path / "fresh")
+    assert page_data(index) == page_data(fresh)
+    for path in after:
+        if path.startswith("data/"):
+            assert (out / path).read_bytes() == (fresh.parent / path).read_bytes(), path
+    # A sample file gone from the site is written again, with its run's.
+    gone = next(p for p in after if p.startswith("data/evil/"))
+    (out / gone).unlink()
+    build_site(copy, out)
+    assert (out / gone).read_bytes() == (fresh.parent / gone).read_bytes()
+    assert {p for p, t in _stamps(out).items() if after.get(p) != t} == {p for p in after if p.startswith("data/evil/")}
+
+
 def test_refuses_to_write_into_a_foreign_folder(site, tmp_path):
     results, _ = site
     (tmp_path / "mine.txt").write_text("keep me")

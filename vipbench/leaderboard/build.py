@@ -2,7 +2,8 @@
 
 Each run is read, its sample files and pictures are written, and only its entry (the overview's numbers, no
 sample) is kept; index.html is rendered from the entries at the end. The peak memory is one run's, whatever the
-number of runs.
+number of runs. A rebuild reads again only the runs whose files changed since their pages were written (the build
+state, ``state.py``); the others' entries come from their state files, and index.html is rendered anew.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from vipbench.leaderboard.layout import site_key, unique_key
 from vipbench.leaderboard.loading import LoadedRun, load_run
 from vipbench.leaderboard.page import render_index
 from vipbench.leaderboard.samples import write_unit_samples
+from vipbench.leaderboard.state import BuildState, RunState, fingerprint
 from vipbench.leaderboard.summary import RunEntry, summarize
 from vipbench.leaderboard.tables import build_model
 from vipbench.results import BrokenRun, each_run, warn_stderr
@@ -66,6 +68,9 @@ class SiteBuild:
     def __init__(self, out_dir: Path, console=None):
         self.out_dir, self.console = out_dir, console
         self.images = ImageWriter(out_dir)
+        self.state = BuildState(out_dir)
+        self.reused: list[str] = []
+        """The runs whose pages were kept as the last build wrote them."""
         self.keys: set[str] = set()
         self.written: set[Path] = set()
         """Every file of the site this build wrote or keeps: what ``clean_stale`` leaves."""
@@ -74,19 +79,32 @@ class SiteBuild:
         self._claimed = False
 
     def add_run(self, store: RunStore) -> RunEntry:
-        """Read one run, write its sample files and pictures, and return its entry. Raises BrokenRun."""
-        run = load_run(store)
-        key = unique_key(site_key(run.run_id), self.keys)
+        """One run's entry: from its state file when its files have not changed since its pages were written, else
+        read, its sample files and pictures written. Raises BrokenRun."""
+        key = unique_key(site_key(store.run_id), self.keys)
+        files = fingerprint(store.path)
+        state = self.state.reusable(store, key, files)
+        if state is None or state.images.failed or state.images.missing:  # a picture that failed is tried again
+            state = self._write_run(load_run(store), key, files)
+        else:
+            self.state.keep(key, self.written)
+            self.reused.append(store.run_id)
         self.keys.add(key.lower())
-        return self._write_run(run, key)
+        self.written |= {self.out_dir / p for p in state.written}
+        self._keep_pictures(state.images)
+        return state.entry
 
-    def _write_run(self, run: LoadedRun, key: str) -> RunEntry:
+    def _write_run(self, run: LoadedRun, key: str, files: dict[str, list[int] | None]) -> RunState:
+        written: set[Path] = set()
         units = []
         if run.scores and run.scores.units:
             self._claim()
-            units = write_unit_samples(run, key, self.out_dir, self.images, self.written, self.console)
-        self._keep_pictures(self.images.finish_run())
-        return summarize(run, key, units)
+            units = write_unit_samples(run, key, self.out_dir, self.images, written, self.console)
+        paths = sorted(p.relative_to(self.out_dir).as_posix() for p in written)
+        state = RunState(summarize(run, key, units), files, paths, self.images.finish_run())
+        if units:
+            self.state.save(state, self.written)
+        return state
 
     def _keep_pictures(self, images: RunImages) -> None:
         self.written |= {self.out_dir / p for p in images.used}
