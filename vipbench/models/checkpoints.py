@@ -69,6 +69,29 @@ def read_config(folder: Path, model_type: str, family: str | None = None, *, pre
     return config
 
 
+def llama_tokenizer(folder: Path):
+    """A checkpoint folder's tokenizer, read as Llama's: given a config, transformers does not read config.json's
+    model_type (Osprey's ``osprey``, PerceptionGPT's ``shikra``), which it does not know."""
+    from transformers import AutoTokenizer, LlamaConfig
+
+    try:
+        return AutoTokenizer.from_pretrained(folder, config=LlamaConfig())
+    except (OSError, ValueError) as exc:
+        raise VipbenchError(f"cannot load the tokenizer from {folder}: {str(exc).splitlines()[0]}") from None
+
+
+def hub_file(repo: str, filename: str, what: str, hint: str) -> Path:
+    """One file of a Hub repo that a checkpoint loads apart (a vision tower's weights): from the local cache, or
+    downloaded where there is a network; where neither, vipbench.hub's one line names ``what`` and the ``hint``."""
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    from vipbench.hub import local_only
+
+    cached = isinstance(try_to_load_from_cache(repo, filename), str)
+    offline = local_only(f"{what} {repo!r}", cached, hint)
+    return Path(hf_hub_download(repo, filename, local_files_only=offline))
+
+
 def _a(word: str) -> str:
     return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
 

@@ -10,6 +10,30 @@ from vipbench.errors import VipbenchError
 from vipbench.models.base import ModelAdapter
 from vipbench.types import REGION_TOKEN, Request
 
+#: The id upstream LLaVA code gives the image in a prompt's token ids (``IMAGE_TOKEN_INDEX``); Osprey's and xtuner's
+#: (OMG-LLaVA's) code keep it.
+IMAGE_PLACEHOLDER_ID = -200
+#: OpenAI CLIP's normalisation, which Osprey (for its ConvNeXt) and PerceptionGPT (for its CLIP) both apply.
+CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
+
+
+def to_tensor(image, mean: Sequence[float], std: Sequence[float]):
+    """A picture as a (3, H, W) float32 tensor, scaled to 0–1 and normalised per channel (torchvision's ``ToTensor``
+    then ``Normalize``, which every native adapter's upstream applies)."""
+    import numpy as np
+    import torch
+
+    x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255)
+    return ((x - torch.tensor(mean)) / torch.tensor(std)).permute(2, 0, 1)
+
+
+def square(size: tuple[int, int]) -> tuple[int, int, int]:
+    """(side, x offset, y offset) of a picture of ``size`` pasted into the middle of its padded square (LLaVA's
+    ``expand2square``, as ``vipbench.imaging.pad_to_square`` draws it)."""
+    w, h = size
+    side = max(w, h)
+    return side, (side - w) // 2, (side - h) // 2
+
 
 def numbered_regions(request: Request, placeholder: str) -> str:
     """The question with its k-th ``<region>`` written "region{k} {placeholder}", as Osprey's and OMG-LLaVA's

@@ -34,15 +34,13 @@ from typing import Any, ClassVar, Literal
 
 from vipbench.errors import MissingExtraError, VipbenchError
 from vipbench.models.base import Generation, GenerationSettings
-from vipbench.models.checkpoints import checkpoint_folder, describe_checkpoint
-from vipbench.models.native import EmbeddingsAdapter, numbered_regions
+from vipbench.models.checkpoints import checkpoint_folder, describe_checkpoint, hub_file
+from vipbench.models.native import IMAGE_PLACEHOLDER_ID, EmbeddingsAdapter, numbered_regions, square, to_tensor
 from vipbench.prompting import request_image
 from vipbench.records import ids_hash
 from vipbench.types import Request
 
 IMAGE = "<image>"
-#: The id xtuner gives the image in a prompt's token ids (``IMAGE_TOKEN_INDEX``).
-IMAGE_PLACEHOLDER_ID = -200
 TEMPLATE = "<|im_start|>user\n" + IMAGE + "\n{question}<|im_end|>\n<|im_start|>assistant\n"
 STOP = "<|im_end|>"
 MEAN, STD = (0.4814, 0.4578, 0.4082), (0.2686, 0.2613, 0.2757)
@@ -126,15 +124,9 @@ class OMGLLaVAAdapter(EmbeddingsAdapter):
             return Path(clip_path).expanduser()
         if (folder / CLIP_FILE).is_file():
             return folder / CLIP_FILE
-        from vipbench.hub import local_only
-
         try:
-            from huggingface_hub import hf_hub_download, try_to_load_from_cache
-
-            cached = isinstance(try_to_load_from_cache(CLIP_REPO, CLIP_FILE), str)
             hint = "give the file with --model-args clip_path=FILE"
-            offline = local_only(f"OMG-LLaVA's vision trunk {CLIP_REPO!r}", cached, hint)
-            return Path(hf_hub_download(CLIP_REPO, CLIP_FILE, local_files_only=offline))
+            return hub_file(CLIP_REPO, CLIP_FILE, "OMG-LLaVA's vision trunk", hint)
         except (VipbenchError, OSError, ValueError):
             return None
 
@@ -183,15 +175,10 @@ class OMGLLaVAAdapter(EmbeddingsAdapter):
 
     def pixels(self, request: Request):
         """Pad to a square with the mean colour, bicubic resize, normalise: (3, S, S) in float32."""
-        import numpy as np
-        import torch
-
         from vipbench.imaging import pad_to_square
 
         size = self.geometry.image_size
-        square = pad_to_square(request_image(request), PAD_COLOUR).resize((size, size), resample=3)
-        x = torch.from_numpy(np.asarray(square, dtype=np.float32) / 255)
-        return ((x - torch.tensor(MEAN)) / torch.tensor(STD)).permute(2, 0, 1)
+        return to_tensor(pad_to_square(request_image(request), PAD_COLOUR).resize((size, size), resample=3), MEAN, STD)
 
     def masks(self, request: Request):
         """The regions as the model reads them: (N, S, S) masks on the padded square (a box as its rectangle)."""
@@ -213,9 +200,7 @@ class OMGLLaVAAdapter(EmbeddingsAdapter):
 
         from vipbench.imaging import image_size
 
-        w, h = image_size(request.image_path)
-        side = max(w, h)
-        dx, dy = (side - w) // 2, (side - h) // 2
+        side, dx, dy = square(image_size(request.image_path))
         scale = self.geometry.image_size / side
         return torch.tensor([[(x + dx) * scale, (y + dy) * scale] for x, y in (r.center for r in request.regions)])
 

@@ -42,7 +42,6 @@ module tree and the save code above.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -56,7 +55,7 @@ from vipbench.errors import VipbenchError
 from vipbench.models import internlm2
 from vipbench.models.convnext import ConvNeXtTrunk
 from vipbench.models.omg_seg import HeadGeometry, Memories, OMGSegHead, resize_matrix
-from vipbench.models.weights import load_strictly, load_tensors, merge_lora, read_tensors
+from vipbench.models.weights import LORA_KEY, load_strictly, load_tensors, merge_lora, read_tensors
 
 LLM_FOLDER = "internlm2-chat-7b"
 HEAD_FILE = "omg_seg_convl.pth"
@@ -77,7 +76,6 @@ SEGMENTATION_ONLY = (
     "visual_encoder.panoptic_head.additional_ffn.",
     "visual_encoder.downsample_layer.",
 )
-_LORA = re.compile(r"^(?P<module>.+)\.lora_(?P<which>[AB])(\.default)?\.weight$")
 
 
 @dataclass(frozen=True)
@@ -305,7 +303,7 @@ def _read_finetune(path: Path, llm: dict[str, Any]) -> tuple[dict[str, Any], dic
         elif key.startswith("llm."):
             name = key.removeprefix(PEFT_PREFIX) if key.startswith(PEFT_PREFIX) else key.removeprefix("llm.")
             name = name.replace(".base_layer.", ".")
-            match = _LORA.match(name)
+            match = LORA_KEY.match(name)
             if match:
                 lora[(match["module"], match["which"])] = tensor
             elif name in llm:

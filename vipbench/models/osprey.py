@@ -23,9 +23,16 @@ from typing import Any, ClassVar, Literal
 
 from vipbench.errors import MissingExtraError, VipbenchError
 from vipbench.models.base import Generation, GenerationSettings
-from vipbench.models.checkpoints import checkpoint_folder, describe_checkpoint, read_config
+from vipbench.models.checkpoints import checkpoint_folder, describe_checkpoint, hub_file, llama_tokenizer, read_config
 from vipbench.models.llava import SYSTEM
-from vipbench.models.native import EmbeddingsAdapter, numbered_regions
+from vipbench.models.native import (
+    CLIP_MEAN,
+    CLIP_STD,
+    IMAGE_PLACEHOLDER_ID,
+    EmbeddingsAdapter,
+    numbered_regions,
+    to_tensor,
+)
 from vipbench.prompting import request_image
 from vipbench.records import ids_hash
 from vipbench.types import Request
@@ -38,12 +45,9 @@ PREFIXES = {
     "demo": "<image>\n\nThis provides an overview of the picture.\n",
 }
 MASK, POS = "<mask>", "<pos>"
-#: The id upstream LLaVA code gives the image in a prompt's token ids (``IMAGE_TOKEN_INDEX``).
-IMAGE_PLACEHOLDER_ID = -200
 #: Where open_clip's ``convnext_large_d_320`` (laion2B-s29B-b131K-ft-soup) weights live, which Osprey loads apart.
 CLIP_REPO = "laion/CLIP-convnext_large_d_320.laion2B-s29B-b131K-ft-soup"
 CLIP_FILE = "open_clip_pytorch_model.bin"
-CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 
 
 # ------------------------------------------------------------------------------------------- the adapter
@@ -66,7 +70,7 @@ class OspreyAdapter(EmbeddingsAdapter):
     ):
         try:
             import torch  # noqa: F401
-            from transformers import AutoTokenizer, LlamaConfig
+            import transformers  # noqa: F401
         except ImportError:
             raise MissingExtraError("models", "Osprey") from None
 
@@ -80,11 +84,7 @@ class OspreyAdapter(EmbeddingsAdapter):
         self.device, self.dtype = resolve_device(device, dtype)
         clip = self._clip_file(folder, config, clip_path)
         self.clip_path = str(clip)
-        try:
-            # Given a config, transformers does not read config.json's model_type "osprey", which it does not know.
-            self.tokenizer = AutoTokenizer.from_pretrained(folder, config=LlamaConfig())
-        except (OSError, ValueError) as exc:
-            raise VipbenchError(f"cannot load the tokenizer from {folder}: {str(exc).splitlines()[0]}") from None
+        self.tokenizer = llama_tokenizer(folder)
         self.tokenizer.add_tokens([MASK, POS], special_tokens=True)
         self.mask_id, self.pos_id = self.tokenizer.convert_tokens_to_ids([MASK, POS])
         with no_init():
@@ -103,15 +103,10 @@ class OspreyAdapter(EmbeddingsAdapter):
         beside = folder / Path(str(config.get("mm_vision_tower", CLIP_FILE))).name
         if beside.is_file():
             return beside
-        from vipbench.hub import local_only
-
         try:
-            from huggingface_hub import hf_hub_download, try_to_load_from_cache
-
-            cached = isinstance(try_to_load_from_cache(CLIP_REPO, CLIP_FILE), str)
-            hint = "give the file with --model-args clip_path=FILE"
-            offline = local_only(f"Osprey's vision tower {CLIP_REPO!r}", cached, hint)
-            return Path(hf_hub_download(CLIP_REPO, CLIP_FILE, local_files_only=offline))
+            return hub_file(
+                CLIP_REPO, CLIP_FILE, "Osprey's vision tower", "give the file with --model-args clip_path=FILE"
+            )
         except VipbenchError:
             return beside  # a checkpoint that carries its trunk needs no file; read_state says when one is missing
 
@@ -138,8 +133,6 @@ class OspreyAdapter(EmbeddingsAdapter):
 
     def pixels(self, request: Request):
         """Osprey's preprocessing: resize the short side to 512 (bicubic), normalise, then warp to 512 × 512."""
-        import numpy as np
-        import torch
         import torch.nn.functional as F  # noqa: N812
 
         image = request_image(request)
@@ -147,8 +140,7 @@ class OspreyAdapter(EmbeddingsAdapter):
         w, h = image.size
         scale = size / min(w, h)
         image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), resample=3)
-        x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255)
-        x = ((x - torch.tensor(CLIP_MEAN)) / torch.tensor(CLIP_STD)).permute(2, 0, 1).unsqueeze(0)
+        x = to_tensor(image, CLIP_MEAN, CLIP_STD).unsqueeze(0)
         return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
 
     def masks(self, request: Request):

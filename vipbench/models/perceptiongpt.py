@@ -32,8 +32,8 @@ from typing import Any, ClassVar
 
 from vipbench.errors import MissingExtraError, VipbenchError
 from vipbench.models.base import Generation, GenerationSettings
-from vipbench.models.checkpoints import checkpoint_folder, describe_checkpoint, read_config
-from vipbench.models.native import EmbeddingsAdapter
+from vipbench.models.checkpoints import checkpoint_folder, describe_checkpoint, llama_tokenizer, read_config
+from vipbench.models.native import CLIP_MEAN, CLIP_STD, EmbeddingsAdapter, square, to_tensor
 from vipbench.prompting import request_image
 from vipbench.records import ids_hash
 from vipbench.types import REGION_TOKEN, Request
@@ -49,7 +49,6 @@ SYSTEM = (
 TEMPLATE = SYSTEM + " USER: <image> {question} ASSISTANT:"
 #: Where upstream's config finds the vision tower, which its checkpoints do not contain.
 CLIP_REPO = "openai/clip-vit-large-patch14"
-CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 PAD_COLOUR = (255, 255, 255)
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
@@ -72,7 +71,7 @@ class PerceptionGPTAdapter(EmbeddingsAdapter):
     ):
         try:
             import torch  # noqa: F401
-            from transformers import AutoTokenizer, LlamaConfig
+            import transformers  # noqa: F401
         except ImportError:
             raise MissingExtraError("models", "PerceptionGPT") from None
 
@@ -93,11 +92,7 @@ class PerceptionGPTAdapter(EmbeddingsAdapter):
         self.weights = self._weights(config, checkpoint, model_path)
         clip = self._clip_folder(folder, config, clip_path)
         self.clip_path = str(clip)
-        try:
-            # Given a config, transformers does not read config.json's model_type "shikra", which it does not know.
-            self.tokenizer = AutoTokenizer.from_pretrained(folder, config=LlamaConfig())
-        except (OSError, ValueError) as exc:
-            raise VipbenchError(f"cannot load the tokenizer from {folder}: {str(exc).splitlines()[0]}") from None
+        self.tokenizer = llama_tokenizer(folder)
         self.added_ids = self._token_ids(folder)
         self.patch_id, self.start_id, self.end_id, self.loc_id = (self.added_ids[t] for t in modeling.ADDED_TOKENS[:4])
         self._added = re.compile("(" + "|".join(re.escape(t) for t in self.added_ids) + ")")
@@ -211,7 +206,7 @@ class PerceptionGPTAdapter(EmbeddingsAdapter):
         to 3 decimals."""
         from vipbench.imaging import image_size
 
-        side, dx, dy = _square(image_size(request.image_path))
+        side, dx, dy = square(image_size(request.image_path))
         clamp = lambda v: min(max(v, 0.0), 1.0)  # noqa: E731
         return [
             [round(clamp(v / side), 3) for v in (x1 + dx, y1 + dy, x2 + dx, y2 + dy)]
@@ -220,17 +215,14 @@ class PerceptionGPTAdapter(EmbeddingsAdapter):
 
     def pixels(self, request: Request):
         """Upstream's preprocessing: pad to a square with white, resize (bicubic) to CLIP's size, normalise."""
-        import numpy as np
-        import torch
         from PIL import Image
 
         image = request_image(request)
-        side, dx, dy = _square(image.size)
-        square = Image.new("RGB", (side, side), PAD_COLOUR)
-        square.paste(image, (dx, dy))
+        side, dx, dy = square(image.size)
+        padded = Image.new("RGB", (side, side), PAD_COLOUR)
+        padded.paste(image, (dx, dy))
         size = self.model.image_size
-        x = torch.from_numpy(np.asarray(square.resize((size, size), resample=3), dtype=np.float32) / 255)
-        return ((x - torch.tensor(CLIP_MEAN)) / torch.tensor(CLIP_STD)).permute(2, 0, 1)
+        return to_tensor(padded.resize((size, size), resample=3), CLIP_MEAN, CLIP_STD)
 
     def embed(self, request: Request):
         """The input embeddings of one request: its tokens' rows, the image features where the patches are,
@@ -287,7 +279,7 @@ class PerceptionGPTAdapter(EmbeddingsAdapter):
         from vipbench.imaging import image_size
 
         w, h = image_size(request.image_path)
-        side, dx, dy = _square((w, h))
+        side, dx, dy = square((w, h))
         boxes = []
         for step, (x1, y1, x2, y2) in found:
             pixels = [(x1 * side - dx, w), (y1 * side - dy, h), (x2 * side - dx, w), (y2 * side - dy, h)]
@@ -299,10 +291,3 @@ class PerceptionGPTAdapter(EmbeddingsAdapter):
                 }
             )
         return {"boxes": boxes}
-
-
-def _square(size: tuple[int, int]) -> tuple[int, int, int]:
-    """(side, x offset, y offset) of an image of ``size`` pasted into the middle of its padded square."""
-    w, h = size
-    side = max(w, h)
-    return side, (side - w) // 2, (side - h) // 2

@@ -32,7 +32,6 @@ checked against a real file: it is **UNCONFIRMED**, derived from the module tree
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ import torch
 from torch import nn
 
 from vipbench.errors import VipbenchError
-from vipbench.models.weights import load_strictly, merge_lora, read_tensors
+from vipbench.models.weights import LORA_KEY, load_strictly, merge_lora, read_tensors
 
 IMAGE_PATCH, IMAGE_START, IMAGE_END, LOC = "<im_patch>", "<im_start>", "<im_end>", "<loc>"
 #: The tokens upstream's builder adds to the tokenizer, in its order; only the first four are read here.
@@ -51,7 +50,6 @@ BOX_HIDDEN = 512
 #: Checkpoint keys of the mask branch, which the box path never runs.
 MASK_BRANCH = ("merge_coef_higher", "mask_encoder.", "mask_decoder.", "decoder_mapping.", "visual_adaptor.")
 PEFT_PREFIX = "model.base_model.model."
-_LORA = re.compile(r"^(?P<module>.+)\.lora_(?P<which>[AB])\.default\.weight$")
 
 
 # ------------------------------------------------------------------------------------------- the model
@@ -186,7 +184,7 @@ def read_checkpoint(folder: Path, lora_alpha: float) -> tuple[dict[str, Any], st
     unexpected = []
     for key, tensor in raw.items():
         name = unwrap_peft(key) if layout == "peft" else key
-        match = _LORA.match(name)
+        match = LORA_KEY.match(name)
         if match:
             lora[(match["module"], match["which"])] = tensor
             continue

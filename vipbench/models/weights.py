@@ -4,6 +4,7 @@ format their releases use, and one clear line when a file is missing or unreadab
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +13,10 @@ from typing import Any
 import torch
 
 from vipbench.errors import VipbenchError
+
+#: A LoRA tensor's key as peft saves it: the module, ``lora_A`` or ``lora_B``, the adapter's name (``default``; the
+#: state dict peft hands out for saving leaves it out), ``weight``.
+LORA_KEY = re.compile(r"^(?P<module>.+)\.lora_(?P<which>[AB])(\.default)?\.weight$")
 
 
 def read_tensors(folder: Path, what: str) -> dict[str, Any]:

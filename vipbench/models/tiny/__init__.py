@@ -23,6 +23,14 @@ _CHECKPOINTS = {
     "omg-llava": "omg_llava:tiny_omg_llava",
     "perceptiongpt": "perceptiongpt:tiny_perceptiongpt",
 }
+#: The language model's sizes in every tiny Llama-based checkpoint (transformers' own tests use these).
+TINY_LLAMA = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 37,
+    "max_position_embeddings": 2048,
+}
 #: The tiny tokenizer's vocabulary: words the fixtures' questions and the visual prompts' names use.
 _WORDS = (
     "the a an is are of in on at to and or it this that there yes no not left right top bottom middle "

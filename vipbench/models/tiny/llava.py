@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vipbench.models.tiny import cached_build, tiny_tokenizer
+from vipbench.models.tiny import TINY_LLAMA, cached_build, tiny_tokenizer
 from vipbench.resources import cache_dir
 
 #: Bump when the recipe changes, so cached copies are rebuilt.
@@ -69,11 +69,7 @@ def build_tiny(
     text_config = LlamaConfig(
         **{
             "vocab_size": len(tokenizer),
-            "hidden_size": 32,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "intermediate_size": 37,
-            "max_position_embeddings": 2048,
+            **TINY_LLAMA,
             "pad_token_id": tokenizer.pad_token_id,
             "bos_token_id": tokenizer.bos_token_id,
             "eos_token_id": tokenizer.eos_token_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vipbench.models.tiny import cached_build, save_two_shards, tiny_tokenizer
+from vipbench.models.tiny import TINY_LLAMA, cached_build, save_two_shards, tiny_tokenizer
 from vipbench.resources import cache_dir
 
 #: Bump when the recipe changes, so cached copies are rebuilt.
@@ -33,11 +33,7 @@ def build_tiny_osprey(out: Path, seed: int = 0, trunk_in_shards: bool = False) -
         "model_type": "osprey",
         "architectures": ["OspreyLlamaForCausalLM"],
         "vocab_size": len(vocab),
-        "hidden_size": 32,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "intermediate_size": 37,
-        "max_position_embeddings": 2048,
+        **TINY_LLAMA,
         "bos_token_id": vocab["<s>"],
         "eos_token_id": vocab["</s>"],
         "pad_token_id": vocab["<pad>"],

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from vipbench.models.tiny import cached_build, save_two_shards, tiny_tokenizer
+from vipbench.models.tiny import TINY_LLAMA, cached_build, save_two_shards, tiny_tokenizer
 from vipbench.resources import cache_dir
 
 #: Bump when the recipe changes, so cached copies are rebuilt.
@@ -74,11 +74,7 @@ def build_tiny_perceptiongpt(
         "model_type": "shikra",
         "architectures": ["PerceptionGPT"],
         "vocab_size": len(tokenizer),
-        "hidden_size": 32,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "intermediate_size": 37,
-        "max_position_embeddings": 2048,
+        **TINY_LLAMA,
         "use_cache": False,  # upstream's builder turns it off for training, and saves it so
         "bos_token_id": tokenizer.bos_token_id,
         "eos_token_id": tokenizer.eos_token_id,
