@@ -70,22 +70,16 @@ def run(
     planned = plan(spec, index, warn=warn)
     timings = {"plan_s": time.perf_counter() - clock}
     clock = time.perf_counter()
-    with world.leader_first():  # whatever rank 0 downloads or builds, the others then read whole
-        device = world.device(device)
-        model = create_model(spec.model, **spec.model_options, **({"device": device} if device else {}))
+    model = _load_model(spec, device, world)
     timings["load_s"] = time.perf_counter() - clock
-    if store is None:
-        store = _new_store(results_dir, run_id or new_run_id(spec.model), world)
-    else:
-        world.barrier()  # every process has checked the run it resumes before rank 0 marks it running
-    size = batch_size or model.batch_size or model.default_batch_size
+    store = _run_folder(store, results_dir, run_id or new_run_id(spec.model), world)
     try:
         execute(
             store,
             spec,
             planned,
             model,
-            size,
+            batch_size or model.batch_size or model.default_batch_size,
             command=list(command),
             resumed=resume is not None,
             groups=group_specs(index, spec.tasks),
@@ -95,9 +89,7 @@ def run(
             world=world,
         )
     finally:
-        line = model.report()
-        if line:
-            (console.print if console is not None else print)(line)
+        _say(model.report(), console)
     return store
 
 
@@ -106,14 +98,31 @@ def _nothing_left(store: RunStore) -> bool:
     return manifest.status == "complete" and len(store.predictions()) >= manifest.planned
 
 
+def _load_model(spec: RunSpec, device: str | None, world: World) -> ModelAdapter:
+    """The model, on this process's device; rank 0 loads first, so whatever it downloads or builds the others then
+    read whole."""
+    with world.leader_first():
+        device = world.device(device)
+        return create_model(spec.model, **spec.model_options, **({"device": device} if device else {}))
+
+
+def _say(line: str | None, console) -> None:
+    if line:
+        (console.print if console is not None else print)(line)
+
+
 def new_run_id(model: str) -> str:
     """A time stamp and the model's name, with what a run id cannot hold (``openai:org/model``) as ``-``."""
     name = re.sub(r"[^A-Za-z0-9._@+-]+", "-", model).strip("-") or "model"
     return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}_{name}"
 
 
-def _new_store(results_dir: Path, run_id: str, world: World) -> RunStore:
-    """The new run's folder, created and named by rank 0."""
+def _run_folder(resumed: RunStore | None, results_dir: Path, run_id: str, world: World) -> RunStore:
+    """The resumed run's folder, once every process has checked it (before rank 0 marks it running); or the new
+    run's, created and named by rank 0."""
+    if resumed is not None:
+        world.barrier()
+        return resumed
     run_id = world.share(run_id)
     store = RunStore.create(results_dir, run_id) if world.leader else RunStore(results_dir / run_id)
     world.barrier()
@@ -297,20 +306,29 @@ def _generate(
         for item in planned:
             model.begin_task(item.task.name, item.requests)
             progress.update(rate.bar, description=f"{spec.model} · {item.task.name}")
-            groups = pending[item.task.name]
-            samples = {group[0].key: group for group in groups}
-            for batch, answers, seconds in batches(model, [g[0] for g in groups], item.generation, size, warn):
-                if len(answers) != len(batch):
-                    raise VipbenchError(f"model returned {len(answers)} answers for {len(batch)} requests")
-                records = [
-                    prediction_record(r, a, seconds / len(batch))
-                    for asked, a in zip(batch, answers)
-                    for r in samples[asked.key]
-                ]
+            for asked, records in _answered(model, item, pending[item.task.name], size, warn):
                 store.append_predictions(records, rank=world.shard)
                 made += records
-                rate.advance(len(batch))
+                rate.advance(asked)
     return made
+
+
+def _answered(
+    model: ModelAdapter, item: PlannedTask, groups: list[list[Request]], size: BatchSize, warn: Callable[[str], None]
+) -> Iterator[tuple[int, list[PredictionRecord]]]:
+    """Each batch as the number of requests it asked and the records of every sample that asked them."""
+    samples = {group[0].key: group for group in groups}
+    for batch, answers, seconds in batches(model, [g[0] for g in groups], item.generation, size, warn):
+        if len(answers) != len(batch):
+            raise VipbenchError(f"model returned {len(answers)} answers for {len(batch)} requests")
+        yield (
+            len(batch),
+            [
+                prediction_record(r, a, seconds / len(batch))
+                for asked, a in zip(batch, answers)
+                for r in samples[asked.key]
+            ],
+        )
 
 
 def _merged(
