@@ -32,11 +32,13 @@ from scripted import use_script  # noqa: E402
 
 from vipbench.records import RunSpec  # noqa: E402
 from vipbench.runner import run  # noqa: E402
-from vipbench.scoring.grade import JudgeOptions, grade_run  # noqa: E402
+from vipbench.scoring.grade import grade_run  # noqa: E402
+from vipbench.scoring.options import GradingPolicy, JudgeEndpoint, JudgeOverrides  # noqa: E402
 from vipbench.store import RunStore  # noqa: E402
 
 ITEMS, RUNS, LATENCY = 303, 5, 0.2
-DEFAULT_CONCURRENCY = JudgeOptions().concurrency
+DEFAULT_CONCURRENCY = JudgeEndpoint().concurrency
+POLICY = GradingPolicy(overrides=JudgeOverrides(runs=RUNS))
 
 
 RATE, RATE_LATENCY, RATE_ITEMS = 20.0, 1.0, 160
@@ -72,9 +74,9 @@ class ServerProcess:
 def timed_judge(store: RunStore, server: ServerProcess, cache: Path, concurrency: int) -> tuple[float, int]:
     store.judgements_path.unlink(missing_ok=True)
     server.reset()
-    options = JudgeOptions(base_url=server.url, runs=RUNS, concurrency=concurrency, cache_path=cache)
+    endpoint = JudgeEndpoint(base_url=server.url, concurrency=concurrency, cache_path=cache)
     started = time.perf_counter()
-    outcome = grade_run(store, options)
+    outcome = grade_run(store, POLICY, endpoint)
     elapsed = time.perf_counter() - started
     assert outcome.failed == 0, f"{outcome.failed} grades failed"
     return elapsed, server.requests()
@@ -83,11 +85,10 @@ def timed_judge(store: RunStore, server: ServerProcess, cache: Path, concurrency
 def rate_limited(store: RunStore, work: Path, adaptive: bool) -> str:
     """Grade under the rate limit; the reached share of it, the 429 share and the failed grades."""
     with ServerProcess(RATE_LATENCY, RATE) as server:
-        options = JudgeOptions(
-            base_url=server.url, runs=RUNS, cache_path=work / f"rate-{adaptive}.sqlite", adaptive=adaptive
-        )
+        cache = work / f"rate-{adaptive}.sqlite"
+        endpoint = JudgeEndpoint(base_url=server.url, cache_path=cache, adaptive=adaptive)
         started = time.perf_counter()
-        outcome = grade_run(store, options)
+        outcome = grade_run(store, POLICY, endpoint)
         elapsed = time.perf_counter() - started
         stats = server.stats()
     passed = stats["requests"] - stats["rate_limited"]

@@ -17,10 +17,12 @@ from vipbench.cli import main
 from vipbench.models import create_model
 from vipbench.models.base import GenerationSettings
 from vipbench.progress import progress_bar
-from vipbench.scoring.grade import JudgeOptions, grade_run
+from vipbench.scoring.grade import grade_run
+from vipbench.scoring.options import GradingPolicy, JudgeEndpoint, JudgeOverrides
 from vipbench.store import RunStore
 from vipbench.tasks import TaskIndex
 
+ONE_RUN = GradingPolicy(overrides=JudgeOverrides(runs=1))
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
@@ -142,8 +144,8 @@ def test_timeouts_after_the_endpoint_answered_are_retried_and_shown_as_they_happ
     output = io.StringIO()
     console = Console(file=output, width=80, force_terminal=True, color_system=None)
     with JudgeServer(hang_requests={2}, hang_seconds=4) as server:  # silent once, after it has answered
-        options = JudgeOptions(base_url=server.url, runs=1, timeout=1, backoff_initial=1)
-        outcome = grade_run(store, options, console=console, warn=lambda m: None)
+        endpoint = JudgeEndpoint(base_url=server.url, timeout=1, backoff_initial=1)
+        outcome = grade_run(store, ONE_RUN, endpoint, console=console, warn=lambda m: None)
         assert server.requests == 9  # 8 grades, the silent one asked again
     drawn = frames(output.getvalue())
     # The timeout is on the bar while its grade waits for the retry, not only once everything is done.
@@ -160,8 +162,8 @@ def test_the_bar_reports_what_was_really_in_flight(tmp_path, vip_bench_dir):
     output = io.StringIO()
     console = Console(file=output, width=120, force_terminal=True, color_system=None)
     with JudgeServer(latency=0.05) as server:
-        options = JudgeOptions(base_url=server.url, runs=1)
-        grade_run(RunStore.open(tmp_path, "r"), options, console=console, warn=lambda m: None)
+        endpoint = JudgeEndpoint(base_url=server.url)
+        grade_run(RunStore.open(tmp_path, "r"), ONE_RUN, endpoint, console=console, warn=lambda m: None)
     peaks = {int(n) for n in re.findall(r"(\d+) in flight", output.getvalue())}
     assert peaks and max(peaks) <= 7, peaks  # one grade alone, then the other 7: not the limit (16 or more)
 

@@ -34,8 +34,9 @@ command again is free.
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
-    from vipbench.scoring.grade import JudgeOptions, grade_run
+    from vipbench.scoring.grade import grade_run
     from vipbench.scoring.judge.batching import describe
+    from vipbench.scoring.options import GradingPolicy, JudgeEndpoint, JudgeOverrides
     from vipbench.scoring.report import print_scores
     from vipbench.store import RunStore
 
@@ -44,31 +45,31 @@ def cmd_judge(args: argparse.Namespace) -> int:
     if args.wait and not args.batch:
         raise VipbenchError("--wait waits for a batch: give it with --batch")
     store = RunStore.open(args.results, args.run)
-    options = JudgeOptions(
-        judge_model=args.judge,
+    policy = GradingPolicy(
+        overrides=JudgeOverrides(model=args.judge, runs=args.runs, template=args.judge_template),
+        include_paths=args.include_path,
+        rescore_with_current_task=args.rescore_with_current_task,
+        failed_grade=args.failed_grade,
+        swap_check=args.swap_check,
+        allow_partial=args.allow_partial,
+        allow_failures=args.allow_failures,
+    )
+    endpoint = JudgeEndpoint(
         base_url=args.base_url,
-        runs=args.runs,
         concurrency=args.concurrency,
-        template=args.judge_template,
-        cost_limit=args.cost_limit,
-        prices=args.prices,
+        adaptive=not args.fixed_concurrency,
         timeout=args.timeout,
         max_retries=args.max_retries,
         backoff_initial=args.backoff,
         cache_path=args.cache,
-        include_paths=args.include_path,
-        rescore_with_current_task=args.rescore_with_current_task,
-        allow_partial=args.allow_partial,
-        swap_check=args.swap_check,
-        adaptive=not args.fixed_concurrency,
-        failed_grade=args.failed_grade,
+        prices=args.prices,
+        cost_limit=args.cost_limit,
         batch=args.batch,
         wait=args.wait,
         poll=args.poll,
-        allow_failures=args.allow_failures,
     )
     console, out = stderr_console(), stdout_console()
-    outcome = grade_run(store, options, console=console, warn=warn)
+    outcome = grade_run(store, policy, endpoint, console=console, warn=warn)
     for state in outcome.batch.ended if outcome.batch else ():
         out.print(describe(state, store.run_id), soft_wrap=True)
     if outcome.scores is None:  # a batch is pending

@@ -168,10 +168,11 @@ def _run_and_score(args: argparse.Namespace, spec, overrides: dict, index, conso
 def score_finished_run(store, console) -> int:
     """Score what needs no judge call at once (metric tasks), as lm-evaluation-harness does, and say what waits
     for ``vipbench judge``."""
-    from vipbench.scoring.grade import JudgeOptions, grade_run
+    from vipbench.scoring.grade import grade_run
+    from vipbench.scoring.options import GradingPolicy
     from vipbench.scoring.report import print_scores
 
-    outcome = grade_run(store, JudgeOptions(judge_calls=False), console=console, warn=warn)
+    outcome = grade_run(store, GradingPolicy(), console=console, warn=warn)  # no endpoint: no judge call
     if outcome.scores.units:
         print_scores(outcome, stdout_console())
     if outcome.waiting:

@@ -13,19 +13,21 @@ every ``!function`` shares one cache, and the vipbench model wrapper finds the t
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vipbench.lmms.docs import TASK_FIELD, doc_request
 from vipbench.lmms.export import BREAKDOWN_SEP, ExportedTask, lmms_task_name, read_record
 from vipbench.prompting import request_image
-from vipbench.records import PredictionRecord, ScorerSpec, prediction_record, stable_hash
+from vipbench.records import Judgement, PredictionRecord, ScorerSpec, prediction_record, stable_hash
 from vipbench.scoring.aggregate import Row, Summary
 from vipbench.types import Request
+
+if TYPE_CHECKING:
+    from vipbench.scoring.plan import UnitPlan
 
 _FOLDERS: dict[Path, ExportedTasks] = {}
 _BY_TASK: dict[str, ExportedTasks] = {}
@@ -126,60 +128,50 @@ class ExportedTasks:
     def _score(self, items: list[dict[str, Any]]) -> Summary:
         from vipbench.scoring.aggregate import summarise
         from vipbench.scoring.base import build_scorer
+        from vipbench.scoring.record import summarise_unit
 
         if not items:
             raise ValueError("no items to score")
         spec = self.task(items[0]).scoring
         records = [prediction_record(self.request(i), i["prediction"]) for i in items]
         if spec.judge is not None:
-            rows = judge_rows(records, spec, self.record.judge_base_url)
-        else:
-            rows = [(record, [item["values"]]) for record, item in zip(records, items)]
+            return summarise_unit(*judge_unit(records, spec, self.record.judge_base_url))[1]
+        rows: list[Row] = [(record, [item["values"]]) for record, item in zip(records, items)]
         scorer = build_scorer(spec.name, spec.args)
         return summarise(scorer, rows, spec.runs, spec.breakdowns, spec.combinations, spec.labels)
 
 
 def grade_with_metric(spec: ScorerSpec, record: PredictionRecord) -> dict[str, Any] | None:
-    """The metric's grade, or None when it raises on this item: left out of every number, as vipbench does."""
-    from vipbench.scoring.base import check_metric_args
+    """The metric's grade, planned and made by vipbench's own grading service; None when the metric raises on
+    this item: left out of every number, as ``vipbench judge`` does."""
+    from vipbench.scoring.plan import plan_unit
+    from vipbench.scoring.record import grade_values
+    from vipbench.scoring.service import grade_jobs
 
     assert spec.metric is not None
-    metric = check_metric_args(spec.metric.name, spec.metric.args)
-    try:
-        return dict(metric(record, **spec.metric.args))
-    except Exception as exc:  # noqa: BLE001 - one item's failure must not lose the whole task
-        print(f"vipbench: metric {spec.metric.name} failed on {record.sample_id}: {exc}", file=sys.stderr)
-        return None
+    (judgement,) = grade_jobs(plan_unit(spec, [record], {}).jobs).grades.values()
+    if judgement.status != "ok":
+        print(f"vipbench: metric {spec.metric.name} failed on {record.sample_id}: {judgement.error}", file=sys.stderr)
+    return grade_values(judgement)
 
 
-def judge_rows(records: Sequence[PredictionRecord], spec: ScorerSpec, base_url: str | None) -> list[Row]:
-    """Every record graded ``runs`` times by the task's judge, through vipbench's judge client and reply cache
-    (``$VIPBENCH_CACHE/judge-cache.sqlite``): asking again costs nothing. A failed grade is None."""
-    from vipbench.chat.cache import ReplyCache, default_cache_path
-    from vipbench.chat.client import ChatClient
-    from vipbench.scoring.grade import grade_key
-    from vipbench.scoring.judge.protocol import Judge, grade
+def judge_unit(
+    records: Sequence[PredictionRecord], spec: ScorerSpec, base_url: str | None
+) -> tuple[UnitPlan, dict[str, Judgement]]:
+    """Every record graded ``runs`` times by the task's judge at ``base_url``: the unit's plan and its grades by
+    grade key, made by vipbench's grading service through its judge client and reply cache
+    (``$VIPBENCH_CACHE/judge-cache.sqlite``), so asking again costs nothing. A failed grade is reported here and
+    left out of every number."""
+    from rich.console import Console
+
+    from vipbench.scoring.options import JudgeEndpoint
+    from vipbench.scoring.plan import plan_unit
+    from vipbench.scoring.service import grade_jobs
 
     assert spec.judge is not None
-    judge, runs = Judge(spec.judge, base_url), spec.judge.runs
-    grader = judge.key()
-    jobs = [(record, run) for record in records for run in range(runs)]
-
-    async def grade_all(client: ChatClient) -> list[Any]:
-        try:
-            first = await grade(judge, client, jobs[0][0], 0, grade_key(grader, jobs[0][0], 0))  # a dead endpoint
-            rest = await asyncio.gather(*(grade(judge, client, r, n, grade_key(grader, r, n)) for r, n in jobs[1:]))
-            return [first, *rest]
-        finally:
-            await client.close()
-
-    cache = ReplyCache(default_cache_path())
-    try:
-        judgements = asyncio.run(grade_all(ChatClient(cache, base_url=base_url)))
-    finally:
-        cache.close()
-    failed = sum(j.status != "ok" for j in judgements)
+    unit = plan_unit(spec, list(records), {}, base_url)
+    graded = grade_jobs(unit.jobs, endpoint=JudgeEndpoint(base_url=base_url), console=Console(stderr=True))
+    failed = sum(j.status != "ok" for j in graded.grades.values())
     if failed:
-        print(f"vipbench: {failed} of {len(judgements)} judge grades failed; each is left out", file=sys.stderr)
-    values = [j.values if j.status == "ok" else None for j in judgements]
-    return [(record, values[i * runs : (i + 1) * runs]) for i, record in enumerate(records)]
+        print(f"vipbench: {failed} of {len(unit.jobs)} judge grades failed; each is left out", file=sys.stderr)
+    return unit, graded.grades

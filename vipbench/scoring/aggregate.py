@@ -13,12 +13,29 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from vipbench.records import PredictionRecord
 from vipbench.scoring.base import GradedItem, MemberScores, Numbers
-from vipbench.scoring.record import DECIMALS, Stat
+
+DECIMALS = 1
 
 Row = tuple[PredictionRecord, Sequence[Mapping[str, Any] | None]]
 """A prediction and its grade values in each judge run (None where that grade failed)."""
+
+
+class Stat(BaseModel):
+    """One number, as the mean over judge runs with the population std over runs, to 1 decimal (as scores.json
+    keeps it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mean: float | None
+    std: float | None
+    runs: list[float | None]
+    n: int
+    """Items in this group (graded or not)."""
+    label: str | None = None
 
 
 def metadata_values(meta: Mapping[str, Any], key: str) -> list[str]:

@@ -3,17 +3,21 @@
 ``vipbench run`` writes each task's spec into the manifest: the scorer, the metric or the judge (its model, its
 whole template, its parser), the breakdowns and their labels. ``vipbench judge`` grades from that record, so a
 run made with ``--include-path`` or a plugin judge is graded without them, and editing a task's YAML after a
-run changes nothing until ``--rescore-with-current-task`` asks for it.
+run changes nothing until ``--rescore-with-current-task`` asks for it (``graded_specs``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from vipbench.records import GroupSpec, JudgeSpec, MetricSpec, ScorerSpec
+from vipbench.errors import VipbenchError
+from vipbench.records import GroupSpec, JudgeSpec, Manifest, MetricSpec, ScorerSpec, TemplateSpec
 from vipbench.scoring.base import PARSERS, build_scorer, check_metric_args, load_versioned
 from vipbench.scoring.judge.config import load_judge
 from vipbench.scoring.judge.template import load_template
+from vipbench.scoring.options import JudgeOverrides
 from vipbench.taskconfig import GroupConfig, TaskConfig
 
 
@@ -91,3 +95,67 @@ def differences(recorded: ScorerSpec, current: ScorerSpec) -> list[str]:
         if recorded.judge.template.sha256 != current.judge.template.sha256:
             changed.append("judge template")
     return changed
+
+
+def graded_specs(
+    manifest: Manifest,
+    overrides: JudgeOverrides,
+    warn: Callable[[str], None],
+    rescore_with_current_task: bool = False,
+    include_paths: Sequence[Path] = (),
+) -> dict[str, ScorerSpec]:
+    """Each task's spec as the run recorded it (or, with ``rescore_with_current_task``, as its YAML says now),
+    with the command line's overrides. A task whose YAML changed since the run is reported in one line."""
+    specs = {task: provenance.scoring for task, provenance in manifest.tasks.items()}
+    for task, current in _current_specs(specs, rescore_with_current_task, include_paths).items():
+        changed = differences(specs[task], current)
+        if not changed:
+            continue
+        if rescore_with_current_task:
+            specs[task] = current
+            warn(f"scoring {task} with its current task YAML ({', '.join(changed)} changed since the run)")
+        else:
+            warn(
+                f"the scoring of {task} changed since run {manifest.run_id} ({', '.join(changed)}); grading with the "
+                "run's own record (--rescore-with-current-task uses the current one)"
+            )
+    template = load_template(overrides.template) if overrides.template else None
+    return {task: _with_overrides(spec, overrides, template) for task, spec in specs.items()}
+
+
+def _current_specs(
+    recorded: Mapping[str, ScorerSpec], rescore: bool, include_paths: Sequence[Path]
+) -> dict[str, ScorerSpec]:
+    """The specs the tasks' current YAML gives. Only a rescore needs them: otherwise a task that is not installed
+    here, or whose YAML no longer loads, is simply graded from its record."""
+    from vipbench.tasks import TaskIndex
+
+    def refuse(exc: VipbenchError) -> None:
+        if rescore:
+            raise VipbenchError(f"cannot rescore with the current task YAML: {exc}") from None
+
+    try:
+        index = TaskIndex(include_paths)
+    except VipbenchError as exc:
+        refuse(exc)
+        return {}
+    current = {}
+    for task in recorded:
+        try:
+            current[task] = scoring_spec(index.task(task).config)
+        except VipbenchError as exc:
+            refuse(exc)
+    return current
+
+
+def _with_overrides(spec: ScorerSpec, overrides: JudgeOverrides, template: TemplateSpec | None) -> ScorerSpec:
+    if spec.judge is None:
+        return spec
+    updates: dict[str, Any] = {}
+    if overrides.model:
+        updates["model"] = overrides.model
+    if overrides.runs:
+        updates["runs"] = overrides.runs
+    if template:
+        updates["template"] = template
+    return spec.model_copy(update={"judge": spec.judge.model_copy(update=updates)})
