@@ -78,14 +78,16 @@ def test_drawn_prompts_record_how_they_are_rendered(tmp_path):
     assert rendering["shapes"] and rendering["prompts"] >= 16 and "seed" in rendering["seeds"]
 
 
-def test_the_manifest_records_the_judge_as_the_api_reported_it(tmp_path, vip_bench_dir):
+def test_scores_record_the_judge_as_the_api_reported_it_and_the_manifest_is_left_alone(tmp_path, vip_bench_dir):
     run_dir = make_run(tmp_path, vip_bench_dir, ANSWERS)
+    manifest = (run_dir / "manifest.json").read_bytes()
     with JudgeServer(reported_model="gpt-4-0613-reported") as server:
         assert main(["judge", "r", "--results", str(tmp_path), "--base-url", server.url, "--runs", "1"]) == 0
-    judges = json.loads((run_dir / "manifest.json").read_text())["judges"]
-    assert judges["vip-bench-bbox"]["judge_model"] == "gpt-4-0613"
-    assert judges["vip-bench-bbox"]["reported_models"] == ["gpt-4-0613-reported"]
-    assert HEX64.match(judges["vip-bench-bbox"]["template_hash"])
+    assert (run_dir / "manifest.json").read_bytes() == manifest  # the file of an earlier stage
+    judge = json.loads((run_dir / "scores.json").read_text())["units"]["vip-bench-bbox"]["scored_by"]
+    assert judge["judge_model"] == "gpt-4-0613"
+    assert judge["reported_models"] == ["gpt-4-0613-reported"]
+    assert HEX64.match(judge["template_hash"])
 
 
 def test_a_run_made_before_a_fingerprint_existed_still_resumes(tmp_path):

@@ -342,6 +342,36 @@ def test_a_local_endpoint_has_no_price_unless_given(tmp_path, vip_bench_dir, ser
     assert scores(run_dir)["usage"]["cost_usd"] is None
 
 
+def test_a_broken_scores_json_names_the_judge_it_recorded_in_the_command_that_repairs_it(
+    tmp_path, vip_bench_dir, server
+):
+    """``vipbench judge`` leaves manifest.json alone; the command that rewrites a broken scores.json takes the judge
+    and endpoint from the units of that scores.json (while it reads as JSON), else from an old manifest's judges."""
+    from vipbench.results import BrokenRun, read_manifest, read_scores
+    from vipbench.store import RunStore
+
+    run_dir = make_run(tmp_path, vip_bench_dir, ANSWERS)
+    store = RunStore.open(tmp_path, "r")
+    assert judge(server, tmp_path, "--runs", "1", "--judge", "other-judge") == 0
+
+    def repair() -> str:
+        with pytest.raises(BrokenRun) as broken:
+            read_scores(store, read_manifest(store))
+        return str(broken.value).rpartition("; ")[2]
+
+    plain = f"vipbench judge r --results {tmp_path}"
+    data = json.loads((run_dir / "scores.json").read_text())
+    del data["run_id"]  # still JSON, no longer a scores file
+    (run_dir / "scores.json").write_text(json.dumps(data))
+    assert repair() == f"{plain} --judge other-judge --base-url {server.url} rewrites it from the run's grades"
+    (run_dir / "scores.json").write_text('{"units": {')  # cut short: nothing to read the judge from
+    assert repair() == f"{plain} rewrites it from the run's grades"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["judges"] = {"vip-bench-bbox": {"judge_model": "old-judge", "base_url": "http://127.0.0.1:9/v1"}}
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))  # as vipbench judge wrote it before
+    assert repair() == f"{plain} --judge old-judge --base-url http://127.0.0.1:9/v1 rewrites it from the run's grades"
+
+
 def test_concurrency_is_bounded(tmp_path, vip_bench_dir):
     make_run(tmp_path, vip_bench_dir, ANSWERS)
     with JudgeServer(latency=0.05) as server:

@@ -12,6 +12,7 @@ with one warning line that names it and says how to repair it, so one bad run ne
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -56,9 +57,11 @@ def run_command(store: RunStore, verb: str) -> str:
 
 def _judge_command(store: RunStore, manifest: Manifest | None) -> str:
     """The ``vipbench judge`` command that rewrites the run's scores.json, with the judge model and endpoint the
-    run was last judged with (so the grades in judgements.jsonl and the cache are reused, not asked again)."""
+    run was last judged with (so the grades in judgements.jsonl and the cache are reused, not asked again): as
+    the units of the broken scores.json record them while it still reads as JSON, else as a manifest written
+    before scores.json recorded them (its ``judges``)."""
     words = [run_command(store, "judge")]
-    recorded = list((manifest.judges if manifest else {}).values())
+    recorded = _recorded_judges(store) or list((manifest.judges if manifest else {}).values())
     models = {j.get("judge_model") for j in recorded} - {None}
     urls = {j.get("base_url") for j in recorded} - {None}
     if len(models) == 1 and manifest and models != {p.scoring.judge.model for p in _judged(manifest)}:
@@ -66,6 +69,16 @@ def _judge_command(store: RunStore, manifest: Manifest | None) -> str:
     if len(urls) == 1:
         words += ["--base-url", urls.pop()]
     return " ".join(words)
+
+
+def _recorded_judges(store: RunStore) -> list[dict[str, Any]]:
+    """The ``scored_by`` of each judge-scored unit in scores.json, read as plain JSON (the file may not validate)."""
+    try:
+        units = json.loads(store.scores_path.read_bytes()).get("units")
+    except (OSError, ValueError, AttributeError):
+        return []
+    by = [unit.get("scored_by") for unit in units.values() if isinstance(unit, dict)] if isinstance(units, dict) else []
+    return [b for b in by if isinstance(b, dict) and str(b.get("grader", "")).startswith("judge:")]
 
 
 def _judged(manifest: Manifest):

@@ -76,7 +76,6 @@ def cmd_judge(args: argparse.Namespace) -> int:
         out.print(describe(outcome.batch.pending, store.run_id), soft_wrap=True)
         return 0
     if not outcome.kept:  # else scores.json still holds an earlier, more complete grading: it is what counts
-        _record_judges(store, outcome.scores)
         print_scores(outcome, out)  # the report on stdout, progress and errors on stderr
     if outcome.failed and not args.allow_failures:
         console.print(
@@ -85,26 +84,6 @@ def cmd_judge(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
-
-
-def _record_judges(store, scores) -> None:
-    """Put the judge of each unit, as the API reported it, into the run's manifest (not while the run is still
-    writing it)."""
-    from vipbench.store import run_status
-
-    manifest = store.manifest()
-    if run_status(store, manifest) == "running":
-        return
-    for name, unit in scores.units.items():
-        by = unit.scored_by
-        if by.is_judge:
-            manifest.judges[name] = {
-                "judge_model": by.judge_model,
-                "reported_models": by.reported_models,
-                "template_hash": by.template_hash,
-                "base_url": by.base_url,
-            }
-    store.write_manifest(manifest)
 
 
 def _batch_status(args: argparse.Namespace) -> int:
