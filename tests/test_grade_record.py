@@ -73,3 +73,59 @@ def test_the_browser_shows_the_grade_scores_json_used(swap_checked, tmp_path):
             shown[sample] = [float(c) for c in cells]
         browser.close()
     assert shown == used
+
+
+def _planned(results: Path, base_url: str, existing: dict, judge_calls: bool = True):
+    """The plan of run r's grades, as ``vipbench judge --swap-check`` at ``base_url`` makes it."""
+    from vipbench.scoring.options import JudgeOverrides
+    from vipbench.scoring.plan import plan_run
+    from vipbench.scoring.spec import graded_specs
+    from vipbench.store import RunStore
+
+    store = RunStore.open(results, "r")
+    specs = graded_specs(store.manifest(), JudgeOverrides(), warn=print)
+    return store, plan_run(store.predictions(), specs, existing, base_url, swap_check=True, judge_calls=judge_calls)
+
+
+def test_the_plan_of_a_judged_run_names_the_keys_scores_json_used_and_needs_nothing(swap_checked):
+    from vipbench.records import Judgement
+    from vipbench.store import read_jsonl_records
+
+    unit = json.loads((swap_checked / "r" / "scores.json").read_text())["units"]["llava-bench-wild"]
+    made = {j.grade_key: j for j in read_jsonl_records(swap_checked / "r" / "judgements.jsonl", Judgement)}
+    base_url = unit["scored_by"]["base_url"]
+    _, plan = _planned(swap_checked, base_url, made)
+    assert plan.jobs == [] and plan.waiting == []
+    assert plan.units["llava-bench-wild"].keys == [s["keys"] for s in unit["samples"]]
+    swapped = [k for row in plan.swapped["llava-bench-wild"].keys for k in row]
+    assert (
+        len(swapped) == 6 and set(swapped) <= set(made) and not set(swapped) & {s["keys"][0] for s in unit["samples"]}
+    )
+    # Another endpoint is another grader: everything is still to grade, and without judge calls the unit waits.
+    _, elsewhere = _planned(swap_checked, "http://127.0.0.1:9/v1", made)
+    assert len(elsewhere.jobs) == 12 and not {j.key for j in elsewhere.jobs} & set(made)
+    _, waiting = _planned(swap_checked, "http://127.0.0.1:9/v1", made, judge_calls=False)
+    assert waiting.jobs == [] and waiting.waiting == ["llava-bench-wild"] and waiting.units == {}
+
+
+def test_the_service_grades_a_plan_into_its_sink_and_the_record_gives_the_cli_s_numbers(swap_checked, tmp_path):
+    """plan → service → record outside the CLI: each grade goes to the sink once, is returned under its planned
+    key, and the scores assembled from them equal scores.json's."""
+    from vipbench.scoring.options import JudgeEndpoint
+    from vipbench.scoring.record import assemble
+    from vipbench.scoring.service import grade_jobs
+
+    with JudgeServer(first_bonus=1.0) as server:
+        store, plan = _planned(swap_checked, server.url, {})
+        sunk: list = []
+        endpoint = JudgeEndpoint(base_url=server.url, cache_path=tmp_path / "cache.sqlite")
+        graded = grade_jobs(plan.jobs, sunk.extend, endpoint)
+        assert server.requests == 12
+    assert sorted(j.grade_key for j in sunk) == sorted(graded.grades) == sorted(j.key for j in plan.jobs)
+    assert all(j.status == "ok" for j in sunk)
+    scores = assemble("r", store.manifest(), plan, graded.grades, status="complete", predictions=6, base_url=server.url)
+    ours, cli = scores.units["llava-bench-wild"], json.loads((swap_checked / "r" / "scores.json").read_text())
+    theirs = cli["units"]["llava-bench-wild"]
+    assert ours.total.model_dump() == theirs["total"]
+    assert {k: v.model_dump() for k, v in ours.secondary.items()} == theirs["secondary"]
+    assert [s.values for s in ours.samples] == [s["values"] for s in theirs["samples"]]
