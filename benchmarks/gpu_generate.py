@@ -29,8 +29,9 @@ import torch
 
 from vipbench.models import create_model
 from vipbench.models.tiny.llava import build_tiny
+from vipbench.planning import plan
 from vipbench.records import RunSpec
-from vipbench.runner import plan, run
+from vipbench.runner import run
 from vipbench.tasks import TaskIndex
 
 #: llava-hf/vip-llava-7b-hf's sizes: Vicuna-7B and CLIP ViT-L/14-336.
