@@ -15,6 +15,7 @@ One module per job:
 - ``samples``: the sample browser's per-unit data files; ``images``: the downsized pictures;
 - ``escaping``: JSON that untrusted text cannot break out of; ``page``: index.html;
 - ``layout``: the site's folders and names; ``files``: writing into the site folder;
+- ``state``: what each run's files were when its pages were written, so a rebuild redoes only the changed runs;
 - ``build``: the build itself, one run in memory at a time.
 
 This package's names load on first use: ``vipbench.results`` (which the builder reads runs with) needs only

@@ -30,9 +30,10 @@ def build_site(
 ) -> Path:
     """Build the static leaderboard of every scored run in ``results_dir``; return the path of index.html.
 
-    ``out_dir`` defaults to ``<results_dir>/leaderboard``. A rebuild reuses images already rendered there and
-    removes the files of runs that are gone. A run with a file that cannot be read is skipped with one ``warn``
-    line (its copies from the last build are kept), and a picture that does not decode is replaced by a note.
+    ``out_dir`` defaults to ``<results_dir>/leaderboard``. A rebuild there reads again only the runs whose files
+    changed, reuses the pictures already drawn, and removes the files of runs that are gone. A run with a file that
+    cannot be read is skipped with one ``warn`` line (its copies from the last build are kept), and a picture that
+    does not decode is replaced by a note.
     """
     results_dir = Path(results_dir)
     out_dir = Path(out_dir) if out_dir is not None else results_dir / "leaderboard"
@@ -69,8 +70,6 @@ class SiteBuild:
         self.out_dir, self.console = out_dir, console
         self.images = ImageWriter(out_dir)
         self.state = BuildState(out_dir)
-        self.reused: list[str] = []
-        """The runs whose pages were kept as the last build wrote them."""
         self.keys: set[str] = set()
         self.written: set[Path] = set()
         """Every file of the site this build wrote or keeps: what ``clean_stale`` leaves."""
@@ -88,7 +87,6 @@ class SiteBuild:
             state = self._write_run(load_run(store), key, files)
         else:
             self.state.keep(key, self.written)
-            self.reused.append(store.run_id)
         self.keys.add(key.lower())
         self.written |= {self.out_dir / p for p in state.written}
         self._keep_pictures(state.images)
