@@ -8,21 +8,6 @@ from pathlib import Path
 
 import vipbench
 
-#: Imports known to close a cycle and being removed elsewhere, as (importer, imported package or module); an edge
-#: to the package stands for its submodules too. Remove an entry when its import is gone.
-KNOWN_EDGES = {
-    # results → leaderboard(.layout) → leaderboard/__init__ → ... → results: the leaderboard's restructure
-    # (issue 22) takes results' need for the leaderboard's folder names away.
-    ("vipbench.results", "vipbench.leaderboard"),
-}
-
-
-def without_known(graph: dict[str, set[str]]) -> dict[str, set[str]]:
-    def known(importer: str, target: str) -> bool:
-        return any(importer == a and (target == b or target.startswith(b + ".")) for a, b in KNOWN_EDGES)
-
-    return {name: {t for t in targets if not known(name, t)} for name, targets in graph.items()}
-
 
 def modules(root: Path, package: str) -> dict[str, Path]:
     """Every module of the package under ``root`` by dotted name (a package by its ``__init__``)."""
@@ -130,7 +115,6 @@ def test_vipbench_imports_have_no_cycle():
     root = Path(vipbench.__file__).parent
     graph = import_graph(root, "vipbench")
     assert len(graph) > 50 and "vipbench.runner" in graph["vipbench.cli.run"]  # the graph is really built
-    graph = without_known(graph)
     found = cycles(graph)
     assert not found, "import cycles:\n" + "\n".join(a_path_round(c, graph) for c in found)
 

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from vipbench.errors import VipbenchError, first_problem
 from vipbench.records import Manifest
 from vipbench.scoring.record import RunScores, UnitScores, score_rows
+from vipbench.site_layout import site_key
 from vipbench.store import RunStore, list_runs, run_status
 
 if TYPE_CHECKING:
@@ -95,8 +96,6 @@ def read_manifest(store: RunStore) -> Manifest:
         problem = f"cannot be read ({exc.strerror or exc})"
     except ValidationError as exc:
         problem = f"invalid manifest ({first_problem(exc)})"
-    from vipbench.leaderboard.layout import site_key
-
     copy = store.path.parent / "leaderboard" / "runs" / site_key(store.run_id) / "manifest.json"
     if _readable_manifest(copy):
         repair = f"the leaderboard kept a copy: cp {copy} {store.manifest_path}"

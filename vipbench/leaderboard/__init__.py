@@ -14,40 +14,15 @@ One module per job:
 - ``tables``: the overview tables, from those summaries; ``views``: how a number and a grader look in them;
 - ``samples``: the sample browser's per-unit data files; ``images``: the downsized pictures;
 - ``escaping``: JSON that untrusted text cannot break out of; ``page``: index.html;
-- ``layout``: the site's folders and names; ``files``: writing into the site folder;
+- ``files``: writing into the site folder (its folders and names are ``vipbench.site_layout``'s, which
+  ``vipbench runs`` reads too);
 - ``state``: what each run's files were when its pages were written, so a rebuild redoes only the changed runs;
 - ``build``: the build itself, one run in memory at a time.
-
-This package's names load on first use: ``vipbench.results`` (which the builder reads runs with) needs only
-``layout``, and importing it must not import the builder back.
 """
 
-from __future__ import annotations
+from vipbench.leaderboard.build import build_site
+from vipbench.leaderboard.escaping import script_json
+from vipbench.leaderboard.images import IMAGE_MAX_SIDE
+from vipbench.leaderboard.loading import LoadedRun, load_run
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from vipbench.leaderboard.build import build_site
-    from vipbench.leaderboard.escaping import script_json
-    from vipbench.leaderboard.images import IMAGE_MAX_SIDE
-    from vipbench.leaderboard.layout import site_key
-    from vipbench.leaderboard.loading import LoadedRun, load_run
-
-_EXPORTS = {
-    "build_site": "build",
-    "script_json": "escaping",
-    "IMAGE_MAX_SIDE": "images",
-    "site_key": "layout",
-    "LoadedRun": "loading",
-    "load_run": "loading",
-}
-
-__all__ = ["IMAGE_MAX_SIDE", "LoadedRun", "build_site", "load_run", "script_json", "site_key"]
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__all__ = ["IMAGE_MAX_SIDE", "LoadedRun", "build_site", "load_run", "script_json"]

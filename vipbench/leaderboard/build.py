@@ -14,7 +14,6 @@ from pathlib import Path
 from vipbench.errors import VipbenchError
 from vipbench.leaderboard.files import check_out_dir, claim_out_dir, clean_stale, copy_run_files, write_text
 from vipbench.leaderboard.images import ImageWriter, RunImages
-from vipbench.leaderboard.layout import site_key, unique_key
 from vipbench.leaderboard.loading import LoadedRun, load_run
 from vipbench.leaderboard.page import render_index
 from vipbench.leaderboard.samples import write_unit_samples
@@ -22,6 +21,7 @@ from vipbench.leaderboard.state import BuildState, RunState, fingerprint
 from vipbench.leaderboard.summary import RunEntry, summarize
 from vipbench.leaderboard.tables import build_model
 from vipbench.results import BrokenRun, each_run, warn_stderr
+from vipbench.site_layout import site_key, unique_key
 from vipbench.store import RunStore
 
 

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from vipbench.errors import VipbenchError
-from vipbench.leaderboard.layout import MARKER, OWN_DIRS
+from vipbench.site_layout import MARKER, OWN_DIRS
 from vipbench.store import RunStore
 
 

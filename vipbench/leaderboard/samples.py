@@ -12,13 +12,13 @@ from typing import Any
 from vipbench.leaderboard.escaping import script_json
 from vipbench.leaderboard.files import write_text
 from vipbench.leaderboard.images import ImageWriter
-from vipbench.leaderboard.layout import site_key, unique_key
 from vipbench.leaderboard.loading import LoadedRun, current_judgements
 from vipbench.leaderboard.views import judge_info, stat_view
 from vipbench.records import Judgement, PredictionRecord
 from vipbench.results import limit_text
 from vipbench.scoring.aggregate import metadata_values
 from vipbench.scoring.record import UnitScores
+from vipbench.site_layout import site_key, unique_key
 
 
 def _grade_view(run: int, j: Judgement | None) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from typing import Any
 
 from vipbench.leaderboard.files import write_text
 from vipbench.leaderboard.images import RunImages
-from vipbench.leaderboard.layout import STATE_DIR
 from vipbench.leaderboard.summary import RunEntry
+from vipbench.site_layout import STATE_DIR
 from vipbench.store import RunStore
 
 FORMAT = 1
