@@ -1,4 +1,5 @@
-"""Visual prompt drawing: ViP-LLaVA's shapes, sizes, colours and blending, reproducible and local."""
+"""Visual prompt drawing: ViP-LLaVA's shapes, sizes, colours and blending, reproducible and local; the words for
+a prompt, "the" and an unnamed colour; what the manifest records of the draws."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from vipbench.errors import VipbenchError
-from vipbench.prompting import COLORS, SHAPES, draw_overlays, draw_prompt, phrase
-from vipbench.prompting.render import composite
+from vipbench.prompting import COLORS, SHAPES, DrawSettings, color_rgb, draw_overlays, draw_prompt, phrase
+from vipbench.prompting.colors import hex_color, is_named
+from vipbench.prompting.outlines import region_outlines
+from vipbench.prompting.render import composite, rendering_parameters
 from vipbench.types import Overlay, Region
 
 SIZE = (336, 252)  # scale = max(W, H) / 336 = 1: sizes are ViP-LLaVA's base sizes
@@ -245,3 +248,46 @@ def test_unknown_colour_lists_the_valid_ones(call):
 def test_alpha_out_of_range_is_an_error():
     with pytest.raises(VipbenchError, match="alpha"):
         draw_prompt(backdrop(), REGION, "mask", "red", seed=0, alpha=300)
+
+
+# --- colours and "the" as upstream draws them (the wording against upstream: test_upstream_wording.py) ----
+
+
+def test_phrase_drops_the_and_never_says_an_unnamed_colour():
+    assert phrase("rectangle", "red", the=False) == "within red rectangle"
+    assert phrase("point", "#3225a9") == "at the point"
+    assert phrase("arrow", "#3225A9", the=False) == "pointed to by arrow"
+    assert color_rgb("#3225a9") == (50, 37, 169) and hex_color((50, 37, 169)) == "#3225a9"
+    assert is_named("gold") and not is_named("#ffd700")
+
+
+def test_an_unnamed_colour_is_drawn_in_its_rgb():
+    out = np.asarray(draw_prompt(backdrop(), BOX_REGION, "mask", "#3225a9", seed=0, alpha=255))
+    assert (out[120, 160] == (50, 37, 169)).all()
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: DrawSettings(colour_rule="random"), "valid rules: upstream, pool"),
+        (lambda: DrawSettings(seed="1"), "seed must be an integer"),
+        (lambda: color_rgb("#12345"), "valid colours: .* or #rrggbb"),
+    ],
+)
+def test_bad_draw_settings_are_one_line_errors(call, message):
+    with pytest.raises(VipbenchError, match=message):
+        call()
+
+
+def test_the_manifest_records_the_rule_the_seed_and_how_many_colours_were_unnamed():
+    overlays = [Overlay(REGION, "rectangle", c, seed=0) for c in ("red", "#3225a9", "#f133b5")]
+    recorded = rendering_parameters(overlays, DrawSettings(colour_rule="pool", seed=5))
+    assert recorded["colour_rule"] == "pool" and recorded["seed"] == 5
+    assert recorded["colors"] == ["red"] and recorded["unnamed_colors"] == 2
+    assert "sample id" in recorded["draws"]
+
+
+def test_region_outlines_never_repeat_a_colour():
+    colors = [o.color for o in region_outlines([BOX_REGION] * 12, "box")]
+    assert colors[:9] == list(COLORS) and len(set(colors)) == 12
+    assert colors == [o.color for o in region_outlines([BOX_REGION] * 12, "box")]  # the same every time

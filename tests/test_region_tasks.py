@@ -14,7 +14,7 @@ import pytest
 from scripted import use_script
 
 from vipbench.cli import main
-from vipbench.prompting import request_image
+from vipbench.prompting import COLORS, DrawSettings, request_image
 from vipbench.rle import decode
 from vipbench.tasks import TaskIndex
 from vipbench.types import REGION_TOKEN
@@ -142,7 +142,7 @@ def test_every_task_renders_its_regions_in_every_mode(data, task, mode):
         if n:
             from PIL import Image
 
-            assert request.overlays[0].color == "red"
+            assert request.overlays[0].color in COLORS  # named: a pool colour (red where the task fixes it)
             with Image.open(sample.source_image) as source:
                 assert request_image(request).size == source.size  # drawn on the clean image, same size
     elif mode == "coords":
@@ -152,11 +152,14 @@ def test_every_task_renders_its_regions_in_every_mode(data, task, mode):
 
 
 def test_overlay_phrases_read_as_vip_llava_writes_them(data):
+    # Pool order, always "the": the colour rule vipbench's protocol opts into (the upstream draws:
+    # tests/test_upstream_wording.py).
+    pool = DrawSettings(colour_rule="pool")
     vcr = INDEX.task("vcr-qa")
-    request = vcr.build_request(vcr.load_samples(data["vcr"])[0], "overlay")
+    request = vcr.build_request(vcr.load_samples(data["vcr"])[0], "overlay", draws=pool)
     assert request.text.startswith("Why is the person at the red point looking at the person at the lime point?")
     v7w = INDEX.task("v7w")
-    request = v7w.build_request(v7w.load_samples(data["v7w"])[0], "overlay")
+    request = v7w.build_request(v7w.load_samples(data["v7w"])[0], "overlay", draws=pool)
     assert "A. The object within the red rectangle\nB. The object within the lime rectangle" in request.text
     ref = INDEX.task("refcocog-val")
     sample = ref.load_samples(data["refcocog"])[0]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from vipbench.errors import DataError, VipbenchError
-from vipbench.prompting import request_image
+from vipbench.prompting import COLORS, DrawSettings, request_image
 from vipbench.tasks import TaskIndex
 from vipbench.types import REGION_TOKEN, Region, Sample
 
@@ -82,15 +83,23 @@ def test_prompt_style_redraws_regions_and_rewrites_the_phrase(sample):
     s = samples["v1_3"]
     request = task.build_request(s, "overlay", prompt_style="arrow")
     assert request.prompt_style == "arrow"
-    assert request.text == (
+    # As upstream draws: two objects of one shape take two different named colours, "the" kept or not.
+    a, b = (o.color for o in request.overlays)
+    assert a != b and {a, b} <= set(COLORS)
+    said = "pointed to by (?:the )?{} arrow"
+    assert re.fullmatch(
+        f"Where is the object {said.format(a)} relative to the object {said.format(b)}\\?", request.text
+    )
+    pool = task.build_request(s, "overlay", prompt_style="arrow", draws=DrawSettings(colour_rule="pool"))
+    assert pool.text == (
         "Where is the object pointed to by the red arrow relative to the object pointed to by the lime arrow?"
-    )  # distinct colours, palette order
+    )  # the opt-in: palette order, always "the"
     assert [o.shape for o in request.overlays] == ["arrow", "arrow"]
     clean = np.asarray(Image.open(s.source_image).convert("RGB"))
     drawn = np.asarray(request_image(request))
     assert drawn.shape == clean.shape and (drawn != clean).any()
     again = np.asarray(request_image(task.build_request(s, "overlay", prompt_style="arrow")))
-    assert (again == drawn).all()  # same sample, shape and colour: same pixels
+    assert (again == drawn).all()  # same sample, shape and seed: same colours, same pixels
 
 
 def test_unsupported_mode_and_missing_annotation_are_clear_errors(sample):

@@ -6,16 +6,19 @@ plugins name through the ``vipbench.tasks`` entry-point group. Files starting wi
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vipbench.data import check_image
 from vipbench.errors import DataError, UnknownNameError, VipbenchError
 from vipbench.registry import plugin_folders
 from vipbench.taskconfig import GroupConfig, TaskConfig, config_from_yaml
-from vipbench.types import OBJ_PLACEHOLDER, REGION_TOKEN, Overlay, Region, Request, Sample
+from vipbench.types import OBJ_PLACEHOLDER, REGION_TOKEN, Region, Request, Sample
+
+if TYPE_CHECKING:
+    from vipbench.prompting.draws import DrawSettings
 
 ALL = "all"
 
@@ -106,8 +109,11 @@ class Task:
                 check_image(image, f"task {self.name}, sample {sample.id}")
         return samples
 
-    def build_request(self, sample: Sample, region_mode: str, prompt_style: str | None = None) -> Request:
-        """Render the sample for one region mode; ``prompt_style`` redraws overlay regions in that shape."""
+    def build_request(
+        self, sample: Sample, region_mode: str, prompt_style: str | None = None, draws: DrawSettings | None = None
+    ) -> Request:
+        """Render the sample for one region mode; ``prompt_style`` redraws overlay regions in that shape; ``draws``
+        picks how overlay colours and "the" are drawn (default: as upstream, run seed 0)."""
         if region_mode not in self.config.region_modes:
             raise VipbenchError(
                 f"task {self.name} cannot give regions as {region_mode!r}; "
@@ -124,7 +130,7 @@ class Task:
         by_label = {r.label: r for r in sample.regions}
         order = _template_labels(sample, by_label)
         if region_mode == "overlay":
-            return _overlay_request(self.name, sample, style, order, by_label, prompt_style)
+            return _overlay_request(self.name, sample, style, by_label, prompt_style, draws)
         if region_mode == "coords":
             from vipbench.imaging import image_size
 
@@ -152,26 +158,24 @@ def _fill(template: str, texts: Mapping[str, str]) -> str:
 
 
 def _overlay_request(
-    task: str, sample: Sample, shape: str, order: list[str], by_label: Mapping[str, Region], prompt_style: str | None
+    task: str,
+    sample: Sample,
+    shape: str,
+    by_label: Mapping[str, Region],
+    prompt_style: str | None,
+    draws: DrawSettings | None,
 ) -> Request:
-    """Draw each region in ``shape``. A sample's own style keeps its own colours; a ``--prompt-style``
-    redraw uses the palette in order, so every model sees the same pixels."""
-    from vipbench.prompting import COLORS, phrase
+    """Draw each region in ``shape``, colours and words as ``vipbench.prompting.draws`` decides (seeded per
+    sample, so every model sees the same pixels). A sample's own style keeps its own colours."""
+    from vipbench.prompting.draws import DrawSettings, draw_sample
 
-    palette = list(COLORS)
-    given = sample.metadata.get("prompt_colors") if prompt_style is None else None
-    overlays, texts = [], {}
-    for i, label in enumerate(order):
-        color = given[i] if given else palette[i % len(palette)]
-        seed = int(hashlib.sha256(f"{sample.id}|{shape}|{label}".encode()).hexdigest()[:8], 16)
-        overlays.append(Overlay(by_label[label], shape, color, seed))
-        texts[label] = phrase(shape, color)
+    drawn = draw_sample(sample, shape, by_label, own_style=prompt_style is None, settings=draws or DrawSettings())
     return Request(
         task,
         sample,
-        _fill(sample.template or "", texts),
+        drawn.text,
         sample.source_image,  # type: ignore[arg-type]
         "overlay",
         prompt_style=prompt_style,
-        overlays=tuple(overlays),
+        overlays=drawn.overlays,
     )

@@ -4,8 +4,10 @@ given one exemplar object in a red rectangle, as ViP-LLaVA evaluates it. Two lay
 - ViP-LLaVA's ``pointQA_twice_<split>.json``: id, image, general_question, answer, ``bboxes`` (one, pixel xyxy);
 - Shikra's ``pointQA_twice_<split>.jsonl``: file_path, general_question, answer, ``bbox`` (taken as pixel xyxy).
 
-The question ends as ViP-LLaVA's does, "... The exemplary object is <obj>.\\nAnswer the question using a single
-word or phrase.", where ViP-LLaVA writes "within the rectangle" and vipbench names its colour.
+The question ends as ViP-LLaVA's does, "... The exemplary object is within the rectangle.\\nAnswer the question
+using a single word or phrase." (``create_question_prompt_direct_pointQA``: a red rectangle whose colour the text
+does not say, nothing drawn at random). The ``pool`` colour rule (vipbench's protocol) names it: "within the red
+rectangle".
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from vipbench.errors import DataError
 from vipbench.taskconfig import TaskConfig
 from vipbench.types import Region, Sample
 
+#: ViP-LLaVA's fixed words for the exemplar's red rectangle.
+UPSTREAM_PHRASE = "within the rectangle"
 TEMPLATE = "{question} The exemplary object is <obj>.\nAnswer the question using a single word or phrase."
 
 
@@ -41,7 +45,7 @@ def _sample(sample_id: str, image: Path, question: str, box: object, answer: obj
         regions=(Region(box=(x1, y1, x2, y2), label="obj"),),
         template=TEMPLATE.format(question=str(question).strip()),
         source_image=image,
-        metadata={"prompt_style": "rectangle", "prompt_colors": ["red"]},
+        metadata={"prompt_style": "rectangle", "prompt_colors": ["red"], "prompt_phrases": [UPSTREAM_PHRASE]},
     )
 
 

@@ -8,8 +8,9 @@ it. Two layouts:
   ``images/`` folder. The official order puts the right box first, so the four are shuffled, seeded by
   ``qa_id``.
 
-Each candidate is drawn as a rectangle in its own colour; the options read "The object within the red
-rectangle", and the answer is the option's letter.
+Each candidate is drawn as a rectangle in its own colour, and the options read "The object within the red
+rectangle", colours and "the" drawn as ViP-LLaVA's organizer draws them (``vipbench.prompting.draws``: four
+named colours of its pool, "the" kept half the time); the answer is the option's letter.
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ either layout:
 Questions and choices are token lists in which an object reference is a list of 0-based indices into the
 image's objects. Each becomes "the <class name> <obj>", so a model reads it in its own mode: "the person at the
 red point" when drawn (ViP-LLaVA draws every referenced object as a point), "the person <region>" with a mask
-or box, or its coordinates. Colours follow ViP-LLaVA's pool in order, one per object, instead of at random.
+or box, or its coordinates. Drawn, colours and "the" are drawn as ViP-LLaVA's organizer draws them
+(``vipbench.prompting.draws``): the regions are listed in its object order, and ``object_names`` says the text
+names each object's class (upstream draws, and ignores, an "object"/"instance" swap before each mention).
 """
 
 from __future__ import annotations
@@ -149,7 +151,7 @@ def _sample(item: Item, mode: str) -> Sample:
         options = [render(r, item.objects, where) for r in item.rationales]
         template = RATIONALE.format(question=question, answer=answer) + options_prompt("", options)
         label, corpus = item.rationale_label, [item.question, item.answers[item.answer_label], *item.rationales]
-    referenced = sorted({i for tokens in corpus for t in tokens if isinstance(t, list) for i in t})
+    referenced = upstream_order(corpus)
     return Sample(
         id=item.id,
         image=None,
@@ -158,8 +160,14 @@ def _sample(item: Item, mode: str) -> Sample:
         regions=tuple(_regions(item.metadata, referenced)),
         template=template,
         source_image=item.image,
-        metadata={"options": 4, "prompt_style": "point"},
+        metadata={"options": 4, "prompt_style": "point", "object_names": True},
     )
+
+
+def upstream_order(corpus: list[list]) -> list[int]:
+    """The referenced objects in ViP-LLaVA's order (``get_all_instances``): every reference in text order, then
+    ``list(set(...))``, whose order (CPython's, by hash) is the order upstream gives the objects colours."""
+    return list(set(i for tokens in corpus for t in tokens if isinstance(t, list) for i in t))
 
 
 def _regions(path: Path, indices: list[int]) -> list[Region]:

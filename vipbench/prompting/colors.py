@@ -4,9 +4,14 @@
 order: these are the words the released checkpoints learned to associate with the pixels. ``EXTRA_COLORS``
 adds a few CSS colour names that ViP-Bench's human-drawn questions use ("the green rectangle", "the pink
 dot") so such questions can be re-rendered; they are never picked by default.
+
+Past the pool ViP-LLaVA draws an unnamed random RGB colour; vipbench writes one as ``#rrggbb`` (drawn in that
+colour, never named in the text: see ``is_named``).
 """
 
 from __future__ import annotations
+
+import re
 
 from vipbench.errors import VipbenchError
 
@@ -36,16 +41,33 @@ EXTRA_COLORS: dict[str, RGB] = {
 }
 
 
+_HEX = re.compile(r"#([0-9a-f]{6})")
+
+
+def hex_color(rgb: RGB) -> str:
+    """An unnamed colour as vipbench writes it, ``#rrggbb``."""
+    return "#" + "".join(f"{int(v):02x}" for v in rgb)
+
+
+def is_named(color: str) -> bool:
+    """Whether a colour has a name the text can say (``red``), not an unnamed ``#rrggbb``."""
+    return not _HEX.fullmatch(color.strip().lower())
+
+
 def known_colors() -> list[str]:
     """Every accepted colour name: the ViP-LLaVA pool first, then the extras."""
     return [*COLORS, *EXTRA_COLORS]
 
 
 def color_rgb(name: str) -> RGB:
-    """The RGB value of a colour name; an unknown name raises an error that lists the valid ones."""
+    """The RGB value of a colour name or ``#rrggbb``; an unknown name raises an error that lists the valid ones."""
     key = name.strip().lower() if isinstance(name, str) else name
+    unnamed = _HEX.fullmatch(key) if isinstance(key, str) else None
+    if unnamed:
+        value = int(unnamed.group(1), 16)
+        return (value >> 16, (value >> 8) & 255, value & 255)
     if key in COLORS:
         return COLORS[key]
     if key in EXTRA_COLORS:
         return EXTRA_COLORS[key]
-    raise VipbenchError(f"unknown prompt colour {name!r}; valid colours: {', '.join(known_colors())}")
+    raise VipbenchError(f"unknown prompt colour {name!r}; valid colours: {', '.join(known_colors())} or #rrggbb")

@@ -14,7 +14,8 @@ from PIL import Image, ImageDraw
 
 from vipbench.errors import VipbenchError
 from vipbench.imaging import load_rgb
-from vipbench.prompting.colors import color_rgb
+from vipbench.prompting.colors import color_rgb, is_named
+from vipbench.prompting.draws import DrawSettings
 from vipbench.prompting.geometry import Target
 from vipbench.prompting.shapes import ANCHOR, painter, prompt_scale
 from vipbench.types import Overlay, Region, Request
@@ -25,17 +26,26 @@ DEFAULT_ALPHA = 128
 RENDERER_VERSION = 1
 
 
-def rendering_parameters(overlays: Iterable[Overlay]) -> dict:
+def rendering_parameters(overlays: Iterable[Overlay], draws: DrawSettings | None = None) -> dict:
     """What decides how a task's visual prompts look, for the manifest (each prompt's own seed, shape, colour
-    and alpha are in the requests, and so in the prompt hash)."""
+    and alpha are in the requests, and so in the prompt hash). ``draws`` must be the settings the requests were
+    built with (``Task.build_request``): the colour rule and the run seed every sample's draws derive from."""
     drawn = list(overlays)
+    settings = draws or DrawSettings()
     return {
         "renderer": RENDERER_VERSION,
         "anchor": ANCHOR,
         "alphas": sorted({o.alpha for o in drawn}),
         "shapes": sorted({o.shape for o in drawn}),
-        "colors": sorted({o.color for o in drawn}),
-        "seeds": "per prompt: sha256 of (sample id, shape, region label); geometry from sha256 of (seed, shape)",
+        "colors": sorted({o.color for o in drawn if is_named(o.color)}),
+        "unnamed_colors": sum(not is_named(o.color) for o in drawn),
+        "colour_rule": settings.colour_rule,
+        "seed": settings.seed,
+        "draws": (
+            f"colours and 'the' ({settings.colour_rule} rule): random.Random(sha256('vipbench-draws', seed, "
+            "sample id)) per sample, making ViP-LLaVA's organizer calls in its order; a sample's own colours kept"
+        ),
+        "seeds": "geometry per prompt: sha256 of (sample id, shape, region label), then sha256 of (seed, shape)",
         "prompts": len(drawn),
     }
 
