@@ -23,6 +23,7 @@ colours past the pool drawn as above.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import random
 from collections.abc import Mapping, Sequence
@@ -71,12 +72,12 @@ def sample_seed(run_seed: int, sample_id: str) -> int:
 def unnamed_color(rng: random.Random, taken: Sequence[RGB]) -> str:
     """An unnamed random RGB colour as upstream draws it (``randint(0, 255)`` per channel), drawn again while it
     is within ``MIN_RGB_DISTANCE`` of a ``taken`` colour; never one exactly taken."""
-    for attempt in range(MAX_REDRAWS + 10_000):
+    for attempt in itertools.count():
         rgb = (rng.randint(0, 255), rng.randint(0, 255), rng.randint(0, 255))
         near = any(math.dist(rgb, other) < MIN_RGB_DISTANCE for other in taken)
         if not near or (attempt >= MAX_REDRAWS and rgb not in taken):
             return hex_color(rgb)
-    raise VipbenchError(f"no free colour left for {len(taken)} objects")  # pragma: no cover - 16.7M colours
+    raise AssertionError("unreachable")
 
 
 def upstream_colors(rng: random.Random, shape: str, count: int) -> list[str]:
