@@ -12,6 +12,7 @@ pytest.importorskip("torch")
 
 from vipbench.cli import main  # noqa: E402
 from vipbench.models import create_model  # noqa: E402
+from vipbench.models.base import GenerationSettings  # noqa: E402
 from vipbench.tasks import TaskIndex  # noqa: E402
 
 
@@ -59,8 +60,10 @@ class TestLlavaCoordsContract(AdapterContract):
 
 def test_llava_runs_the_official_recipe(adapter):
     assert type(adapter.model).__name__ == "LlavaForConditionalGeneration"
-    assert adapter.template == "llava_v1" and adapter.image_preprocess == "pad"
+    assert adapter.template is None and adapter.image_preprocess is None  # each task's protocol decides
     assert adapter.prompt("Q?").endswith(" USER: <image>\nQ? ASSISTANT:")
+    vicuna = adapter.prompt("Q?", GenerationSettings(conv_template="vicuna_v1"))
+    assert vicuna.startswith("A chat between a curious user ") and "answers to the user's questions." in vicuna
 
 
 def test_coordinate_baseline_gets_regions_as_text(tmp_path, vip_bench_dir, tiny_llava):

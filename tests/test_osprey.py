@@ -48,7 +48,7 @@ def test_regions_become_masks_and_region_tokens(adapter, requests):
         adapter.question(two) == "Where is the object region1 <mask><pos> relative to the object region2 <mask><pos>?"
     )
     assert adapter.prompt(two).endswith(
-        "USER: <image>.\nThis provides an overview of the picture.\nWhere is the object region1 <mask><pos> relative "
+        "USER: <image>\n.\nThis provides an overview of the picture.\nWhere is the object region1 <mask><pos> relative "
         "to the object region2 <mask><pos>? ASSISTANT:"
     )
     masks = adapter.masks(two)
@@ -69,7 +69,7 @@ def test_two_masks_give_two_answers_paths(adapter, region_pair):
 
 def test_defaults_are_recorded(adapter):
     described = adapter.describe()
-    assert described["prefix"] == "eval" and described["prefix_text"].startswith("<image>.\n")
+    assert described["prefix"] is None and described["prefix_text"] is None  # each task's protocol decides
     assert described["image_preprocess"] == "warp to 64x64"  # the tiny model's; Osprey's is 512
     assert adapter.generation_defaults == GenerationSettings(max_new_tokens=1024, temperature=0.0)
 

@@ -1,8 +1,8 @@
 """Prompt-stability snapshots: the exact input each adapter gives its model, frozen per task and region mode.
 
 For two fixture samples of every task, in every region mode each adapter reads, ``tests/snapshots/<adapter>.json``
-holds the full templated text the model read, the hash of its token ids, and hashes of the image as the model was
-shown it (visual prompts drawn) and of the regions it was given. A change to a loader, a prompt, the drawing, a
+holds the full templated text the model read under the task's official protocol, the hash of its token ids, and
+hashes of the image as the model was shown it (visual prompts drawn) and of the regions it was given. A change to a loader, a prompt, the drawing, a
 template or a tokenizer that alters any of them fails here, until the snapshot is rewritten on purpose:
 
     python -m pytest tests/test_prompt_snapshots.py --update-snapshots
@@ -19,7 +19,6 @@ import fixture_region_tasks as fx
 import pytest
 
 from vipbench.models import create_model
-from vipbench.models.base import GenerationSettings
 from vipbench.planning import plan
 from vipbench.prompting import request_image
 from vipbench.records import RunSpec, stable_hash
@@ -49,7 +48,8 @@ ADAPTERS = {
     "perceptiongpt": ("perceptiongpt-tiny", lambda: create_model("perceptiongpt-tiny", device="cpu")),
     "omg-llava": ("omg-llava-tiny", lambda: create_model("omg-llava-tiny", device="cpu")),
 }
-ONE_TOKEN = GenerationSettings(max_new_tokens=1)
+#: Each task's own settings (its official protocol: template, prefix, ...), generating one greedy token.
+ONE_TOKEN = {"max_new_tokens": 1, "temperature": 0.0}
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def take(name: str, data_dirs: dict[str, str]) -> dict[str, list[dict]]:
             spec = RunSpec(model=registry_name, tasks=[task], limit=2, region_mode=mode, data_dirs=data_dirs)
             (planned,) = plan(spec, index, warn=lambda message: None)
             requests = planned.requests[:2]
-            answers = adapter.generate(requests, ONE_TOKEN)
+            answers = adapter.generate(requests, planned.generation.merged(ONE_TOKEN))
             taken[f"{task}@{mode}"] = [
                 {
                     "sample": r.sample.id,

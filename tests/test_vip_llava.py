@@ -38,13 +38,13 @@ class TestVipLlavaContract(AdapterContract):
 
 
 def test_defaults_follow_the_official_recipe(adapter):
-    assert adapter.template == "llava_v1" and adapter.image_preprocess == "pad"
+    assert adapter.template is None and adapter.image_preprocess is None  # each task's protocol decides
     assert adapter.generation_defaults == GenerationSettings(max_new_tokens=1024, temperature=0.0, num_beams=1)
     assert adapter.prompt("Q?") == (
         "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, "
         "detailed, and polite answers to the human's questions. USER: <image>\nQ? ASSISTANT:"
     )
-    assert set(VipLlavaAdapter.templates) == {"llava_v1", "hf"}
+    assert set(VipLlavaAdapter.templates) == {"llava_v1", "vicuna_v1", "hf"}
 
 
 def test_pad_to_square_keeps_prompts_at_the_edges(adapter, tmp_path):

@@ -13,6 +13,7 @@ from vipbench.errors import VipbenchError
 from vipbench.models import MODELS
 from vipbench.models.base import GenerationSettings, ModelAdapter
 from vipbench.prompting.render import rendering_parameters
+from vipbench.protocols import INPUT_OPTIONS, VIPBENCH, Protocol, apply_to_samples, deviations
 from vipbench.records import (
     GroupSpec,
     RunSpec,
@@ -50,7 +51,8 @@ def _plan_task(
     task: Task, root: Path | None, source: str, adapter_cls: type[ModelAdapter], spec: RunSpec, warn
 ) -> PlannedTask:
     every = task.load_samples(root)
-    samples = every[: spec.limit]
+    generation, protocol = task_protocol(task, adapter_cls, spec)
+    samples = apply_to_samples(protocol.config, every[: spec.limit])
     mode = choose_region_mode(task, adapter_cls, spec.region_mode)
     requests = [task.build_request(s, mode, style) for style in _prompt_styles(task, spec, warn) for s in samples]
     asked = len(same_questions(requests))
@@ -60,9 +62,39 @@ def _plan_task(
             f"(same image, regions and text in {mode} mode); each question is asked once and its answer recorded "
             "for every sample that asked it"
         )
-    generation = adapter_cls.generation_defaults.merged(task.config.generation).merged(spec.generation)
-    provenance = _provenance(task, source, samples, len(every), requests, asked, generation)
+    provenance = _provenance(task, source, samples, len(every), requests, asked, generation, protocol)
     return PlannedTask(task, requests, generation, provenance)
+
+
+def task_protocol(task: Task, adapter_cls: type[ModelAdapter], spec: RunSpec) -> tuple[GenerationSettings, Protocol]:
+    """The settings the task runs with and the protocol they follow.
+
+    Official: the adapter's defaults, then what the model family's own script does on this task (the task YAML's
+    ``protocols.<family>``); a model without a family, or a family without an entry, runs with the task's own
+    ``generation:`` block. ``--protocol vipbench`` puts that block over the official settings. Command-line
+    overrides come last. Every setting that then differs from the official one is a deviation; the sampling seed
+    is not (upstream seeds nothing)."""
+    family = adapter_cls.family
+    config = task.config.protocols.get(family) if family else None
+    base = adapter_cls.generation_defaults
+    official = base.merged(config.generation) if config else base.merged(task.config.generation)
+    chosen = official.merged(task.config.generation) if spec.protocol == VIPBENCH and config else official
+    options = {k: v for k, v in spec.model_options.items() if k in INPUT_OPTIONS}
+    used = chosen.merged(spec.generation).merged(options)
+    ignored = {"seed"}
+    deviated = deviations(
+        {k: v for k, v in official.to_dict().items() if k not in ignored},
+        {k: v for k, v in used.to_dict().items() if k not in ignored},
+    )
+    protocol = Protocol(
+        name=spec.protocol,
+        family=family,
+        follows=config.follows if config else None,
+        why=config.why if config else "no script of the model's family for this task: the task's own settings",
+        config=config,
+        deviations=deviated,
+    )
+    return used, protocol
 
 
 def choose_region_mode(task: Task, adapter_cls: type[ModelAdapter], requested: str | None) -> str:
@@ -102,6 +134,7 @@ def _provenance(
     requests: Sequence[Request],
     asked: int,
     generation: GenerationSettings,
+    protocol: Protocol,
 ) -> TaskProvenance:
     """What the manifest records of a task: its data and prompts' fingerprints, and how it is generated and
     scored."""
@@ -120,6 +153,11 @@ def _provenance(
         requests=dict(Counter(unit_name(r.task, r.prompt_style) for r in requests)),
         asked=asked,
         generation=generation.to_dict(),
+        protocol=protocol.name,
+        family=protocol.family,
+        follows=protocol.follows,
+        protocol_note=protocol.why or None,
+        deviations=list(protocol.deviations),
         scoring=scoring_spec(task.config),
     )
 

@@ -323,6 +323,18 @@ class RunSpec(_Record):
     """Everything that decides a run's predictions; a resumed run must match it."""
 
     model: str
+    protocol: str | None = None
+    """``official`` (the model family's own script's settings) or ``vipbench`` (vipbench's own choices over it);
+    None in runs made before protocols were recorded."""
+    family: str | None = None
+    """The model family whose script the protocol follows (None: a model without one)."""
+    follows: str | None = None
+    """The script followed: ``owner/repo@commit path``."""
+    protocol_note: str | None = None
+    """Why that script, where the family has none of its own for the task."""
+    deviations: list[str] = Field(default_factory=list)
+    """Every setting that differs from the official protocol's (``--protocol vipbench``, ``--temperature``,
+    ``--conv-template``, ...): a score with any is not comparable with the paper's."""
     tasks: list[str]
     limit: int | None = None
     region_mode: str | None = None
@@ -340,6 +352,8 @@ class RunSpec(_Record):
 class Manifest(_Record):
     run_id: str
     created: str
+    protocol: str = "official"
+    """``official``: each task as the model family's own script runs it; ``vipbench``: vipbench's own settings."""
     updated: str
     status: str
     """As last written: ``running``, ``interrupted`` (Ctrl-C or SIGTERM), ``failed`` (an error) or ``complete``.

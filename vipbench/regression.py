@@ -146,6 +146,8 @@ def mismatches(baseline: RunScores, current: RunScores, agreement: bool = False)
         fields = [
             ("dataset hash", b.dataset_hash, c.dataset_hash),
             ("prompt hash", b.prompt_hash, c.prompt_hash),
+            ("protocol", b.protocol, c.protocol),
+            ("deviations", "; ".join(b.deviations) or "none", "; ".join(c.deviations) or "none"),
             (
                 "scorer",
                 f"{b.scored_by.scorer} v{b.scored_by.scorer_version}",

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from vipbench.errors import VipbenchError
+from vipbench.protocols import ProtocolConfig, protocol_configs
 from vipbench.types import REGION_MODES
 
 
@@ -93,7 +94,10 @@ class TaskConfig:
     prompt_styles: bool = False
     """True when regions can be redrawn from source annotations (``--prompt-style``)."""
     generation: Mapping[str, Any] = field(default_factory=dict)
-    """Overrides of the model's generation defaults that the benchmark's protocol asks for."""
+    """vipbench's own generation settings for the task: what models without a family run with, and what
+    ``--protocol vipbench`` applies over a family's official protocol."""
+    protocols: Mapping[str, ProtocolConfig] = field(default_factory=dict)
+    """Per model family, what that family's own evaluation script does on this task (``vipbench.protocols``)."""
     breakdowns: tuple[str, ...] = ()
     """Sample metadata keys to report scores by; list-valued keys count an item under each value."""
     combinations: str | None = None
@@ -196,6 +200,8 @@ def _task_config(path: Path, data: dict[str, Any]) -> TaskConfig:
         data[key] = cls(**value)
     for key in _TUPLES & set(data):
         data[key] = tuple(data[key])
+    if "protocols" in data:
+        data["protocols"] = protocol_configs(path, data["protocols"])
     bad_modes = [m for m in data.get("region_modes", ()) if m not in REGION_MODES]
     if bad_modes:
         raise VipbenchError(f"{path}: unknown region mode(s) {bad_modes}; known: {', '.join(REGION_MODES)}")

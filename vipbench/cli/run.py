@@ -101,7 +101,10 @@ def _spec_fields(args: argparse.Namespace, index) -> dict:
         "region_mode": args.region_mode,
         "prompt_styles": _prompt_styles(args.prompt_style),
         "model_options": _model_options(args, shortcuts),
-        "generation": {k: getattr(args, k) for k in ("max_new_tokens", "temperature") if getattr(args, k) is not None},
+        "generation": {
+            k: getattr(args, k) for k in ("max_new_tokens", "temperature", "seed") if getattr(args, k) is not None
+        },
+        "protocol": args.protocol,
         "finetuned_on": index.resolve(args.finetuned_on) if args.finetuned_on else [],
     }
 
@@ -116,6 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume is None:
         if not args.model or not args.tasks:
             raise VipbenchError("vipbench run needs --model and --tasks (or --resume RUN_ID)")
+        fields["protocol"] = fields["protocol"] or "official"
         spec = RunSpec(**fields, data_dirs=_parse_data_dirs(args.data_dir, index, fields["tasks"]))
     else:
         overrides = {k: v or None for k, v in fields.items()}  # given again, each must agree with the run's own
@@ -245,16 +249,35 @@ def add_parser(sub) -> None:
         "Measured on an H100 (7B): about 2x faster per batch at batch 1 and 8, after a 35-53 s compile for each "
         "new batch shape; it pays off only on long runs (default: dynamic)",
     )
-    p.add_argument("--conv-template", help="conversation template (ViP-LLaVA default: llava_v1, as the paper)")
+    p.add_argument(
+        "--protocol",
+        choices=["official", "vipbench"],
+        help="official (default): each task as the model family's own evaluation script runs it (template, "
+        "question, image preprocessing, decoding); vipbench: vipbench's own settings (greedy everywhere), each "
+        "difference recorded as a deviation",
+    )
+    p.add_argument(
+        "--conv-template",
+        help="conversation template, for every task (default: each task's protocol: vicuna_v1 for POPE and "
+        "LLaVA-Bench, llava_v1 for ViP-LLaVA's scripts); a deviation where it differs",
+    )
     p.add_argument(
         "--image-preprocess",
         choices=["pad", "crop", "resize"],
-        help="pad to square with the CLIP mean colour (default, as the paper), HF centre crop, or squash",
+        help="pad to square with the CLIP mean colour, HF centre crop, or squash (default: each task's protocol: "
+        "pad, resize for VCR); a deviation where it differs",
+    )
+    p.add_argument("--max-new-tokens", type=positive_int, help="override the task's generation length (a deviation)")
+    p.add_argument(
+        "--temperature",
+        type=non_negative_float,
+        help="0 is greedy (default: each task's protocol; ViP-LLaVA's VCR, V7W and PointQA scripts sample at 0.2)",
     )
     p.add_argument(
-        "--max-new-tokens", type=positive_int, help="override the task's generation length (ViP-Bench: 1024)"
+        "--seed",
+        type=int,
+        help="base seed of sampled decoding; each sample is sampled with its own seed drawn from it (default 0)",
     )
-    p.add_argument("--temperature", type=non_negative_float, help="0 is greedy (the default of every supported recipe)")
     p.add_argument(
         "--region-mode",
         choices=["overlay", "mask", "box", "coords", "point"],

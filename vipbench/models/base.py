@@ -19,6 +19,25 @@ class GenerationSettings:
     temperature: float = 0.0
     top_p: float | None = None
     num_beams: int = 1
+    seed: int = 0
+    """When sampling: the run's base seed; each sample is sampled with its own seed derived from it
+    (``vipbench.protocols.sample_seed``), recorded with its prediction."""
+    # What the task's protocol asks of the model input (``vipbench.protocols``); None: the adapter's own choice.
+    conv_template: str | None = None
+    """The conversation template (LLaVA family: ``vicuna_v1``, ``llava_v1``)."""
+    image_preprocess: str | None = None
+    """LLaVA family: ``pad`` (expand2square), ``resize`` (squash) or ``crop``."""
+    prefix: str | None = None
+    """Osprey: the picture's introduction before the question (``vipbench.models.osprey.PREFIXES``)."""
+    region_names: bool = True
+    """Osprey: a region written "region1 <mask><pos>" (its training data) or bare "<mask><pos>" (its RefCOCOg
+    script)."""
+    postprocess: str | None = None
+    """A family's own cleaning of the answer (Osprey's RefCOCOg script: ``osprey_caption``)."""
+
+    @property
+    def sampling(self) -> bool:
+        return self.temperature > 0
 
     def merged(self, overrides: Mapping[str, Any]) -> GenerationSettings:
         known = {f.name for f in fields(self)}
@@ -34,7 +53,7 @@ class GenerationSettings:
         """These settings as transformers' ``generate`` arguments (sampling options only when sampling)."""
         kwargs: dict[str, Any] = {
             "max_new_tokens": self.max_new_tokens,
-            "do_sample": self.temperature > 0,
+            "do_sample": self.sampling,
             "num_beams": self.num_beams,
             "pad_token_id": pad_token_id,
         }
@@ -65,6 +84,9 @@ class ModelAdapter(ABC):
     """
 
     region_modes: ClassVar[tuple[str, ...]] = ("overlay",)
+    #: The model family whose evaluation scripts a task's protocol follows (``vipbench.protocols.FAMILIES``), or
+    #: None for models without one (APIs, baselines): they run with the task's own settings.
+    family: ClassVar[str | None] = None
     generation_defaults: ClassVar[GenerationSettings] = GenerationSettings()
     #: The runner's default batch size for this adapter; those whose outputs do not depend on the batch they are in
     #: can take larger batches.
@@ -97,3 +119,20 @@ class ModelAdapter(ABC):
     def report(self) -> str | None:
         """A line to print when the run ends (an API model's requests and cost), or None."""
         return None
+
+
+def seed_sampling(requests: Sequence[Request], settings: GenerationSettings) -> int | None:
+    """Seed torch for the one request about to be sampled (None when decoding is greedy): each sample draws from
+    its own seed, so its answer does not depend on the batch or the order it ran in. Adapters that sample generate
+    one request at a time for that reason."""
+    if not settings.sampling:
+        return None
+    if len(requests) != 1:
+        raise VipbenchError("sampling is seeded per sample: generate one request at a time")
+    import torch
+
+    from vipbench.protocols import sample_seed
+
+    seed = sample_seed(settings.seed, requests[0].task, requests[0].sample.id)
+    torch.manual_seed(seed)
+    return seed

@@ -1,9 +1,10 @@
 """The LLaVA family through transformers: ViP-LLaVA (``VipLlavaForConditionalGeneration``) and LLaVA-1.5
 (``LlavaForConditionalGeneration``), the baseline every region leaderboard shows beside it.
 
-Defaults follow the official evaluation recipes: ViP-Bench's (``scripts/eval/vipbench.sh`` →
-``llava/eval/model_vqa.py``) and LLaVA-1.5's: the ``llava_v1`` conversation template (LLaVA's ``vicuna_v1``, the
-same text), pad-to-square with the CLIP mean colour, greedy decoding, 1024 new tokens. The HF processor alone
+Each task's protocol (``vipbench.protocols``, the task YAML's ``protocols.llava``) picks what the family's own
+script uses: the conversation template (``vicuna_v1`` for LLaVA-1.5's POPE and LLaVA-Bench scripts, ``llava_v1``
+for ViP-LLaVA's ViP-Bench, VCR, Visual7W and PointQA scripts: two different system prompts), the image
+preprocessing (pad-to-square with the CLIP mean colour; VCR squashes) and the decoding. The HF processor alone
 would centre-crop non-square images and can cut off prompts drawn near the edges, so the image is padded before
 the processor sees it. Both read regions drawn onto the pixels; LLaVA-1.5 also reads them as coordinates in the
 text (``llava-1.5-7b-coords``), the second kind of baseline ViP-Bench's paper reports.
@@ -18,7 +19,7 @@ from typing import Any, ClassVar
 
 from vipbench.errors import MissingExtraError, VipbenchError
 from vipbench.imaging import pad_to_square
-from vipbench.models.base import Generation, GenerationSettings, ModelAdapter
+from vipbench.models.base import Generation, GenerationSettings, ModelAdapter, seed_sampling
 from vipbench.models.checkpoints import (
     checkpoint_source,
     describe_checkpoint,
@@ -30,14 +31,25 @@ from vipbench.prompting import request_image
 from vipbench.records import ids_hash
 from vipbench.types import Request
 
-#: The system prompt of LLaVA's ``llava_v1`` (= ``vicuna_v1``) template, shared by ViP-LLaVA and Osprey.
+#: The system prompt of LLaVA's ``llava_v1`` template (llava/conversation.py ``conv_llava_v1``), shared by ViP-LLaVA
+#: and Osprey (``osprey_v1``).
 SYSTEM = (
     "A chat between a curious human and an artificial intelligence assistant. "
     "The assistant gives helpful, detailed, and polite answers to the human's questions."
 )
+#: The system prompt of LLaVA's ``vicuna_v1`` template (``conv_vicuna_v1``): "user", not "human".
+VICUNA_SYSTEM = (
+    "A chat between a curious user and an artificial intelligence assistant. "
+    "The assistant gives helpful, detailed, and polite answers to the user's questions."
+)
 
-#: ``llava_v1`` (llava/conversation.py, sep " "): what ViP-LLaVA and LLaVA-1.5 were trained and evaluated with.
+#: ``llava_v1`` (sep " ", roles USER/ASSISTANT): ViP-LLaVA's ViP-Bench, VCR, Visual7W and PointQA scripts.
 LLAVA_V1 = SYSTEM + " USER: <image>\n{question} ASSISTANT:"
+#: ``vicuna_v1``: LLaVA-1.5's POPE and LLaVA-Bench scripts (scripts/v1_5/eval/pope.sh, llavabench.sh), and
+#: ViP-LLaVA's copies of them.
+VICUNA_V1 = VICUNA_SYSTEM + " USER: <image>\n{question} ASSISTANT:"
+#: The template used where neither the task's protocol nor the user names one.
+DEFAULT_TEMPLATE = "llava_v1"
 PREPROCESSING = ("pad", "crop", "resize")
 #: ``static`` preallocates the KV cache, which lets transformers compile the decoding step on a GPU.
 KV_CACHES = ("dynamic", "static")
@@ -50,6 +62,7 @@ class LlavaFamilyAdapter(ModelAdapter):
     """What ViP-LLaVA and LLaVA-1.5 share: loading, the template, preprocessing and batched generation."""
 
     region_modes: ClassVar[tuple[str, ...]] = ("overlay", "coords")
+    family: ClassVar[str | None] = "llava"
     generation_defaults: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=1024, temperature=0.0)
     model_type: ClassVar[str]
     """The checkpoint's ``config.json`` model_type."""
@@ -64,8 +77,8 @@ class LlavaFamilyAdapter(ModelAdapter):
         model_path: str | None = None,
         device: str = "auto",
         dtype: str = "auto",
-        conv_template: str = "llava_v1",
-        image_preprocess: str = "pad",
+        conv_template: str | None = None,
+        image_preprocess: str | None = None,
         kv_cache: str = "dynamic",
     ):
         try:
@@ -74,13 +87,13 @@ class LlavaFamilyAdapter(ModelAdapter):
             from transformers import AutoProcessor
         except ImportError:
             raise MissingExtraError("models", type(self).__name__) from None
-        if conv_template not in self.templates:
+        if conv_template is not None and conv_template not in self.templates:
             raise VipbenchError(
                 f"unknown conversation template {conv_template!r}; choose from {', '.join(self.templates)}"
             )
         if kv_cache not in KV_CACHES:
             raise VipbenchError(f"unknown KV cache {kv_cache!r}; choose from {', '.join(KV_CACHES)}")
-        if image_preprocess not in PREPROCESSING:
+        if image_preprocess is not None and image_preprocess not in PREPROCESSING:
             raise VipbenchError(
                 f"unknown image preprocessing {image_preprocess!r}; choose from {', '.join(PREPROCESSING)}"
             )
@@ -126,26 +139,35 @@ class LlavaFamilyAdapter(ModelAdapter):
     def describe(self) -> dict[str, Any]:
         return {
             **describe_checkpoint(self),
+            # None: each task's protocol decides (the manifest's tasks.<task>.generation says what ran)
             "conv_template": self.template,
             "image_preprocess": self.image_preprocess,
             "kv_cache": self.kv_cache,
         }
 
-    def chat_template(self) -> str:
-        return self.templates[self.template]
+    def template_name(self, settings: GenerationSettings | None = None) -> str:
+        """The user's template, else the task protocol's, else ``llava_v1``."""
+        chosen = self.template or (settings.conv_template if settings else None) or DEFAULT_TEMPLATE
+        if chosen not in self.templates:
+            raise VipbenchError(f"unknown conversation template {chosen!r}; choose from {', '.join(self.templates)}")
+        return chosen
 
-    def prompt(self, question: str) -> str:
-        return self.chat_template().format(question=question)
+    def chat_template(self, settings: GenerationSettings | None = None) -> str:
+        return self.templates[self.template_name(settings)]
 
-    def preprocess(self, request: Request):
+    def prompt(self, question: str, settings: GenerationSettings | None = None) -> str:
+        return self.chat_template(settings).format(question=question)
+
+    def preprocess(self, request: Request, settings: GenerationSettings | None = None):
         """pad: LLaVA's expand2square; resize: squash to a square; crop: the HF processor's centre crop.
 
         After pad or resize the image is square, so the processor's resize + centre crop only rescales it.
         """
         image = request_image(request)
-        if self.image_preprocess == "pad":
+        how = self.image_preprocess or (settings.image_preprocess if settings else None) or "pad"
+        if how == "pad":
             image = pad_to_square(image, self.fill)
-        elif self.image_preprocess == "resize":
+        elif how == "resize":
             image = image.resize((self.image_size, self.image_size), resample=3)  # bicubic, as CLIP
         return image
 
@@ -178,16 +200,16 @@ class LlavaFamilyAdapter(ModelAdapter):
         ids = self.processor(images=[blank], text=["<image>"], return_tensors="pt")["input_ids"][0]
         return int((ids == self.image_token_id).sum())
 
-    def inputs(self, requests: Sequence[Request]):
+    def inputs(self, requests: Sequence[Request], settings: GenerationSettings | None = None):
         """The batch as the model takes it: padded images, templated prompts, left-padded token ids."""
         import torch
 
-        rows = [self.input_ids(self.prompt(r.text)) for r in requests]
+        rows = [self.input_ids(self.prompt(r.text, settings)) for r in requests]
         longest = max(map(len, rows))
         pad = self.processor.tokenizer.pad_token_id
         ids = torch.tensor([[pad] * (longest - len(row)) + row for row in rows])
         attention = torch.tensor([[0] * (longest - len(row)) + [1] * len(row) for row in rows])
-        pixels = self.processor.image_processor([self.preprocess(r) for r in requests], return_tensors="pt")
+        pixels = self.processor.image_processor([self.preprocess(r, settings) for r in requests], return_tensors="pt")
         return {
             "input_ids": ids.to(self.device),
             "attention_mask": attention.to(self.device),
@@ -203,7 +225,10 @@ class LlavaFamilyAdapter(ModelAdapter):
     def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[Generation]:
         import torch
 
-        inputs = self.inputs(requests)
+        if settings.sampling and len(requests) > 1:  # each sample from its own seed
+            return [answer for r in requests for answer in self.generate([r], settings)]
+        seed = seed_sampling(requests, settings)
+        inputs = self.inputs(requests, settings)
         kwargs = settings.generate_kwargs(self.processor.tokenizer.pad_token_id)
         if self.kv_cache == "static":
             kwargs["cache_implementation"] = "static"
@@ -211,8 +236,9 @@ class LlavaFamilyAdapter(ModelAdapter):
             output = self.model.generate(**inputs, **kwargs)
         ids, attention = inputs["input_ids"], inputs["attention_mask"].bool()
         texts = self.processor.batch_decode(output[:, ids.shape[1] :], skip_special_tokens=True)
+        metadata = {} if seed is None else {"seed": seed}
         return [
-            Generation(text.strip(), self.prompt(r.text), ids_hash(row[kept]))
+            Generation(text.strip(), self.prompt(r.text, settings), ids_hash(row[kept]), dict(metadata))
             for text, r, row, kept in zip(texts, requests, ids, attention)
         ]
 
@@ -223,7 +249,11 @@ class VipLlavaAdapter(LlavaFamilyAdapter):
     model_type = "vipllava"
     model_class = "VipLlavaForConditionalGeneration"
     #: ``hf`` is the format on the llava-hf model card.
-    templates = {"llava_v1": LLAVA_V1, "hf": SYSTEM + "###Human: <image>\n{question}###Assistant:"}
+    templates = {
+        "llava_v1": LLAVA_V1,
+        "vicuna_v1": VICUNA_V1,
+        "hf": SYSTEM + "###Human: <image>\n{question}###Assistant:",
+    }
 
     def fix_config(self, config):
         if isinstance(config.vision_feature_layer, int) and config.vision_config.num_hidden_layers >= 12:
@@ -237,7 +267,7 @@ class LlavaAdapter(LlavaFamilyAdapter):
     model_type = "llava"
     model_class = "LlavaForConditionalGeneration"
     #: ``hf`` is the format on the llava-hf model card.
-    templates = {"llava_v1": LLAVA_V1, "hf": "USER: <image>\n{question} ASSISTANT:"}
+    templates = {"llava_v1": LLAVA_V1, "vicuna_v1": VICUNA_V1, "hf": "USER: <image>\n{question} ASSISTANT:"}
 
 
 class LlavaCoordsAdapter(LlavaAdapter):

@@ -44,6 +44,14 @@ def numbered_regions(request: Request, placeholder: str) -> str:
     return parts[0] + "".join(f"region{k} {placeholder}{part}" for k, part in enumerate(parts[1:], start=1))
 
 
+def bare_regions(request: Request, placeholder: str) -> str:
+    """The question with each ``<region>`` written as ``placeholder`` alone (Osprey's RefCOCOg script)."""
+    count = request.text.count(REGION_TOKEN)
+    if count != len(request.regions):
+        raise VipbenchError(f"{request.sample.id}: {count} region tokens for {len(request.regions)} regions")
+    return request.text.replace(REGION_TOKEN, placeholder)
+
+
 class EmbeddingsAdapter(ModelAdapter):
     """An adapter whose ``embed(request)`` gives the prompt's input embeddings for ``self.model.llm``."""
 

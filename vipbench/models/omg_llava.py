@@ -60,6 +60,7 @@ class OMGLLaVAAdapter(EmbeddingsAdapter):
     """OMG-LLaVA reads each region as a mask (a box as its rectangle) or a point, one ``<mark>`` token each."""
 
     region_modes: ClassVar[tuple[str, ...]] = ("mask", "box", "point")
+    family: ClassVar[str | None] = "omg-llava"
     generation_defaults: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=300, temperature=0.0)
 
     def __init__(

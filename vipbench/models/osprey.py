@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from vipbench.errors import MissingExtraError, VipbenchError
-from vipbench.models.base import Generation, GenerationSettings
+from vipbench.models.base import Generation, GenerationSettings, seed_sampling
 from vipbench.models.checkpoints import checkpoint_folder, describe_checkpoint, hub_file, llama_tokenizer, read_config
 from vipbench.models.llava import SYSTEM
 from vipbench.models.native import (
@@ -30,6 +30,7 @@ from vipbench.models.native import (
     CLIP_STD,
     IMAGE_PLACEHOLDER_ID,
     EmbeddingsAdapter,
+    bare_regions,
     numbered_regions,
     to_tensor,
 )
@@ -37,13 +38,18 @@ from vipbench.prompting import request_image
 from vipbench.records import ids_hash
 from vipbench.types import Request
 
-#: The picture's introduction: ``eval`` as osprey/eval/refcocog_eval.py writes it (with the "." after <image>),
-#: ``train`` as its training data does, ``demo`` as its demo.
+#: The picture's introduction: ``eval`` as osprey/eval/refcocog_eval.py builds it (the text it tokenizes, "." on a
+#: line of its own: tests/upstream/osprey_deb0e57.json), ``train`` as its training data does, ``demo`` as its
+#: demo, ``bare`` as pope_eval.py asks (``<image>\n`` and the question).
 PREFIXES = {
-    "eval": "<image>.\nThis provides an overview of the picture.\n",
+    "eval": "<image>\n.\nThis provides an overview of the picture.\n",
     "train": "<image>\nThis provides an overview of the picture.\n",
     "demo": "<image>\n\nThis provides an overview of the picture.\n",
+    "bare": "<image>\n",
 }
+DEFAULT_PREFIX = "eval"
+#: Osprey's conversations end with this stop string (``conv.sep2``); its scripts cut it off.
+STOP = "</s>"
 MASK, POS = "<mask>", "<pos>"
 #: Where open_clip's ``convnext_large_d_320`` (laion2B-s29B-b131K-ft-soup) weights live, which Osprey loads apart.
 CLIP_REPO = "laion/CLIP-convnext_large_d_320.laion2B-s29B-b131K-ft-soup"
@@ -57,6 +63,7 @@ class OspreyAdapter(EmbeddingsAdapter):
     """Osprey reads each region as a binary mask (a box-only region as its filled rectangle)."""
 
     region_modes: ClassVar[tuple[str, ...]] = ("mask",)
+    family: ClassVar[str | None] = "osprey"
     generation_defaults: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=1024, temperature=0.0)
 
     def __init__(
@@ -66,7 +73,7 @@ class OspreyAdapter(EmbeddingsAdapter):
         clip_path: str | None = None,
         device: str = "auto",
         dtype: str = "auto",
-        prefix: Literal["eval", "train", "demo"] = "eval",
+        prefix: Literal["eval", "train", "demo", "bare"] | None = None,
     ):
         try:
             import torch  # noqa: F401
@@ -81,6 +88,7 @@ class OspreyAdapter(EmbeddingsAdapter):
         folder = checkpoint_folder(checkpoint, model_path, "osprey")
         config = read_config(folder, "osprey", "Osprey", prefix=True)
         self.checkpoint, self.source, self.prefix = checkpoint, str(folder), prefix
+        self.settings = GenerationSettings()  # the task's, set by generate
         self.device, self.dtype = resolve_device(device, dtype)
         clip = self._clip_file(folder, config, clip_path)
         self.clip_path = str(clip)
@@ -114,19 +122,25 @@ class OspreyAdapter(EmbeddingsAdapter):
         return {
             **describe_checkpoint(self),
             "clip_path": self.clip_path,
-            "prefix": self.prefix,
-            "prefix_text": PREFIXES[self.prefix],
+            "prefix": self.prefix,  # None: each task's protocol decides (its generation.prefix), else "eval"
+            "prefix_text": PREFIXES[self.prefix] if self.prefix else None,
             "template": "osprey_v1 (llava_v1)",
             "image_preprocess": f"warp to {self.geometry.image_size}x{self.geometry.image_size}",
         }
 
     def question(self, request: Request) -> str:
-        """``<region>`` tokens as Osprey's training data writes regions: "region1 <mask><pos>", ..."""
+        """``<region>`` tokens as Osprey's training data writes regions ("region1 <mask><pos>", ...), or bare
+        ``<mask><pos>`` as its RefCOCOg script asks."""
+        if not self.settings.region_names:
+            return bare_regions(request, MASK + POS)
         return numbered_regions(request, MASK + POS)
 
     def chat_template(self) -> str:
-        """Osprey's ``osprey_v1`` template, the same as LLaVA's ``llava_v1``."""
-        return SYSTEM + " USER: " + PREFIXES[self.prefix] + "{question} ASSISTANT:"
+        """Osprey's ``osprey_v1`` template, the same as LLaVA's ``llava_v1``, with the task's picture introduction."""
+        prefix = self.prefix or self.settings.prefix or DEFAULT_PREFIX
+        if prefix not in PREFIXES:
+            raise VipbenchError(f"unknown Osprey prefix {prefix!r}; choose from {', '.join(PREFIXES)}")
+        return SYSTEM + " USER: " + PREFIXES[prefix] + "{question} ASSISTANT:"
 
     def prompt(self, request: Request) -> str:
         return self.chat_template().format(question=self.question(request))
@@ -189,6 +203,10 @@ class OspreyAdapter(EmbeddingsAdapter):
         return tokens(before).input_ids + [IMAGE_PLACEHOLDER_ID] + tokens(after, add_special_tokens=False).input_ids
 
     def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[Generation]:
+        if settings.sampling and len(requests) > 1:  # each sample from its own seed
+            return [answer for r in requests for answer in self.generate([r], settings)]
+        self.settings = settings
+        seed = seed_sampling(requests, settings)
         pad = self.tokenizer.pad_token_id
         kwargs = settings.generate_kwargs(pad if pad is not None else self.tokenizer.unk_token_id)
         import torch
@@ -197,7 +215,21 @@ class OspreyAdapter(EmbeddingsAdapter):
             embeds, attention = self.batch(requests)
             output = self.model.llm.generate(inputs_embeds=embeds, attention_mask=attention, **kwargs)
         texts = self.tokenizer.batch_decode(output, skip_special_tokens=True)
+        metadata = {} if seed is None else {"seed": seed}
         return [
-            Generation(text.strip().removesuffix("</s>").strip(), self.prompt(r), ids_hash(self.input_ids(r)))
+            Generation(clean(text, settings.postprocess), self.prompt(r), ids_hash(self.input_ids(r)), dict(metadata))
             for text, r in zip(texts, requests)
         ]
+
+
+def clean(text: str, postprocess: str | None = None) -> str:
+    """The answer as Osprey's scripts keep it: the stop string cut off; with ``osprey_caption`` (refcocog_eval.py)
+    also the text between the first and second ':' when there is one, and each '.' followed by a line break."""
+    text = text.strip().removesuffix(STOP).strip()
+    if postprocess is None:
+        return text
+    if postprocess != "osprey_caption":
+        raise VipbenchError(f"unknown Osprey post-processing {postprocess!r}; known: osprey_caption")
+    if ":" in text:
+        text = text.split(":")[1]
+    return text.replace(".", ".\n")

@@ -57,6 +57,7 @@ class PerceptionGPTAdapter(EmbeddingsAdapter):
     """PerceptionGPT reads each region as a box (a mask as its bounding box), one ``<loc>`` token per region."""
 
     region_modes: ClassVar[tuple[str, ...]] = ("box",)
+    family: ClassVar[str | None] = "perceptiongpt"
     generation_defaults: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=1024, temperature=0.0)
 
     def __init__(

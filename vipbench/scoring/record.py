@@ -87,6 +87,10 @@ class UnitScores(_Model):
     """Grades missing or failed after their retries: left out of every number (unless counted as 0, ``zeroed``)."""
     zeroed: int = 0
     """Unparseable judge grades counted as 0, with ``--failed-grade zero`` (the official ViP-Bench rule)."""
+    protocol: str | None = None
+    """The generation protocol (``official``, ``vipbench``; None before it was recorded), from the manifest."""
+    deviations: list[str] = Field(default_factory=list)
+    """Settings that differ from the official protocol's: a score with any is not the paper's protocol."""
     headline: str
     """The name of the number in ``total``."""
     total: Stat
@@ -331,6 +335,8 @@ def _scored_by(
         runs=unit.spec.runs,
         failed_grade=failed_grade,
         scorer_args=unit.spec.args,
+        protocol=provenance.protocol,
+        deviations=list(provenance.deviations),
     )
     if unit.spec.metric:
         by.args = unit.spec.metric.args

@@ -1,0 +1,131 @@
+"""Protocols (vipbench.protocols): the task YAML's per-family block is checked, the official one runs by default,
+``--protocol vipbench`` and command-line overrides are recorded as deviations, and sampling is seeded per sample."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vipbench.errors import VipbenchError
+from vipbench.examples import find_layout, write_example
+from vipbench.planning import plan
+from vipbench.records import RunSpec
+from vipbench.taskconfig import config_from_yaml
+from vipbench.tasks import TaskIndex
+
+
+@pytest.fixture(scope="module")
+def v7w_dir(tmp_path_factory) -> dict[str, str]:
+    return {"v7w": str(write_example(find_layout("v7w", "vip-llava"), tmp_path_factory.mktemp("v7w") / "v7w"))}
+
+
+def planned(data_dirs, **spec):
+    (item,) = plan(RunSpec(tasks=["v7w"], data_dirs=data_dirs, **spec), TaskIndex(), warn=lambda m: None)
+    return item
+
+
+def test_the_official_protocol_is_the_default(v7w_dir):
+    item = planned(v7w_dir, model="vip-llava-tiny")
+    assert (item.generation.temperature, item.generation.max_new_tokens) == (0.2, 128)
+    assert item.generation.conv_template == "llava_v1"
+    provenance = item.provenance
+    assert (provenance.protocol, provenance.family, provenance.deviations) == ("official", "llava", [])
+    assert provenance.follows == (
+        "WisconsinAIVision/ViP-LLaVA@77079b1 scripts/eval/v7w.sh (llava/eval/model_vqa_loader_vip.py)"
+    )
+
+
+def test_vipbench_protocol_and_overrides_are_named_deviations(v7w_dir):
+    item = planned(v7w_dir, model="vip-llava-tiny", protocol="vipbench")
+    assert item.generation.temperature == 0.0
+    assert item.provenance.deviations == ["temperature=0.0 (official: 0.2)"]
+    item = planned(
+        v7w_dir,
+        model="vip-llava-tiny",
+        generation={"max_new_tokens": 5, "seed": 3},
+        model_options={"conv_template": "hf"},
+    )
+    assert item.provenance.deviations == [
+        "conv_template='hf' (official: 'llava_v1')",
+        "max_new_tokens=5 (official: 128)",
+    ]  # the seed is no deviation: upstream seeds nothing
+
+
+def test_a_model_without_a_family_runs_the_tasks_own_settings(v7w_dir):
+    item = planned(v7w_dir, model="oracle")
+    assert item.generation.temperature == 0.0
+    assert (item.provenance.family, item.provenance.follows, item.provenance.deviations) == (None, None, [])
+
+
+@pytest.mark.parametrize(
+    "block,message",
+    [
+        ("protocols: {gpt: {follows: x}}", "unknown model family 'gpt'"),
+        ("protocols: {llava: {follows: x, temp: 1}}", "unknown key(s) protocols.llava.temp"),
+        ("protocols: {llava: {why: x}}", "missing key(s) protocols.llava.follows"),
+        ("protocols: {osprey: {follows: x, references: some}}", "references must be all or first"),
+    ],
+)
+def test_a_bad_protocol_block_is_one_line(tmp_path, block, message):
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        "task: t\ndataset: {key: t}\nloader: !function hooks.load\nscorer: {metric: exact_match}\n" + block + "\n"
+    )
+    with pytest.raises(VipbenchError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        config_from_yaml(path)
+
+
+def test_every_task_protocol_names_known_settings():
+    """Each family's settings are GenerationSettings fields (merged() refuses others) and name a script."""
+    from vipbench.models.base import GenerationSettings
+
+    index = TaskIndex()
+    for name in index.resolve("all"):
+        for family, config in index.task(name).config.protocols.items():
+            GenerationSettings().merged(config.generation)
+            assert config.follows, (name, family)
+
+
+def test_sampling_is_seeded_per_sample(v7w_dir):
+    pytest.importorskip("torch")
+    from vipbench.models import create_model
+
+    adapter = create_model("vip-llava-tiny", device="cpu")
+    item = planned(v7w_dir, model="vip-llava-tiny")
+    settings = item.generation.merged({"max_new_tokens": 4, "temperature": 1.0})
+    requests = item.requests[:2]
+    together = adapter.generate(requests, settings)
+    alone = [adapter.generate([r], settings)[0] for r in reversed(requests)][::-1]
+    assert [a.text for a in together] == [a.text for a in alone]
+    seeds = [a.metadata["seed"] for a in together]
+    assert seeds == [a.metadata["seed"] for a in alone] and len(set(seeds)) == 2
+    other = adapter.generate(requests, settings.merged({"seed": 1}))
+    assert [a.metadata["seed"] for a in other] != seeds
+
+
+def test_the_run_manifest_records_the_protocol(tmp_path, v7w_dir):
+    from vipbench.cli import main
+
+    code = main(
+        ["run", "--model", "oracle", "--tasks", "v7w", "--protocol", "vipbench", "--temperature", "0.5"]
+        + ["--data-dir", f"v7w={v7w_dir['v7w']}", "--results", str(tmp_path), "--run-id", "r"]
+    )
+    assert code == 0
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert manifest["spec"]["protocol"] == "vipbench"
+    task = manifest["tasks"]["v7w"]
+    assert task["protocol"] == "vipbench" and task["deviations"] == ["temperature=0.5 (official: 0.0)"]
+
+
+def test_check_sees_a_protocol_difference(tmp_path, v7w_dir, capsys):
+    from vipbench.cli import main
+
+    base = ["run", "--model", "oracle", "--tasks", "v7w", "--data-dir", f"v7w={v7w_dir['v7w']}"]
+    base += ["--results", str(tmp_path)]
+    assert main([*base, "--run-id", "official"]) == 0
+    assert main([*base, "--run-id", "longer", "--max-new-tokens", "64"]) == 0
+    capsys.readouterr()
+    assert main(["check", "longer", "--baseline", "official", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "v7w: deviations differs (baseline none, this run max_new_tokens=64 (official: 128))" in err
