@@ -2,7 +2,8 @@
 
 For two fixture samples of every task, in every region mode each adapter reads, ``tests/snapshots/<adapter>.json``
 holds the full templated text the model read under the task's official protocol, the hash of its token ids, and
-hashes of the image as the model was shown it (visual prompts drawn) and of the regions it was given. A change to a loader, a prompt, the drawing, a
+hashes of the image as the model was shown it (visual prompts drawn) and of the regions it was given. A change to a
+loader, a prompt, the drawing, a
 template or a tokenizer that alters any of them fails here, until the snapshot is rewritten on purpose:
 
     python -m pytest tests/test_prompt_snapshots.py --update-snapshots
