@@ -39,7 +39,10 @@ def test_the_official_protocol_is_the_default(v7w_dir):
 def test_vipbench_protocol_and_overrides_are_named_deviations(v7w_dir):
     item = planned(v7w_dir, model="vip-llava-tiny", protocol="vipbench")
     assert item.generation.temperature == 0.0
-    assert item.provenance.deviations == ["temperature=0.0 (official: 0.2)"]
+    assert item.provenance.deviations == [
+        "temperature=0.0 (official: 0.2)",
+        "colours: in pool order, always 'the' (official: drawn as the family's script draws them)",
+    ]
     item = planned(
         v7w_dir,
         model="vip-llava-tiny",
@@ -129,3 +132,16 @@ def test_check_sees_a_protocol_difference(tmp_path, v7w_dir, capsys):
     assert main(["check", "longer", "--baseline", "official", "--results", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "v7w: deviations differs (baseline none, this run max_new_tokens=64 (official: 128))" in err
+
+
+def test_the_vipbench_protocol_draws_colours_in_pool_order_and_says_so(v7w_dir):
+    """Overlay colours and "the" are drawn as ViP-LLaVA's organizer draws them by default; --protocol vipbench draws
+    the pool in order and records that rule."""
+    official = planned(v7w_dir, model="vip-llava-tiny")
+    vipbench = planned(v7w_dir, model="vip-llava-tiny", protocol="vipbench")
+    assert official.provenance.rendering["colour_rule"] == "upstream"
+    assert vipbench.provenance.rendering["colour_rule"] == "pool"
+    assert not any(d.startswith("colours:") for d in official.provenance.deviations)
+    pool = vipbench.requests[0].text
+    assert "A. The object within the red rectangle\nB. The object within the lime rectangle" in pool
+    assert pool != official.requests[0].text

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from vipbench.data import resolve_data_roots
 from vipbench.errors import VipbenchError
 from vipbench.models import MODELS
 from vipbench.models.base import GenerationSettings, ModelAdapter
+from vipbench.prompting.draws import DrawSettings
 from vipbench.prompting.render import rendering_parameters
 from vipbench.protocols import INPUT_OPTIONS, VIPBENCH, Protocol, apply_to_samples, deviations
 from vipbench.records import (
@@ -54,7 +55,9 @@ def _plan_task(
     generation, protocol = task_protocol(task, adapter_cls, spec)
     samples = apply_to_samples(protocol.config, every[: spec.limit])
     mode = choose_region_mode(task, adapter_cls, spec.region_mode)
-    requests = [task.build_request(s, mode, style) for style in _prompt_styles(task, spec, warn) for s in samples]
+    draws = prompt_draws(spec, generation)
+    styles = _prompt_styles(task, spec, warn)
+    requests = [task.build_request(s, mode, style, draws) for style in styles for s in samples]
     asked = len(same_questions(requests))
     if asked < len(requests):
         warn(
@@ -62,8 +65,17 @@ def _plan_task(
             f"(same image, regions and text in {mode} mode); each question is asked once and its answer recorded "
             "for every sample that asked it"
         )
-    provenance = _provenance(task, source, samples, len(every), requests, asked, generation, protocol)
+    if draws.colour_rule != "upstream" and protocol.config and any(r.overlays for r in requests):
+        colours = "colours: in pool order, always 'the' (official: drawn as the family's script draws them)"
+        protocol = replace(protocol, deviations=(*protocol.deviations, colours))
+    provenance = _provenance(task, source, samples, len(every), requests, asked, generation, protocol, draws)
     return PlannedTask(task, requests, generation, provenance)
+
+
+def prompt_draws(spec: RunSpec, generation: GenerationSettings) -> DrawSettings:
+    """How overlay colours and "the" are drawn: as upstream, seeded by the run's seed; vipbench's deterministic pool
+    order under ``--protocol vipbench``."""
+    return DrawSettings(colour_rule="pool" if spec.protocol == VIPBENCH else "upstream", seed=generation.seed)
 
 
 def task_protocol(task: Task, adapter_cls: type[ModelAdapter], spec: RunSpec) -> tuple[GenerationSettings, Protocol]:
@@ -135,6 +147,7 @@ def _provenance(
     asked: int,
     generation: GenerationSettings,
     protocol: Protocol,
+    draws: DrawSettings,
 ) -> TaskProvenance:
     """What the manifest records of a task: its data and prompts' fingerprints, and how it is generated and
     scored."""
@@ -149,7 +162,7 @@ def _provenance(
         image_hash=images_hash(samples),
         target_hash=stable_hash([target_hash(s) for s in samples]),
         task_hash=stable_hash([[r.sample.id, request_hash(r), target_hash(r.sample)] for r in requests]),
-        rendering=rendering_parameters(overlays) if overlays else None,
+        rendering=rendering_parameters(overlays, draws) if overlays else None,
         requests=dict(Counter(unit_name(r.task, r.prompt_style) for r in requests)),
         asked=asked,
         generation=generation.to_dict(),
