@@ -17,6 +17,8 @@ from scripted import use_script
 from vipbench.cli import main
 from vipbench.records import RunSpec
 from vipbench.runner import run
+from vipbench.scoring.record import RunScores
+from vipbench.scoring.report import unit_caption
 
 # Graded by the server's rule (see judge_server.py); capabilities from fixture_data.ITEMS.
 ANSWERS = {
@@ -156,9 +158,13 @@ def test_failed_grades_are_reported_never_scored(tmp_path, vip_bench_dir, server
     assert "4 grade(s) failed" in capsys.readouterr().err
     unit = scores(run_dir)
     assert unit["failed"] == 4 and unit["expected_grades"] == 16
-    # Both failed items scored 0 under the rule; they are left out, not counted as 0: 4.5 / 6 graded items.
-    assert unit["total"]["mean"] == 75.0
-    assert unit["breakdowns"]["capability"]["rec"]["mean"] == 25.0  # (.5 + 0) / 2 graded of 4
+    # The unparseable v1_1 counts as 0.0 (the official rule, kept in the mean); the rejected request of v1_6 is
+    # no grade and is left out: 4.5 / 7.
+    assert unit["total"]["mean"] == round(4.5 / 7 * 100, 1) and unit["zeroed"] == 2
+    assert unit["scored_by"]["failed_as"] == {"score": 0.0} and unit["scored_by"]["rules"] == "official"
+    assert "4 grades failed[/], 2 counted as 0 (official); 2 not answered, left out" in unit_caption(
+        RunScores.model_validate_json((run_dir / "scores.json").read_text()).units["vip-bench-bbox"]
+    )
     failed = [j for j in judgements(run_dir) if j["status"] == "failed"]
     assert len(failed) == 4 and all(j["values"] == {} for j in failed)
     garbage = next(j for j in failed if j["sample_id"] == "v1_1")
@@ -275,16 +281,22 @@ def test_official_grader_script_as_template(tmp_path, vip_bench_dir, server):
     )
 
 
-def test_failed_grade_zero_counts_unparseable_grades_as_the_official_grader_does(tmp_path, vip_bench_dir, server):
+def test_failed_grades_left_out_is_a_named_deviation(tmp_path, vip_bench_dir, server):
     answers = {**ANSWERS, "v1_1": "a dog [[garbage]]", "v1_6": "London [[400]]"}
     run_dir = make_run(tmp_path, vip_bench_dir, answers)
-    assert judge(server, tmp_path, "--runs", "1", "--allow-failures") == 0
-    assert scores(run_dir)["total"]["mean"] == 75.0  # 4.5 / 6 graded: both failures left out
-    assert judge(server, tmp_path, "--runs", "1", "--allow-failures", "--failed-grade", "zero") == 0
+    assert judge(server, tmp_path, "--runs", "1", "--allow-failures", "--failed-grade", "exclude") == 0
     unit = scores(run_dir)
-    # The unparseable grade of v1_1 now counts as 0 (4.5 / 7); the rejected request of v1_6 is still no grade.
+    assert unit["total"]["mean"] == 75.0 and unit["zeroed"] == 0  # 4.5 / 6 graded: both failures left out
+    assert unit["scored_by"]["deviations"] == ["failed grades left out (official: counted as 0)"]
+    assert judge(server, tmp_path, "--runs", "1", "--allow-failures", "--judge-rules", "vipbench") == 0
+    unit = scores(run_dir)
+    assert unit["total"]["mean"] == 75.0 and unit["scored_by"]["rules"] == "vipbench"
+    assert unit["scored_by"]["deviations"] == ["judge rules=vipbench (official: official)"]
+    assert judge(server, tmp_path, "--runs", "1", "--allow-failures") == 0
+    unit = scores(run_dir)
+    # The unparseable grade of v1_1 counts as 0 (4.5 / 7); the rejected request of v1_6 is still no grade.
     assert unit["total"]["mean"] == round(4.5 / 7 * 100, 1) and unit["failed"] == 2 and unit["zeroed"] == 1
-    assert unit["scored_by"]["failed_grade"] == "zero"
+    assert unit["scored_by"]["failed_grade"] == "rule" and unit["scored_by"]["deviations"] == []
 
 
 def test_box_and_mask_regions_are_recorded_and_read_naturally_by_the_judge(tmp_path, vip_bench_dir, server):

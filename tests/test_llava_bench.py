@@ -95,11 +95,23 @@ def test_a_model_can_beat_the_reference_and_the_chart_shows_it(wild, tmp_path):
     assert "125" in ticks and max(heights) > 0.95 * 190  # 125 is the top of the scale, not cut at 100
 
 
-def test_a_review_without_two_scores_is_failed_and_left_out_never_minus_one(wild, tmp_path, capsys):
+def test_an_unreadable_review_counts_as_minus_one_officially(wild, tmp_path, capsys):
     scores = {**MODEL_SCORES, 5: "garbage"}
     run_dir = run_wild(tmp_path, wild, scores)
     with JudgeServer() as server:
-        assert judge(server, tmp_path) == 1
+        assert judge(server, tmp_path, "--allow-failures") == 0
+        assert server.requests == 6  # asked once, as eval_gpt_review_bench.py
+    unit = unit_of(run_dir)
+    assert unit["failed"] == 1 and unit["zeroed"] == 1
+    assert unit["scored_by"]["failed_as"] == {"reference": -1.0, "model": -1.0, "score": -1.0}
+    capsys.readouterr()
+
+
+def test_a_review_without_two_scores_is_failed_and_left_out_under_vipbench_rules(wild, tmp_path, capsys):
+    scores = {**MODEL_SCORES, 5: "garbage"}
+    run_dir = run_wild(tmp_path, wild, scores)
+    with JudgeServer() as server:
+        assert judge(server, tmp_path, "--judge-rules", "vipbench") == 1
         assert server.requests == 6 + 2  # the unparseable review re-asked twice
     unit = unit_of(run_dir)
     assert unit["failed"] == 1

@@ -198,13 +198,15 @@ def run_scripted(results: Path, tasks: str, data_dirs: list[str], answers: dict,
 def test_pope_metrics_by_hand_and_the_mean_f1_of_its_settings(data, tmp_path):
     scores = run_scripted(tmp_path, "pope", [f"pope={data['pope']}"], POPE_ANSWERS)
     unit = scores["units"]["pope-random"]
-    # TP 2, TN 1, FP 2, FN 1
+    # The scripted model has no family: lmms-eval's exact yes/no (the official protocol for a model without a
+    # script of its own). Only "Yes" (FP) and "yes" (TP) are read; the other four are unparseable and wrong.
     numbers = {k: v["mean"] for k, v in unit["secondary"].items()}
-    assert unit["headline"] == "f1" and unit["total"]["mean"] == round(100 * 2 * 0.5 * (2 / 3) / (0.5 + 2 / 3), 1)
-    assert numbers == {"accuracy": 50.0, "precision": 50.0, "recall": 66.7, "yes_ratio": 66.7, "unparseable": 0.0}
+    assert unit["headline"] == "f1" and unit["total"]["mean"] == 66.7
+    assert unit["scored_by"]["args"] == {"rule": "lmms-eval"}
+    assert numbers == {"accuracy": 16.7, "precision": 50.0, "recall": 100.0, "yes_ratio": 33.3, "unparseable": 66.7}
     group = scores["groups"]["pope"]
     assert group["tasks"] == ["pope-random", "pope-popular", "pope-adversarial"]
-    assert group["total"]["mean"] == 57.1 and group["headline"] == "f1"
+    assert group["total"]["mean"] == 66.7 and group["headline"] == "f1"
 
 
 def test_pope_strict_rule_counts_unparseable_answers(data, tmp_path):
@@ -258,7 +260,7 @@ def test_pope_against_lmms_eval_on_the_same_predictions(data, tmp_path):
     # Only "Yes" (4, FP) and "yes" (5, TP) are read at all; nothing reads as an exact "no".
     assert lmms == pytest.approx({"accuracy": 1 / 6, "precision": 0.5, "recall": 1.0, "f1": 2 / 3, "yes_ratio": 0.5})
     ours = scores["units"]["pope-random"]
-    assert ours["total"]["mean"] == 57.1 and ours["secondary"]["yes_ratio"]["mean"] == 66.7
+    assert ours["total"]["mean"] == round(100 * lmms["f1"], 1) and ours["secondary"]["yes_ratio"]["mean"] == 33.3
     # With answers that are exactly yes/no, both read the same words and agree (but for the yes-ratio).
     exact = {qid: label for qid, _, label in fx.POPE_ITEMS}
     exact["2"] = "yes"
@@ -279,21 +281,21 @@ def test_vcr_letters_lenient_and_strict_and_the_joint_q2ar(data, tmp_path):
     }
     scores = run_scripted(tmp_path, "vcr", [f"vcr={data['vcr']}"], answers)
     qa, qar = scores["units"]["vcr-qa"], scores["units"]["vcr-qar"]
-    assert (qa["total"]["label"], qa["total"]["mean"], qa["secondary"]["strict"]["mean"]) == ("Accuracy", 100.0, 50.0)
-    assert qar["total"]["mean"] == 50.0
+    # ViP-LLaVA's exact match is the headline; vipbench's letter reading beside it.
+    assert (qa["total"]["label"], qa["total"]["mean"], qa["secondary"]["letter"]["mean"]) == ("Accuracy", 50.0, 100.0)
+    assert qar["total"]["mean"] == 50.0 and qar["secondary"]["exact"]["mean"] == 50.0
     q2ar = scores["groups"]["vcr-q2ar"]
-    assert (q2ar["total"]["mean"], q2ar["total"]["n"], q2ar["scorer"]) == (50.0, 2, "joint")
+    assert (q2ar["total"]["mean"], q2ar["total"]["n"], q2ar["scorer"]) == (50.0, 2, "joint")  # val-0 only
 
 
 def test_v7w_and_pointqa_accuracy(data, tmp_path):
     scores = run_scripted(tmp_path, "v7w", [f"v7w={data['v7w']}"], {"v7w-1": "The answer is C", "v7w-2": "B"})
-    assert (
-        scores["units"]["v7w"]["total"]["mean"] == 50.0 and scores["units"]["v7w"]["secondary"]["strict"]["mean"] == 0.0
-    )
+    v7w = scores["units"]["v7w"]
+    assert v7w["total"]["mean"] == 0.0 and v7w["secondary"]["letter"]["mean"] == 50.0  # "The answer is C": letter only
     answers = {"pointQA_twice-p1": "3", "pointQA_twice-p2": "2"}  # "2" for "two": right when normalised only
     scores = run_scripted(tmp_path, "pointqa-twice", [f"pointqa={data['pointqa']}"], answers, run_id="pq")
     unit = scores["units"]["pointqa-twice"]
-    assert unit["total"]["mean"] == 100.0 and unit["secondary"]["strict"]["mean"] == 50.0
+    assert unit["total"]["mean"] == 50.0 and unit["secondary"]["normalised"]["mean"] == 100.0
 
 
 needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="the PTB tokenizer needs Java")

@@ -57,15 +57,16 @@ def test_binary_f1_over_the_set_and_the_yes_ratio_of_predictions():
     pairs = [("yes", "yes"), ("yes", "yes"), ("no", "yes"), ("yes", "no"), ("no", "no"), ("no", "no")]
     pairs += [(None, "yes"), ("no", "no")]
     numbers = Binary().score(items(*({"answer": a, "label": gold} for a, gold in pairs)))
-    # TP 2, FP 1, TN 3, FN 2 (one of them unparseable); N 8
+    # TP 2, FP 1, TN 3, FN 1 (the unparseable answer is wrong, but in no cell: lmms-eval's rule); N 8
     assert numbers["accuracy"] == pytest.approx(100 * 5 / 8)
     assert numbers["precision"] == pytest.approx(100 * 2 / 3)
-    assert numbers["recall"] == pytest.approx(100 * 2 / 4)
-    assert numbers["f1"] == pytest.approx(100 * 2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))  # 57.14
+    assert numbers["recall"] == pytest.approx(100 * 2 / 3)
+    assert numbers["f1"] == pytest.approx(100 * 2 * 2 / (2 * 2 + 1 + 1))  # 66.7
     assert numbers["yes_ratio"] == pytest.approx(100 * 3 / 8)  # from the answers, not the labels (which say 4/8)
     assert numbers["unparseable"] == pytest.approx(100 / 8)
     # F1 is a set statistic: no mean of per-item values gives it.
-    assert Binary().score(items({"answer": "no", "label": "no"}))["f1"] is None  # no positive: undefined
+    none_yes = Binary().score(items({"answer": "no", "label": "no"}, {"answer": "no", "label": "yes"}))
+    assert none_yes["precision"] is None and none_yes["f1"] == 0.0  # where LLaVA's eval_pope.py divides by zero
 
 
 def test_relative_score_is_a_ratio_of_means_and_can_pass_100():

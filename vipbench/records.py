@@ -219,6 +219,8 @@ class ReaskSpec(_Record):
     temperature_step: float = 0.5
     suffix: str = ""
     """Appended to the prompt on every re-ask."""
+    parse_last: bool = True
+    """Whether the last re-ask's reply is read: the official ViP-Bench grader never reads it (the grade fails)."""
 
 
 class TemplateSpec(_Record):
@@ -255,6 +257,12 @@ class JudgeSpec(_Record):
     """A pairwise review: the values the first and second scores are, as the answers are shown."""
     swapped: bool = False
     """The two answers shown the other way round (``--swap-check``)."""
+    rules: str | None = None
+    """``official``: the upstream grader's reading, re-asks and failure rule; ``vipbench``: vipbench's own; None
+    in runs recorded before there was a choice (vipbench's own, with failed grades left out)."""
+    failed: dict[str, float] | None = None
+    """What a grade that stays unparseable counts as, in the parser's terms (the official rule: ViP-Bench's 0.0,
+    LLaVA-Bench's [-1, -1]); None: it is left out of every number."""
     template: TemplateSpec
 
 
@@ -315,14 +323,6 @@ class TaskProvenance(_Record):
     asked: int | None = None
     """How many of them the model is asked: identical requests are asked once, their answer recorded for each."""
     generation: dict[str, Any]
-    scoring: ScorerSpec
-    """Everything ``vipbench judge`` needs to grade and score this task, without its YAML."""
-
-
-class RunSpec(_Record):
-    """Everything that decides a run's predictions; a resumed run must match it."""
-
-    model: str
     protocol: str | None = None
     """``official`` (the model family's own script's settings) or ``vipbench`` (vipbench's own choices over it);
     None in runs made before protocols were recorded."""
@@ -335,6 +335,14 @@ class RunSpec(_Record):
     deviations: list[str] = Field(default_factory=list)
     """Every setting that differs from the official protocol's (``--protocol vipbench``, ``--temperature``,
     ``--conv-template``, ...): a score with any is not comparable with the paper's."""
+    scoring: ScorerSpec
+    """Everything ``vipbench judge`` needs to grade and score this task, without its YAML."""
+
+
+class RunSpec(_Record):
+    """Everything that decides a run's predictions; a resumed run must match it."""
+
+    model: str
     tasks: list[str]
     limit: int | None = None
     region_mode: str | None = None
@@ -344,6 +352,8 @@ class RunSpec(_Record):
     """Adapter options that change outputs: model_path, dtype, conv_template, image_preprocess."""
     generation: dict[str, Any] = Field(default_factory=dict)
     """Command-line overrides of generation settings."""
+    protocol: str = "official"
+    """``official``: each task as the model family's own script runs it; ``vipbench``: vipbench's own settings."""
     finetuned_on: list[str] = Field(default_factory=list)
     """Tasks the checkpoint was fine-tuned on (``--finetuned-on``): their scores are labelled so, and never
     ranked with zero-shot results."""
@@ -352,8 +362,6 @@ class RunSpec(_Record):
 class Manifest(_Record):
     run_id: str
     created: str
-    protocol: str = "official"
-    """``official``: each task as the model family's own script runs it; ``vipbench``: vipbench's own settings."""
     updated: str
     status: str
     """As last written: ``running``, ``interrupted`` (Ctrl-C or SIGTERM), ``failed`` (an error) or ``complete``.

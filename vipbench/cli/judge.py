@@ -46,7 +46,9 @@ def cmd_judge(args: argparse.Namespace) -> int:
         raise VipbenchError("--wait waits for a batch: give it with --batch")
     store = RunStore.open(args.results, args.run)
     policy = GradingPolicy(
-        overrides=JudgeOverrides(model=args.judge, runs=args.runs, template=args.judge_template),
+        overrides=JudgeOverrides(
+            model=args.judge, runs=args.runs, template=args.judge_template, rules=args.judge_rules
+        ),
         include_paths=args.include_path,
         rescore_with_current_task=args.rescore_with_current_task,
         failed_grade=args.failed_grade,
@@ -202,10 +204,18 @@ def add_parser(sub) -> None:
     p.add_argument("--cache", type=Path, metavar="FILE", help="judge reply cache (SQLite)")
     p.add_argument(
         "--failed-grade",
-        choices=["exclude", "zero"],
-        default="exclude",
-        help="a grade still unparseable after its re-asks: left out of every mean and reported (default), or "
-        "counted as 0 as the official ViP-Bench grader does",
+        choices=["rule", "exclude", "zero"],
+        default="rule",
+        help="a grade still unparseable after its re-asks: counted as its judge's rules say (default: officially "
+        "ViP-Bench's 0.0 and LLaVA-Bench's [-1, -1], kept in the mean; vipbench's rules leave it out), left out of "
+        "every number, or counted as 0. Either way the table says how many failed and how they were counted",
+    )
+    p.add_argument(
+        "--judge-rules",
+        choices=["official", "vipbench"],
+        help="how judge replies are read, re-asked and failed: the upstream grader's (official; the default unless "
+        "the run used --protocol vipbench) or vipbench's (a tolerant, range-checked reading, every re-ask read, an "
+        "unparseable grade left out): a deviation, shown next to the scores",
     )
     p.add_argument(
         "--swap-check",

@@ -124,8 +124,12 @@ SCORERS.register("relative", "vipbench.scoring.scorers:Relative", "mean(model) /
 SCORERS.register("caption", "vipbench.scoring.captions:Caption", "BLEU-1..4, METEOR, ROUGE-L, CIDEr (corpus)")
 SCORERS.register("joint", "vipbench.scoring.scorers:Joint", "a sample counts only if right in every task")
 SCORERS.register("mean-of", "vipbench.scoring.scorers:MeanOf", "the mean of one score over the member tasks")
-PARSERS.register("first-number", "vipbench.scoring.judge.parsers:first_number", "the reply's first token")
+PARSERS.register("first-number", "vipbench.scoring.judge.parsers:first_number", "the first number (vipbench)")
 PARSERS.register("score-pair", "vipbench.scoring.judge.parsers:score_pair", "two scores on the first line")
+PARSERS.register(
+    "mmvet-first-token", "vipbench.scoring.judge.parsers:mmvet_first_token", "the official ViP-Bench reading"
+)
+PARSERS.register("llava-score-pair", "vipbench.scoring.judge.parsers:llava_score_pair", "LLaVA's parse_score")
 
 
 def load_versioned(registry: Registry[Versioned], name: str) -> Versioned:

@@ -20,10 +20,18 @@ class JudgeOverrides:
     model: str | None = None
     runs: int | None = None
     template: Path | None = None
+    rules: Literal["official", "vipbench"] | None = None
+    """The judges' rules (reading, re-asks, failure rule): None, each task's as its protocol says (official
+    unless the run was made with ``--protocol vipbench``)."""
 
     def flags(self) -> list[str]:
         """The options given, as the command line spells them."""
-        given = (("--judge", self.model), ("--judge-template", self.template), ("--runs", self.runs))
+        given = (
+            ("--judge", self.model),
+            ("--judge-template", self.template),
+            ("--runs", self.runs),
+            ("--judge-rules", self.rules),
+        )
         return [flag for flag, value in given if value]
 
 
@@ -36,8 +44,9 @@ class GradingPolicy:
     """Task folders to look in for the current task YAML (to report changes, or to rescore with it)."""
     rescore_with_current_task: bool = False
     """Grade with the current task YAML instead of the spec the run recorded."""
-    failed_grade: Literal["exclude", "zero"] = "exclude"
-    """``zero`` counts a grade that stayed unparseable as 0, as the official ViP-Bench grader does."""
+    failed_grade: Literal["rule", "exclude", "zero"] = "rule"
+    """A grade that stayed unparseable: ``rule`` counts it as its judge's rules say (officially ViP-Bench's 0.0,
+    LLaVA-Bench's [-1, -1]; vipbench's rules leave it out), ``exclude`` leaves it out, ``zero`` counts it as 0."""
     swap_check: bool = False
     """Grade pairwise reviews again with the two answers swapped, and report the judge's position bias."""
     allow_partial: bool = False

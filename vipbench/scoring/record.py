@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from vipbench.chat.pricing import Price, price_for, usage_cost
-from vipbench.records import Judgement, Manifest, Usage, sha256_text, unit_name
+from vipbench.records import Judgement, Manifest, ScorerSpec, Usage, sha256_text, unit_name
 from vipbench.scoring.aggregate import Row, Stat, Summary, stat, summarise, summarise_group
 from vipbench.scoring.base import build_scorer
+from vipbench.scoring.spec import scoring_deviations
 
 if TYPE_CHECKING:
     from vipbench.scoring.plan import Plan, UnitPlan
@@ -48,7 +49,15 @@ class ScoredBy(_Model):
     base_url: str | None = None
     template: str | None = None
     template_hash: str | None = None
-    failed_grade: Literal["exclude", "zero"] = "exclude"
+    failed_grade: Literal["rule", "exclude", "zero"] = "exclude"
+    """How a grade that stayed unparseable was counted: by its judge's rules, left out, or as 0."""
+    rules: str | None = None
+    """The judge's rules (``official``: the upstream grader's reading, re-asks and failure rule; ``vipbench``)."""
+    failed_as: dict[str, float] | None = None
+    """What each unparseable grade counted as (ViP-Bench's official {score: 0.0}); None: left out."""
+    deviations: list[str] = Field(default_factory=list)
+    """How the scoring departs from the official protocol's (a metric's reading, the judge's rules, the failure
+    rule): a number with any is not the paper's protocol."""
 
     @property
     def is_judge(self) -> bool:
@@ -78,6 +87,10 @@ class UnitScores(_Model):
     scored_by: ScoredBy
     dataset_hash: str
     prompt_hash: str
+    protocol: str | None = None
+    """The generation protocol (``official``, ``vipbench``; None before it was recorded), from the manifest."""
+    deviations: list[str] = Field(default_factory=list)
+    """Settings that differ from the official protocol's: a score with any is not the paper's protocol."""
     n: int
     """Predictions scored."""
     planned: int
@@ -86,11 +99,7 @@ class UnitScores(_Model):
     failed: int
     """Grades missing or failed after their retries: left out of every number (unless counted as 0, ``zeroed``)."""
     zeroed: int = 0
-    """Unparseable judge grades counted as 0, with ``--failed-grade zero`` (the official ViP-Bench rule)."""
-    protocol: str | None = None
-    """The generation protocol (``official``, ``vipbench``; None before it was recorded), from the manifest."""
-    deviations: list[str] = Field(default_factory=list)
-    """Settings that differ from the official protocol's: a score with any is not the paper's protocol."""
+    """Failed judge grades counted in the numbers (``scored_by.failed_as``: ViP-Bench's official 0.0)."""
     headline: str
     """The name of the number in ``total``."""
     total: Stat
@@ -198,21 +207,36 @@ def scores_csv(scores: RunScores) -> str:
 # -------------------------------------------------------------------------------- assembling scores.json
 
 
-def grade_values(judgement: Judgement | None, failed_grade: str = "exclude") -> dict[str, Any] | None:
+#: Failures a failure rule counts: the judge answered, but no usable grade (a request that failed is retried).
+COUNTED_FAILURES = ("unparseable", "not-finite")
+
+
+def failed_values(unit: UnitPlan, failed_grade: str) -> dict[str, Any] | None:
+    """What an unparseable grade of this unit counts as: its judge's rule (``rule``: the official ViP-Bench
+    0.0, LLaVA-Bench's [-1, -1] as the review's two scores), 0 (``zero``), or nothing (``exclude``)."""
+    if unit.judge is None or failed_grade == "exclude":
+        return None
+    if failed_grade == "zero":
+        return {"score": 0.0}
+    failed = unit.judge.spec.failed
+    return None if failed is None else unit.judge.values(dict(failed))
+
+
+def grade_values(judgement: Judgement | None, counted: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
     """A grade's values for the scorer: None when it is missing or failed, unless an unparseable judge grade
-    is to count as 0."""
+    counts as ``counted`` (``failed_values``)."""
     if judgement is None:
         return None
     if judgement.status == "ok":
         return judgement.values
-    return {"score": 0.0} if failed_grade == "zero" and judgement.failure == "unparseable" else None
+    return dict(counted) if counted is not None and judgement.failure in COUNTED_FAILURES else None
 
 
 def unit_rows(unit: UnitPlan, grades: Mapping[str, Judgement], failed_grade: str = "exclude") -> list[Row]:
     """Each record of the unit with its grade values in each judge run, looked up by the plan's grade keys."""
+    counted = failed_values(unit, failed_grade)
     return [
-        (record, [grade_values(grades.get(k), failed_grade) for k in keys])
-        for record, keys in zip(unit.records, unit.keys)
+        (record, [grade_values(grades.get(k), counted) for k in keys]) for record, keys in zip(unit.records, unit.keys)
     ]
 
 
@@ -234,7 +258,7 @@ def assemble(
     *,
     status: str,
     predictions: int,
-    failed_grade: Literal["exclude", "zero"] = "exclude",
+    failed_grade: Literal["rule", "exclude", "zero"] = "rule",
     base_url: str | None = None,
     prices: Mapping[str, Price] | None = None,
 ) -> RunScores:
@@ -252,7 +276,8 @@ def assemble(
     summaries: dict[str, tuple[list[Row], Summary]] = {}
     for name, unit in plan.units.items():
         rows, summary = summaries[name] = summarise_unit(unit, grades, failed_grade)
-        by = _scored_by(unit, grades, failed_grade, base_url)
+        provenance = manifest.tasks[unit.records[0].task]
+        by = _scored_by(unit, grades, failed_grade, base_url, provenance.scoring, getattr(provenance, "family", None))
         scores.units[name] = _unit_scores(name, unit, summary, by, grades, manifest, prices or {})
         scores.units[name].samples = _sample_grades(rows, unit)
         if name in plan.swapped:
@@ -310,11 +335,13 @@ def _unit_scores(
         scored_by=scored_by,
         dataset_hash=provenance.dataset_hash,
         prompt_hash=provenance.prompt_hash,
+        protocol=provenance.protocol,
+        deviations=list(provenance.deviations),
         n=len(unit.records),
         planned=provenance.requests.get(name, len(unit.records)),
         expected_grades=len(made),
         failed=len(failed),
-        zeroed=sum(1 for j in failed if grade_values(j, scored_by.failed_grade) is not None),
+        zeroed=sum(1 for j in failed if grade_values(j, scored_by.failed_as) is not None),
         headline=summary.headline,
         total=summary.total,
         secondary=summary.secondary,
@@ -325,7 +352,12 @@ def _unit_scores(
 
 
 def _scored_by(
-    unit: UnitPlan, grades: Mapping[str, Judgement], failed_grade: Literal["exclude", "zero"], base_url: str | None
+    unit: UnitPlan,
+    grades: Mapping[str, Judgement],
+    failed_grade: Literal["rule", "exclude", "zero"],
+    base_url: str | None,
+    recorded: ScorerSpec | None = None,
+    family: str | None = None,
 ) -> ScoredBy:
     by = ScoredBy(
         scorer=unit.spec.name,
@@ -335,18 +367,33 @@ def _scored_by(
         runs=unit.spec.runs,
         failed_grade=failed_grade,
         scorer_args=unit.spec.args,
-        protocol=provenance.protocol,
-        deviations=list(provenance.deviations),
     )
     if unit.spec.metric:
         by.args = unit.spec.metric.args
+    if recorded is not None:
+        by.deviations = scoring_deviations(recorded, unit.spec, family)
     if unit.judge:
         judge = unit.judge.spec
+        by.rules, by.failed_as = judge.rules, failed_values(unit, failed_grade)
+        official = (
+            unit.judge.values(dict(judge.failed)) if judge.failed is not None and judge.rules == "official" else None
+        )
+        if official is not None and by.failed_as != official:
+            by.deviations.append(f"failed grades {_counted(by.failed_as)} (official: {_counted(official)})")
         by.judge_model, by.base_url = judge.model, base_url
         by.template, by.template_hash = judge.template.source, judge.template.sha256
         made = (grades.get(k) for row in unit.keys for k in row)
         by.reported_models = sorted({j.reported_model for j in made if j is not None and j.reported_model})
     return by
+
+
+def _counted(values: Mapping[str, Any] | None) -> str:
+    """How failed grades count, in words: "left out", "counted as 0", "counted as reference=-10, model=-10"."""
+    if values is None:
+        return "left out"
+    if set(values) == {"score"}:
+        return f"counted as {values['score']:g}"
+    return "counted as " + ", ".join(f"{k}={v:g}" for k, v in values.items() if k != "score")
 
 
 def _group_scores(

@@ -72,10 +72,36 @@ def _tall_table(title: tuple[str, int], columns: list[tuple[str, Stat]], unit: U
 
 
 def unit_caption(unit: UnitScores) -> str:
-    failed = f"[red]{unit.failed} failed[/]" if unit.failed else "0 failed"
-    zeroed = f", {unit.zeroed} counted as 0" if unit.zeroed else ""
+    """Who graded, how many grades failed and how they were counted, and how the scoring departs from the
+    official protocol (nothing said: it is the official one)."""
     graded = unit.expected_grades - unit.failed
-    return f"{_who(unit)} · {graded}/{unit.expected_grades} graded · {failed}{zeroed}"
+    line = f"{_who(unit)} · {graded}/{unit.expected_grades} graded · " + _failures(unit)
+    deviations = [*unit.deviations, *unit.scored_by.deviations]
+    if deviations:
+        line += " · [yellow]deviates from the official protocol[/]: " + "; ".join(deviations)
+    return line
+
+
+def _failures(unit: UnitScores) -> str:
+    """ "0 failed", or "N grades failed, counted as 0 (official)" / "..., left out (vipbench)"."""
+    if not unit.failed:
+        return "0 failed"
+    by = unit.scored_by
+    if not by.is_judge:
+        return f"[red]{unit.failed} failed[/], left out"
+    rule = by.rules or "vipbench" if by.failed_grade == "rule" else f"--failed-grade {by.failed_grade}"
+    counted = (
+        f"{unit.zeroed} counted as {_as(by.failed_as)}" if by.failed_as is not None and unit.zeroed else "left out"
+    )
+    rest = unit.failed - unit.zeroed
+    other = f"; {rest} not answered, left out" if unit.zeroed and rest else ""
+    return f"[red]{unit.failed} grades failed[/], {counted} ({rule}){other}"
+
+
+def _as(values) -> str:
+    if set(values) == {"score"}:
+        return f"{values['score']:g}"
+    return "[" + ", ".join(f"{v:g}" for k, v in values.items() if k != "score") + "]"
 
 
 def _indented(markup: str, style: str = ""):

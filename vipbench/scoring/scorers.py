@@ -45,11 +45,16 @@ class Binary:
     and the yes-ratio, the share of *predictions* that are positive (as LLaVA's eval_pope.py; lmms-eval's
     pope_yes_ratio reads the labels instead, so it is always about 50).
 
-    Each grade needs an ``answer`` and a ``label``. An answer of None could not be parsed: it is wrong, and its
-    share is reported as ``unparseable``.
+    Each grade needs an ``answer`` and a ``label``. An answer of None could not be parsed (lmms-eval's and the
+    strict rule): it is wrong in the accuracy, its share is reported as ``unparseable``, and precision, recall and
+    F1 count only the parsed answers, as lmms-eval's ``pope_aggregate_*`` do (LLaVA's and Osprey's rules parse
+    every answer).
+
+    Where no answer is yes, precision is undefined ("–") and F1 is 0 (2·TP / (2·TP + FP + FN), 0 without a true
+    positive, as lmms-eval reports it); LLaVA's eval_pope.py stops there with a ZeroDivisionError.
     """
 
-    version = 1
+    version = 2
     headline = "f1"
     labels = {
         "accuracy": "Accuracy",
@@ -70,11 +75,9 @@ class Binary:
         tp = sum(1 for a, gold in answers if a == self.positive and gold)
         fp = sum(1 for a, gold in answers if a == self.positive and not gold)
         tn = sum(1 for a, gold in answers if a is not None and a != self.positive and not gold)
-        fn = sum(1 for _, gold in answers if gold) - tp
+        fn = sum(1 for a, gold in answers if a is not None and a != self.positive and gold)
         precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
-        f1 = None
-        if precision is not None and recall is not None:
-            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        f1 = _ratio(2 * tp, 2 * tp + fp + fn) or 0.0  # = 2PR/(P+R); 0 without a true positive
         n = len(answers)
         return {
             "accuracy": _ratio(tp + tn, n),

@@ -17,6 +17,7 @@ from vipbench.records import GroupSpec, JudgeSpec, Manifest, MetricSpec, ScorerS
 from vipbench.scoring.base import PARSERS, build_scorer, check_metric_args, load_versioned
 from vipbench.scoring.judge.config import load_judge
 from vipbench.scoring.judge.template import load_template
+from vipbench.scoring.metrics import protocol_args
 from vipbench.scoring.options import JudgeOverrides
 from vipbench.taskconfig import GroupConfig, TaskConfig
 
@@ -41,10 +42,14 @@ def scoring_spec(config: TaskConfig) -> ScorerSpec:
     )
 
 
-def judge_spec(name: str, model: str | None, runs: int, template: Path | None = None) -> JudgeSpec:
-    config = load_judge(name)
+def judge_spec(
+    name: str, model: str | None, runs: int, template: Path | None = None, rules: str = "official"
+) -> JudgeSpec:
+    config = load_judge(name).rules(rules)
     parser = load_versioned(PARSERS, config.parser)
     return JudgeSpec(
+        rules=rules,
+        failed=config.failed,
         name=config.judge,
         version=config.version,
         model=model or config.model,
@@ -120,7 +125,53 @@ def graded_specs(
                 "run's own record (--rescore-with-current-task uses the current one)"
             )
     template = load_template(overrides.template) if overrides.template else None
-    return {task: _with_overrides(spec, overrides, template) for task, spec in specs.items()}
+    resolved = {}
+    for task, spec in specs.items():
+        provenance = manifest.tasks[task]
+        spec = _with_protocol(spec, provenance.protocol, provenance.family, overrides.rules)
+        resolved[task] = _with_overrides(spec, overrides, template)
+    return resolved
+
+
+def _with_protocol(spec: ScorerSpec, protocol: str | None, family: str | None, rules: str | None = None) -> ScorerSpec:
+    """The spec as the run's protocol reads it: a metric's family rule resolved (POPE's answer rule) and, under
+    ``--protocol vipbench``, vipbench's reading (``metrics.protocol_args``); a judge under its rules (``rules``,
+    else the protocol's). A recorded judge keeps its model, template and runs; only its rules are swapped."""
+    updates: dict[str, Any] = {}
+    if spec.metric:
+        args = protocol_args(spec.metric.name, spec.metric.args, protocol, family)
+        updates["metric"] = spec.metric.model_copy(update={"args": args})
+    if spec.judge:
+        wanted = rules or ("vipbench" if protocol == "vipbench" else None)
+        if wanted and wanted != spec.judge.rules:
+            config = load_judge(spec.judge.name).rules(wanted)
+            updates["judge"] = spec.judge.model_copy(
+                update={
+                    "rules": wanted,
+                    "parser": config.parser,
+                    "parser_version": load_versioned(PARSERS, config.parser).version,
+                    "reask": config.reask,
+                    "failed": config.failed,
+                }
+            )
+    return spec.model_copy(update=updates) if updates else spec
+
+
+def scoring_deviations(recorded: ScorerSpec, used: ScorerSpec, family: str | None) -> list[str]:
+    """How the spec a unit was scored with departs from the official protocol's (``name=used (official: x)``)."""
+    found = []
+    if recorded.metric and used.metric:
+        official = protocol_args(recorded.metric.name, recorded.metric.args, "official", family)
+        found += [
+            f"{used.metric.name} {k}={used.metric.args.get(k)!r} (official: {official.get(k)!r})"
+            for k in sorted(set(official) | set(used.metric.args))
+            if official.get(k) != used.metric.args.get(k)
+        ]
+    if used.judge and used.judge.rules != "official":
+        found.append(
+            f"judge rules={used.judge.rules or 'vipbench (recorded before official rules)'} (official: official)"
+        )
+    return found
 
 
 def _current_specs(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -33,8 +34,23 @@ class JudgeConfig(BaseModel):
     """For a pairwise review (LLaVA-Bench): what the reply's first and second scores grade, in the order the
     answers are shown, e.g. ``[reference, model]``; the second is the answer under review, and its score is also
     the grade's ``score``. ``vipbench judge --swap-check`` shows them the other way round."""
+    failed: dict[str, float] | None = None
+    """What a grade that stays unparseable counts as under the official rule, in the parser's terms (ViP-Bench:
+    ``{score: 0.0}``; LLaVA-Bench: ``{first: -1, second: -1}``); None: left out."""
+    vipbench: dict[str, Any] = Field(default_factory=dict)
+    """vipbench's own rules (``--judge-rules vipbench``, a recorded deviation): the fields above it changes
+    (``parser``, ``reask``, ``failed``)."""
     description: str = ""
     source: Path | None = None
+
+    def rules(self, name: str) -> JudgeConfig:
+        """The config under ``official`` rules (as written) or ``vipbench``'s (its ``vipbench`` block applied)."""
+        if name == "official" or not self.vipbench:
+            return self
+        changes = {**self.vipbench}
+        if "reask" in changes:
+            changes["reask"] = ReaskSpec(**changes["reask"])
+        return self.model_copy(update=changes)
 
 
 def judge_config_from_yaml(path: Path) -> JudgeConfig:

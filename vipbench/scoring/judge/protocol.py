@@ -1,14 +1,18 @@
-"""One grade: render the prompt, ask, parse; re-ask an unparseable reply; never invent a score.
+"""One grade: render the prompt, ask, parse; re-ask an unparseable reply; count a grade that stays unparseable
+by the judge's failure rule, never invent one.
 
-Following the official ViP-Bench grader (ViP-LLaVA@ab4e364 ``scripts/eval/vip-bench_evaluator.py``): ask at the
-judge's temperature (0), then re-ask up to ``attempts`` times with the re-ask suffix, the first re-ask at the
-same temperature and each next one ``temperature_step`` hotter (0, 0.5, 1.0, 1.5, 2.0; 2.0 is the API's
-ceiling). A grade that is still unparseable is recorded as failed, not scored 0 (``--failed-grade zero`` counts
-it as 0 when scores are computed, as that script does).
+The official ViP-Bench grader (ViP-LLaVA@77079b1 ``scripts/eval/vip-bench_evaluator.py``) asks at temperature 0,
+then re-asks up to 5 times with its re-ask line, the first re-ask at the same temperature and each next one 0.5
+hotter (0, 0, 0.5, 1.0, 1.5, 2.0: 6 calls), never reads the 6th reply, and scores such a grade 0.0
+(``JudgeSpec.failed``); LLaVA-Bench's review asks once and records an unparseable review as [-1, -1]. A failed grade
+is recorded as failed with its reason; the scores count it by the rule the scoring uses (``record.grade_values``).
+A reply the official reading keeps but that holds no finite number ("nan") is not re-asked, as upstream, and fails
+(``not-finite``): the official rule then counts it as 0, where upstream's means would turn NaN.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -108,7 +112,8 @@ class _Attempts:
 async def grade(judge: Judge, client: ChatClient, record: PredictionRecord, run: int, grade_key: str) -> Judgement:
     asked = _Attempts([], Usage())
     failure, error = "unparseable", None
-    for attempt, temperature in enumerate(judge.temperatures()):
+    temperatures = judge.temperatures()
+    for attempt, temperature in enumerate(temperatures):
         messages = judge.messages(record, reask=attempt > 0)
         try:
             reply = await client.complete(
@@ -126,9 +131,16 @@ async def grade(judge: Judge, client: ChatClient, record: PredictionRecord, run:
         asked.usage = asked.usage + reply.usage
         asked.reported = reply.model or asked.reported
         asked.cached = asked.cached and reply.cached
+        if attempt == len(temperatures) - 1 and not judge.spec.reask.parse_last:
+            error = f"no parseable score in {attempt} replies (the official grader never reads the last one)"
+            break
         values = judge.parser(reply.content, judge.spec.scale)
-        if values is not None:
-            return _judgement(judge, record, run, grade_key, asked, values=judge.values(values))
+        if values is None:
+            continue
+        if not all(math.isfinite(v) for v in values.values() if isinstance(v, float)):
+            failure, error = "not-finite", f"the reply {reply.content!r} reads as a number that is not finite"
+            break
+        return _judgement(judge, record, run, grade_key, asked, values=judge.values(values))
     else:
         error = f"no parseable score in {len(asked.replies)} replies"
     return _judgement(judge, record, run, grade_key, asked, failure=failure, error=error)
