@@ -19,7 +19,7 @@ from vipbench.scoring.base import GradedItem
 from vipbench.scoring.judge.parsers import llava_score_pair, mmvet_first_token
 from vipbench.scoring.judge.protocol import Judge, grade
 from vipbench.scoring.metrics import choice_letter, exact_match, protocol_args, yes_no
-from vipbench.scoring.scorers import Binary
+from vipbench.scoring.scorers import Binary, Relative
 from vipbench.scoring.spec import judge_spec
 
 UPSTREAM = Path(__file__).parent / "upstream"
@@ -197,3 +197,23 @@ def test_a_nan_grade_is_not_reasked_and_fails(tmp_path, monkeypatch):
     made, bodies = _grade_with(["abc"] * 5 + ["1.0"], tmp_path / "v", rules="vipbench")
     assert len(bodies) == 6 and made.status == "ok" and made.values["score"] == 10.0  # vipbench reads the 6th
     assert not math.isnan(made.values["score"])
+
+
+@pytest.mark.parametrize("subset", ["llava_bench_wild", "llava_bench_coco"])
+def test_llava_bench_relative_score_with_minus_ones_averaged_in_is_summarize_gpt_reviews(subset):
+    """The official failure rule: an unreadable review is [-1, -1] (what ``failed_as`` holds), averaged in."""
+    review = LLAVA[subset]["review"]
+    judge = Judge(judge_spec("llava-bench-review", None, 1), None)
+    failed_as = judge.values(dict(judge.spec.failed))
+    rows = []
+    for item in review["items"]:
+        parsed = llava_score_pair(item["reply"], 10.0)
+        values = judge.values(parsed) if parsed else failed_as
+        assert [values["reference"], values["model"]] == item["tuple"]
+        rows.append((item["rule"], GradedItem(record("", ["r"]), values)))
+    for category, expected in review["summary"].items():
+        items = [i for rule, i in rows if category == "all" or rule == category]
+        numbers = Relative().score(items)
+        assert round(numbers["relative"], 1) == expected["relative"], category
+        assert round(numbers["reference"], 1) == expected["reference_x10"]
+        assert round(numbers["model"], 1) == expected["model_x10"]
