@@ -54,25 +54,6 @@ class Protocol:
     deviations: tuple[str, ...] = ()
 
 
-def protocol_configs(path: object, data: Any) -> dict[str, ProtocolConfig]:
-    """The YAML ``protocols:`` mapping → configs by family; unknown families and keys are errors."""
-    from vipbench.taskconfig import check_keys
-
-    if not isinstance(data, dict):
-        raise VipbenchError(f"{path}: protocols must be a mapping of model family to protocol")
-    configs = {}
-    for family, value in data.items():
-        if family not in FAMILIES:
-            raise VipbenchError(f"{path}: unknown model family {family!r} in protocols; known: {', '.join(FAMILIES)}")
-        if not isinstance(value, dict):
-            raise VipbenchError(f"{path}: protocols.{family} must be a mapping")
-        check_keys(path, value, ProtocolConfig, where=f"protocols.{family}.")
-        if value.get("references", "all") not in ("all", "first"):
-            raise VipbenchError(f"{path}: protocols.{family}.references must be all or first")
-        configs[family] = ProtocolConfig(**value)
-    return configs
-
-
 def check_protocol(name: str) -> str:
     if name not in PROTOCOLS:
         raise VipbenchError(f"unknown protocol {name!r}; choose from {', '.join(PROTOCOLS)}")

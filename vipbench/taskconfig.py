@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from vipbench.errors import VipbenchError
-from vipbench.protocols import ProtocolConfig, protocol_configs
+from vipbench.protocols import FAMILIES, ProtocolConfig
 from vipbench.types import REGION_MODES
 
 
@@ -214,3 +214,20 @@ def _task_config(path: Path, data: dict[str, Any]) -> TaskConfig:
         if key in data and not isinstance(data[key], FunctionRef):
             raise VipbenchError(f"{path}: {key} must be a '!function hooks.name' reference")
     return TaskConfig(**data, source=path)
+
+
+def protocol_configs(path: object, data: Any) -> dict[str, ProtocolConfig]:
+    """The YAML ``protocols:`` mapping → configs by family; unknown families and keys are errors."""
+    if not isinstance(data, dict):
+        raise VipbenchError(f"{path}: protocols must be a mapping of model family to protocol")
+    configs = {}
+    for family, value in data.items():
+        if family not in FAMILIES:
+            raise VipbenchError(f"{path}: unknown model family {family!r} in protocols; known: {', '.join(FAMILIES)}")
+        if not isinstance(value, dict):
+            raise VipbenchError(f"{path}: protocols.{family} must be a mapping")
+        check_keys(path, value, ProtocolConfig, where=f"protocols.{family}.")
+        if value.get("references", "all") not in ("all", "first"):
+            raise VipbenchError(f"{path}: protocols.{family}.references must be all or first")
+        configs[family] = ProtocolConfig(**value)
+    return configs
