@@ -38,8 +38,10 @@ def stub_judge():
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=lambda lay: f"{lay.dataset}:{lay.name}")
 def test_each_example_loads_and_the_oracle_scores_100(tmp_path, capsys, layout: Layout, stub_judge):
-    if layout.dataset in CAPTIONS and shutil.which("java") is None:
-        pytest.skip("the caption scorer's PTB tokenizer needs Java")
+    if layout.dataset in CAPTIONS:
+        pytest.importorskip("pycocoevalcap", reason="the caption scorer needs the [captions] extra")
+        if shutil.which("java") is None:
+            pytest.skip("the caption scorer's PTB tokenizer needs Java")
     folder, results = tmp_path / "data", tmp_path / "results"
     assert main(["example-data", layout.dataset, str(folder), "--layout", layout.name]) == 0
     out = capsys.readouterr().out
