@@ -177,7 +177,7 @@ def score_finished_run(store, console) -> int:
     from vipbench.scoring.report import print_scores
 
     outcome = grade_run(store, GradingPolicy(), console=console, warn=warn)  # no endpoint: no judge call
-    if outcome.scores.units:
+    if outcome.scores.units and not outcome.kept:  # kept: scores.json holds an earlier, more complete scoring
         print_scores(outcome, stdout_console())
     if outcome.waiting:
         console.print(
