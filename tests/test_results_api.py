@@ -70,7 +70,8 @@ def test_vipbench_runs_in_every_format(results, capsys):
     assert (
         by_run["demo-oracle"]["n/N"] == "40/40" and by_run["demo-oracle"]["tasks and scores"] == "vip-synth All 100.0"
     )
-    assert by_run["demo-oracle"]["status"] == "complete, limit 40/400"
+    assert by_run["demo-oracle"]["status"] == "complete, limit 40/400, official"  # its protocol, last
+    assert {r["deviations"] for r in rows} == {""} and all(r["official"] for r in listed.values())
     assert main(["runs", "--results", str(results), "--format", "markdown"]) == 0
     markdown = capsys.readouterr().out.splitlines()
     assert markdown[0] == "| run | model | status | n/N | judge | tasks and scores |" and len(markdown) == 5

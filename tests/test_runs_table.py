@@ -71,7 +71,8 @@ def test_names_wrap_whole_at_80_columns_and_no_column_is_dropped(results):
 def test_csv_and_json_keep_the_full_names(results):
     proc = vipbench("runs", "--results", str(results), "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(proc.stdout)))
-    assert sorted(r["run"] for r in rows) == sorted(NAMES) and list(rows[0]) == HEADERS
+    assert sorted(r["run"] for r in rows) == sorted(NAMES) and list(rows[0]) == [*HEADERS, "deviations"]
+    assert {(r["status"], r["deviations"]) for r in rows} == {("complete, limit 2/400, official", "")}
     assert listed(results) == [r["run"] for r in rows]
 
 

@@ -2,7 +2,7 @@
 
     >>> from vipbench.results import load_scores
     >>> scores = load_scores("results")
-    >>> done = scores[(scores.table == "total") & ~scores.smoke & ~scores.partial]
+    >>> done = scores[(scores.table == "total") & ~scores.smoke & ~scores.partial & scores.official]
     >>> done.pivot_table(index="model", columns="unit", values="mean")
 
 Everything is read from the run folders (manifest.json, predictions.jsonl, scores.json); nothing is graded or
@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from vipbench.errors import VipbenchError, first_problem
 from vipbench.records import Manifest
-from vipbench.scoring.record import RunScores, UnitScores, score_rows
+from vipbench.scoring.record import GroupScores, RunScores, UnitScores, score_rows
 from vipbench.site_layout import site_key
 from vipbench.store import RunStore, list_runs, run_status
 
@@ -187,6 +187,30 @@ def limit_text(limits: dict[str, str], tasks: Iterable[str] | None = None) -> st
     return f"limit {share}" if share else None
 
 
+# -------------------------------------------------------------------------------------------------- protocol
+
+
+def unit_deviations(unit: UnitScores) -> list[str]:
+    """Every way a unit's numbers depart from the official protocol: its generation settings (from the manifest)
+    and its scoring (a metric's reading, the judge's rules, the failure rule). None: the paper's protocol."""
+    return [*unit.deviations, *unit.scored_by.deviations]
+
+
+def group_deviations(scores: RunScores, group: GroupScores) -> list[str]:
+    """A score over several tasks deviates where any of its tasks' units does (each named by its unit)."""
+    units = [u for u in scores.units.values() if u.task in group.tasks and u.prompt_style == group.prompt_style]
+    return [f"{u.unit}: {d}" for u in units for d in unit_deviations(u)]
+
+
+def protocol_label(deviations: Iterable[str], recorded: bool = True) -> str:
+    """How a table names a score's protocol: ``official``, ``deviates (N)``, or ``protocol not recorded`` for
+    scores made before vipbench recorded protocols (never called official: nothing says they were)."""
+    count = len(list(deviations))
+    if count:
+        return f"deviates ({count})"
+    return "official" if recorded else "protocol not recorded"
+
+
 # ----------------------------------------------------------------------------------------------- summaries
 
 
@@ -211,6 +235,19 @@ class RunSummary:
     """Per scored unit: the headline's name and label, mean, std, n, whether it is partial, and its limit."""
     scored_partial: bool = False
     """Scored with ``--allow-partial`` before the run was complete."""
+    protocol: str | None = None
+    """The protocol the run was made with (``official``, ``vipbench``); None for a run made before vipbench
+    recorded protocols."""
+    deviations: dict[str, list[str]] = field(default_factory=dict)
+    """Per scored unit (per task while the run is not scored), every setting that departs from the official
+    protocol, in generation and in scoring; only units that deviate are listed."""
+    official: bool = False
+    """Recorded, and no unit deviates: its numbers follow the model family's own scripts."""
+
+    @property
+    def protocol_label(self) -> str:
+        """``official``, ``deviates (N)`` (N deviations over all units) or ``protocol not recorded``."""
+        return protocol_label([d for found in self.deviations.values() for d in found], self.protocol is not None)
 
     @property
     def scored(self) -> bool:
@@ -241,6 +278,7 @@ def summary_of(store: RunStore, manifest: Manifest, scores: RunScores | None) ->
         graders=_graders(manifest, scores),
         limit=limit_share(limits),
     )
+    _protocol(summary, manifest, scores)
     if scores is not None:
         summary.scored_partial = scores.partial
         for name, unit in scores.units.items():
@@ -257,6 +295,23 @@ def summary_of(store: RunStore, manifest: Manifest, scores: RunScores | None) ->
                 "limit": limit_share(limits, [unit.task]),
             }
     return summary
+
+
+def _protocol(summary: RunSummary, manifest: Manifest, scores: RunScores | None) -> None:
+    """The run's protocol and its deviations: each scored unit's (generation and scoring), and the manifest's for
+    a task not scored yet."""
+    recorded = [p.protocol for p in manifest.tasks.values() if p.protocol is not None]
+    summary.protocol = manifest.spec.protocol if recorded else None
+    found = {name: unit_deviations(unit) for name, unit in (scores.units.items() if scores else [])}
+    scored = {unit.task for unit in scores.units.values()} if scores else set()
+    found.update({task: list(p.deviations) for task, p in manifest.tasks.items() if task not in scored})
+    summary.deviations = {name: list(d) for name, d in found.items() if d}
+    summary.official = summary.protocol is not None and not summary.deviations
+
+
+def deviation_text(deviations: dict[str, list[str]]) -> str:
+    """``unit: deviation; unit: deviation``: the full list in one cell (csv, pandas)."""
+    return "; ".join(f"{name}: {d}" for name, found in deviations.items() for d in found)
 
 
 def grader_name(unit: UnitScores) -> str:
@@ -298,8 +353,10 @@ def run_summaries(results_dir: str | Path, warn: Callable[[str], None] | None = 
 
 
 def load_runs(results_dir: str | Path, warn: Callable[[str], None] | None = warn_stderr) -> pd.DataFrame:
-    """One row per run: id, model, tasks, status, predictions of planned, graders, created, and ``limit`` and
-    ``smoke`` for a ``--limit`` run. A run that cannot be read is skipped with a warning line."""
+    """One row per run: id, model, tasks, status, predictions of planned, graders, created, ``limit`` and
+    ``smoke`` for a ``--limit`` run, and its ``protocol``, ``deviations`` (``unit: deviation; ...``, empty when
+    none) and ``official`` (recorded, and nothing deviates). A run that cannot be read is skipped with a warning
+    line."""
     import pandas as pd
 
     rows = []
@@ -307,6 +364,7 @@ def load_runs(results_dir: str | Path, warn: Callable[[str], None] | None = warn
         row = asdict(s)
         row.pop("scores")
         row["tasks"], row["graders"], row["smoke"] = ",".join(s.tasks), ",".join(s.graders), s.smoke
+        row["deviations"] = deviation_text(s.deviations)
         rows.append(row)
     columns = [f for f in RunSummary.__dataclass_fields__ if f != "scores"] + ["smoke"]
     return pd.DataFrame(rows, columns=columns)
@@ -342,6 +400,9 @@ def _score_rows(store: RunStore, manifest: Manifest, scores: RunScores) -> list[
         tasks = group.tasks if group else [row["task"]]
         provenance = manifest.tasks.get(row["task"])
         limit = limit_share(limits, tasks)
+        deviations = unit_deviations(unit) if unit else group_deviations(scores, group) if group else []
+        members = [unit] if unit else [u for u in scores.units.values() if u.task in tasks]
+        recorded = bool(members) and all(u.protocol is not None for u in members)
         row.update(
             status=status,
             partial=scores.partial or (unit.partial if unit else False),
@@ -349,6 +410,9 @@ def _score_rows(store: RunStore, manifest: Manifest, scores: RunScores) -> list[
             limit=limit,
             finetuned=any(t in scores.finetuned_on for t in tasks),
             dataset_hash=provenance.dataset_hash if provenance else None,
+            protocol=unit.protocol if unit else members[0].protocol if recorded else None,
+            deviations="; ".join(deviations),
+            official=recorded and not deviations,
         )
         rows.append(row)
     return rows

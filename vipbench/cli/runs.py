@@ -13,7 +13,7 @@ from vipbench.cli.common import add_results_option, stdout_console, warn
 
 RUNS_EXAMPLES = """\
 examples:
-  vipbench runs                          # id, model, status, n/N, judge, and each task's headline score
+  vipbench runs                          # id, model, status (and protocol), n/N, judge, each task's headline
   vipbench runs --format markdown        # the same as a Markdown table (csv and json too)
   vipbench runs show RUN_ID              # one run: its manifest in short, and its score tables
 
@@ -32,9 +32,13 @@ def _score_text(unit: str, score: dict | None) -> str:
     return f"{unit} {score['label']} {value}{partial}{finetuned}"
 
 
-def _rows(summaries) -> list[dict[str, str]]:
+def _rows(summaries, full: bool = False) -> list[dict[str, str]]:
     """One row per run, as the table, CSV and Markdown formats show it: each task with its headline score. A
-    ``--limit`` smoke run says so in its status (``complete, limit 5/400``)."""
+    ``--limit`` smoke run says so in its status (``complete, limit 5/400``), and the status names the protocol:
+    ``official``, or ``deviates (N)`` with N settings off the official protocol (``full``: the CSV's
+    ``deviations`` column lists them; ``vipbench runs show`` too)."""
+    from vipbench.results import deviation_text
+
     rows = []
     for s in summaries:
         units = list(s.scores) + [t for t in s.tasks if not any(u.split("@")[0] == t for u in s.scores)]
@@ -42,12 +46,14 @@ def _rows(summaries) -> list[dict[str, str]]:
             {
                 "run": s.run_id,
                 "model": s.model,
-                "status": s.status + (f", limit {s.limit}" if s.limit else ""),
+                "status": ", ".join([s.status, *([f"limit {s.limit}"] if s.limit else []), s.protocol_label]),
                 "n/N": f"{s.predictions}/{s.planned}",
                 "judge": ", ".join(s.graders),
                 "tasks and scores": "; ".join(_score_text(u, s.scores.get(u)) for u in units),
             }
         )
+        if full:
+            rows[-1]["deviations"] = deviation_text(s.deviations)
     return rows
 
 
@@ -58,7 +64,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps([asdict(s) for s in summaries], indent=2, ensure_ascii=False))
         return 0
-    rows = _rows(summaries)
+    rows = _rows(summaries, full=args.format == "csv")
     if args.format == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["run"])
         writer.writeheader()
@@ -129,7 +135,8 @@ def _print_table(rows: list[dict[str, str]], args: argparse.Namespace) -> None:
     colours = {"complete": "green", "running": "cyan", "interrupted": "yellow", "failed": "red"}
     for row in rows:
         status = colours.get(row["status"].split(",")[0], "white")
-        table.add_row(*(Wrapped(v, status if k == "status" else "") for k, v in row.items()))
+        cells = {**row, "status": row["status"].replace(", ", ",\n")}  # a line each: state, limit, protocol
+        table.add_row(*(Wrapped(v, status if k == "status" else "") for k, v in cells.items()))
     console.print(table)
 
 
@@ -174,6 +181,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
             f"dataset {p.dataset_hash[:8]} · prompts {p.prompt_hash[:8]} · {escape(grader)} → {scoring.name}",
             soft_wrap=True,
         )
+        _print_protocol(console, task, p, scores)
     if broken is not None:
         raise broken
     if scores is None:
@@ -181,6 +189,32 @@ def _cmd_show(args: argparse.Namespace) -> int:
     else:
         print_run_scores(scores, console)
     return 0
+
+
+def _print_protocol(console, task: str, provenance, scores) -> None:
+    """A task's protocol under its line: the script it follows (and why that one), then every deviation, in
+    generation (the manifest's) and in scoring (each scored unit's), or that it has none."""
+    from rich.markup import escape
+
+    from vipbench.results import protocol_label
+
+    if provenance.protocol is None:
+        console.print("    protocol not recorded (a run made before vipbench recorded protocols)", soft_wrap=True)
+        return
+    family = f", {provenance.family} family" if provenance.family else ""
+    follows = f": follows {provenance.follows}" if provenance.follows else ""
+    note = f" ({provenance.protocol_note})" if provenance.protocol_note and not provenance.follows else ""
+    found = list(provenance.deviations)
+    units = [u for u in scores.units.values() if u.task == task] if scores else []
+    found += [f"{d} ({u.unit} scoring)" for u in units for d in u.scored_by.deviations]
+    label = protocol_label(found)
+    style = "yellow" if found else "green"
+    console.print(
+        f"    protocol {provenance.protocol}{family}{escape(follows)}{escape(note)} · [{style}]{label}[/]",
+        soft_wrap=True,
+    )
+    for deviation in found:
+        console.print(f"      deviates: {escape(deviation)}", soft_wrap=True)
 
 
 def add_parser(sub) -> None:
