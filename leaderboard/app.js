@@ -268,8 +268,16 @@
     return DATA.units.filter(function (u) { return u.key === key; })[0] || null;
   }
 
+  function protocolNote(unit) {  // "official protocol", or every deviation: such a number is not the paper's
+    if (unit.deviations && unit.deviations.length) {
+      return el("span", {class: "tag tag-deviates protocol-note"}, "deviates: " + unit.deviations.join("; "));
+    }
+    return el("span", {class: "protocol-note"}, unit.protocol === "official" ? "official protocol" : unit.protocol || "protocol not recorded");
+  }
+
   function unitLabel(u) {
-    return u.model + " · " + u.run + (u.limit ? " (" + u.limit + ")" : "");  // a smoke run says so
+    var notes = [u.limit, u.deviations && u.deviations.length ? u.protocol : null].filter(Boolean);
+    return u.model + " · " + u.run + (notes.length ? " (" + notes.join(", ") + ")" : "");  // a smoke or deviating run says so
   }
 
   function labelsOf(unit, key) {
@@ -433,6 +441,7 @@
     var summary = clear(document.getElementById("sample-summary"));
     append(summary, [
       el("strong", {}, unit.model), " on ", el("strong", {}, unit.unit), " · run " + unit.run + " · " + judgeText + " · ",
+      protocolNote(unit), " · ",
       shown.length ? "showing " + (start + 1) + "–" + (start + page.length) + " of " + shown.length +
                      (shown.length !== payload.samples.length ? " (filtered from " + payload.samples.length + ")" : "")
                    : "no sample matches the filters",
@@ -576,6 +585,7 @@
     if (ua.dataset_hash !== ub.dataset_hash) diffs.push("dataset (" + ua.dataset_hash.slice(0, 8) + " vs " + ub.dataset_hash.slice(0, 8) + ")");
     if (ua.judge.model !== ub.judge.model) diffs.push("judge model (" + ua.judge.model + " vs " + ub.judge.model + ")");
     if (ua.judge.template_hash !== ub.judge.template_hash) diffs.push("judge template");
+    if ((ua.deviations || []).join("; ") !== (ub.deviations || []).join("; ")) diffs.push("protocol (A " + ua.protocol + ", B " + ub.protocol + ")");
     if (diffs.length) warnings.appendChild(el("p", {class: "warning"}, "⚠ A and B differ in " + diffs.join(", ") + ": differences in score are not only the models'."));
     list.appendChild(el("p", {class: "muted"}, "loading samples…"));
     Promise.all([loadUnit(ua), loadUnit(ub)]).then(function (both) { drawCompare(ua, ub, both[0], both[1]); }, function (err) {

@@ -6,9 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 
 from vipbench.cli import main
 from vipbench.examples import find_layout, write_example
@@ -96,3 +98,30 @@ def test_the_pandas_api_has_protocol_columns(results):
     assert not total.loc["vipbench-run", "official"]
     assert total.loc["vipbench-run", "deviations"].startswith("; ".join(VIPBENCH_DEVIATIONS))
     assert set(scores[scores.official].run_id) == {"official-run"}
+
+
+def test_the_leaderboard_tags_every_deviating_row(results, tmp_path):
+    from vipbench.leaderboard import build_site
+
+    index = build_site(results, tmp_path / "site", warn=lambda m: None)
+    html = index.read_text(encoding="utf-8")
+    data = json.loads(re.search(r'<script id="vipbench-data" type="application/json">(.*?)</script>', html, re.S)[1])
+    (table,) = [t for t in data["tables"] if t["task"] == "v7w"]
+    rows = {r["run"]: r for r in table["rows"] + table["apart_rows"]}
+    assert {r["run"] for r in table["rows"]} == {"official-run", "vipbench-run"}  # ranked, but flagged
+    (tag,) = [t for t in rows["vipbench-run"]["tags"] if t["kind"] == "deviates"]
+    assert tag["text"].startswith("deviates: " + "; ".join(VIPBENCH_DEVIATIONS) + "; choice_letter headline=")
+    assert rows["official-run"]["deviations"] == []
+    assert [t["kind"] for t in rows["official-run"]["tags"]] == ["differs"]  # prompts: its colours are drawn
+    (warning,) = [w for w in table["warnings"] if "official protocol" in w]
+    assert warning.startswith("1 of 2 rows deviate from the official protocol") and "nor with rows run by" in warning
+    assert f'<span class="tag tag-deviates">{escape(tag["text"])}</span>' in html  # on the row, in the page
+    assert "A row tagged <em>deviates</em> was made or scored other than" in html
+    units = {u["run"]: u for u in data["units"]}  # the sample browser's header names the protocol
+    assert (units["official-run"]["protocol"], units["official-run"]["deviations"]) == ("official", [])
+    assert units["vipbench-run"]["protocol"] == "deviates (3)"
+    assert units["vipbench-run"]["deviations"][:2] == VIPBENCH_DEVIATIONS
+    runs = {r["id"]: r for r in data["runs"]}  # the Runs tab
+    assert (runs["official-run"]["protocol"], runs["vipbench-run"]["protocol"]) == ("official", "deviates (3)")
+    assert runs["vipbench-run"]["deviations"][0] == f"v7w: {VIPBENCH_DEVIATIONS[0]}"
+    assert '<span class="tag tag-protocol">official</span>' in html

@@ -41,10 +41,10 @@ def test_vipbench_runs_shows_limit_n_of_the_full_size(results, capsys):
     assert main(["runs", "--results", str(results), "--format", "csv"]) == 0
     status = {r["run"]: r["status"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
     assert status == {
-        "oracle-full": "complete",
-        "oracle-smoke": "complete, limit 5/400",
-        "blind-full": "complete",
-        "blind-smoke": "complete, limit 5/400",
+        "oracle-full": "complete, official",
+        "oracle-smoke": "complete, limit 5/400, official",
+        "blind-full": "complete, official",
+        "blind-smoke": "complete, limit 5/400, official",
     }
     assert main(["runs", "--results", str(results), "--format", "json"]) == 0
     listed = {r["run_id"]: r for r in json.loads(capsys.readouterr().out)}
@@ -115,4 +115,4 @@ def test_a_limit_beyond_the_task_is_a_full_run_and_an_older_manifest_says_limit_
     capsys.readouterr()
     assert main(["runs", "--results", str(tmp_path), "--format", "csv"]) == 0
     status = {r["run"]: r["status"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
-    assert status == {"all": "complete", "older": "complete, limit 5"}
+    assert status == {"all": "complete, official", "older": "complete, limit 5, official"}

@@ -15,7 +15,7 @@ from vipbench.leaderboard.images import ImageWriter
 from vipbench.leaderboard.loading import LoadedRun, current_judgements
 from vipbench.leaderboard.views import judge_info, stat_view
 from vipbench.records import Judgement, PredictionRecord
-from vipbench.results import limit_text
+from vipbench.results import limit_text, protocol_label, unit_deviations
 from vipbench.scoring.aggregate import metadata_values
 from vipbench.scoring.record import UnitScores
 from vipbench.site_layout import site_key, unique_key
@@ -124,4 +124,6 @@ def _unit_row(run: LoadedRun, unit: UnitScores, ukey: str, n: int) -> dict[str, 
         ],
         "dataset_hash": unit.dataset_hash,
         "total": stat_view(unit.total),
+        "protocol": protocol_label(unit_deviations(unit), unit.protocol is not None),
+        "deviations": unit_deviations(unit),
     }

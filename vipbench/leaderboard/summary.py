@@ -9,7 +9,7 @@ from typing import Any
 
 from vipbench.leaderboard.loading import LoadedRun
 from vipbench.leaderboard.views import judge_info
-from vipbench.results import limit_text
+from vipbench.results import limit_text, protocol_label, unit_deviations
 from vipbench.scoring.record import RunScores
 
 
@@ -86,7 +86,11 @@ def run_info(run: LoadedRun, key: str) -> dict[str, Any]:
     m = run.manifest
     git = m.environment.get("git") or {}
     judges = []
+    deviations = [f"{task}: {d}" for task, p in m.tasks.items() for d in p.deviations]  # until it is scored
+    recorded = all(p.protocol is not None for p in m.tasks.values())
     if run.scores:
+        deviations = [f"{u.unit}: {d}" for u in run.scores.units.values() for d in unit_deviations(u)]
+        recorded = all(u.protocol is not None for u in run.scores.units.values())
         for unit in run.scores.units.values():
             info = judge_info(unit)
             text = f"{info['model']} ×{info['runs']}" if info["kind"] == "judge" else f"metric {info['name']}"
@@ -104,6 +108,8 @@ def run_info(run: LoadedRun, key: str) -> dict[str, Any]:
         "judges": judges,
         "prompt_styles": m.spec.prompt_styles,
         "limit": limit_text(run.limits),
+        "protocol": protocol_label(deviations, recorded),
+        "deviations": deviations,
         "vipbench": m.environment.get("vipbench", ""),
         "git": (str(git.get("commit") or "")[:10] + (" (dirty)" if git.get("dirty") else "")) if git else "",
         "command": " ".join(m.command),

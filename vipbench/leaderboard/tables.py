@@ -2,7 +2,10 @@
 
 Nothing is averaged across runs: each (run, scored unit) is one row, labelled with its run id, and a table whose
 rows were graded by different judges or templates, or on different data, says so above the table and on each row.
-Partial runs, ``--limit`` smoke runs and checkpoints fine-tuned on the task are listed apart, never ranked.
+Partial runs, ``--limit`` smoke runs and checkpoints fine-tuned on the task are listed apart, never ranked. A row
+off the official protocol stays ranked (offline, every judged run uses vipbench's judge wording: a table of only
+those must still rank) but carries a ``deviates: ...`` tag with every deviation, and a table mixing protocols
+says so above it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 from vipbench.leaderboard.summary import RunEntry
 from vipbench.leaderboard.views import judge_info, short, stat_view
-from vipbench.results import limit_text
+from vipbench.results import group_deviations, limit_text, unit_deviations
 from vipbench.scoring.record import GroupScores, UnitScores
 
 # What must agree for two rows of one table to be compared as equals, and how a row is labelled when not.
@@ -66,10 +69,32 @@ def _mark_differences(rows: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def protocol_tags(deviations: list[str], recorded: bool) -> list[dict[str, str]]:
+    """``deviates: ...`` with every deviation, or ``protocol not recorded`` for scores made before vipbench
+    recorded protocols; nothing for the official protocol."""
+    if deviations:
+        return [{"kind": "deviates", "text": "deviates: " + "; ".join(deviations)}]
+    return [] if recorded else [{"kind": "differs", "text": "protocol not recorded"}]
+
+
+def _protocol_warning(rows: list[dict[str, Any]]) -> list[str]:
+    """Said above a table where ranked rows deviate from the official protocol, so no one reads them as the
+    paper's numbers, nor compares them with the official rows as equals."""
+    deviating = [r for r in rows if r["deviations"]]
+    if not deviating:
+        return []
+    mixed = len({"; ".join(r["deviations"]) for r in rows}) > 1
+    return [
+        f"{len(deviating)} of {len(rows)} rows deviate from the official protocol (tagged deviates): their numbers "
+        "are not comparable with the paper's" + (", nor with rows run by another protocol." if mixed else ".")
+    ]
+
+
 def _row(run: RunEntry, unit: UnitScores) -> dict[str, Any]:
     """One (run, unit) row. A partial result (its run incomplete when scored, or fewer predictions than planned),
     a ``--limit`` smoke run and a checkpoint fine-tuned on the task are flagged, and the tables list them apart,
-    never ranked among complete zero-shot runs of the whole task."""
+    never ranked among complete zero-shot runs of the whole task. A unit off the official protocol is tagged with
+    its deviations."""
     assert run.scores is not None
     tags = []
     partial = run.scores.partial or unit.partial
@@ -87,6 +112,8 @@ def _row(run: RunEntry, unit: UnitScores) -> dict[str, Any]:
         tags.append({"kind": "warn", "text": run.weights})
     if unit.failed:
         tags.append({"kind": "warn", "text": f"{unit.failed}/{unit.expected_grades} grades failed"})
+    deviations = unit_deviations(unit)
+    tags += protocol_tags(deviations, unit.protocol is not None)
     return {
         "run": run.run_id,
         "model": run.scores.model,
@@ -100,6 +127,8 @@ def _row(run: RunEntry, unit: UnitScores) -> dict[str, Any]:
         "prompt_hash": unit.prompt_hash,
         "region_mode": unit.region_mode,
         "limit": limit,
+        "protocol": unit.protocol,
+        "deviations": deviations,
         "apart": bool(partial or finetuned or limit),
         "tags": tags,
     }
@@ -176,7 +205,7 @@ def _canonical_task(name: str) -> str:
 
 
 def _split_and_rank(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Ranked rows (sorted, best marked) and those listed apart (partial, fine-tuned)."""
+    """Ranked rows (sorted, best marked) and those listed apart (partial, smoke, fine-tuned, deviating)."""
     ranked = [r for r in rows if not r["apart"]]
     apart = [r for r in rows if r["apart"]]
     for subset in (ranked, apart):
@@ -224,7 +253,7 @@ def _task_table(task: str, entries: list[tuple[RunEntry, UnitScores]], info: Tas
         "combinations": combos,
         "rows": ranked,
         "apart_rows": apart,
-        "warnings": _mark_differences(ranked),
+        "warnings": _mark_differences(ranked) + _protocol_warning(ranked),
     }
 
 
@@ -240,6 +269,9 @@ def _group_table(name: str, entries: list[tuple[RunEntry, GroupScores]], info: T
         tags = [{"kind": "warn", "text": f"partial ({run.scores.status})"}] if run.scores.partial else []
         tags += [{"kind": "warn", "text": limit}] if limit else []
         tags += [{"kind": "warn", "text": f"fine-tuned on {', '.join(finetuned)}"}] if finetuned else []
+        deviations = group_deviations(run.scores, group)
+        members = [u for u in run.scores.units.values() if u.task in group.tasks]
+        tags += protocol_tags(deviations, bool(members) and all(u.protocol is not None for u in members))
         rows.append(
             {
                 "run": run.run_id,
@@ -251,7 +283,8 @@ def _group_table(name: str, entries: list[tuple[RunEntry, GroupScores]], info: T
                 "judge": {"kind": "group", "name": f"{group.scorer} of {', '.join(group.tasks)}", "model": None},
                 "n": group.total.n,
                 "limit": limit,
-                "apart": bool(tags),
+                "deviations": deviations,
+                "apart": bool(run.scores.partial or limit or finetuned),
                 "tags": tags,
             }
         )
@@ -269,7 +302,7 @@ def _group_table(name: str, entries: list[tuple[RunEntry, GroupScores]], info: T
         "combinations": [],
         "rows": ranked,
         "apart_rows": apart,
-        "warnings": [],
+        "warnings": _protocol_warning(ranked),
     }
 
 
@@ -301,7 +334,7 @@ def _style_table(task: str, entries: list[tuple[RunEntry, UnitScores]], info: Ta
         "task": task,
         "styles": styles,
         "rows": rows,
-        "warnings": _mark_differences(rows),
+        "warnings": _mark_differences(rows) + _protocol_warning(rows),
         "description": info.description.get(task, ""),
     }
 
