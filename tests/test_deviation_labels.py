@@ -125,3 +125,55 @@ def test_the_leaderboard_tags_every_deviating_row(results, tmp_path):
     assert (runs["official-run"]["protocol"], runs["vipbench-run"]["protocol"]) == ("official", "deviates (3)")
     assert runs["vipbench-run"]["deviations"][0] == f"v7w: {VIPBENCH_DEVIATIONS[0]}"
     assert '<span class="tag tag-protocol">official</span>' in html
+
+
+def test_the_sample_browser_header_names_the_protocol(results, tmp_path):
+    """In a real browser (headless Chromium): the sample browser says which protocol made the numbers shown."""
+    import shutil
+
+    from browser import CHROMIUM, launch
+
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip(f"{CHROMIUM} is not installed (apt install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
+    from vipbench.leaderboard import build_site
+
+    index = build_site(results, tmp_path / "site", warn=lambda m: None)
+    html = index.read_text(encoding="utf-8")
+    data = json.loads(re.search(r'<script id="vipbench-data" type="application/json">(.*?)</script>', html, re.S)[1])
+    keys = {u["run"]: u["key"] for u in data["units"]}
+    with sync_api.sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page()
+        headers = {}
+        for run, key in keys.items():
+            page.goto(f"{index.as_uri()}#samples?unit={key}")
+            page.wait_for_selector("#sample-summary .protocol-note")
+            headers[run] = page.text_content("#sample-summary")
+            options = page.eval_on_selector_all("#sample-unit option", "os => os.map(o => o.textContent)")
+        browser.close()
+    assert "official protocol" in headers["official-run"] and "deviates" not in headers["official-run"]
+    assert f"deviates: {VIPBENCH_DEVIATIONS[0]}; {VIPBENCH_DEVIATIONS[1]}" in headers["vipbench-run"]
+    assert any("vipbench-run (deviates (3))" in o for o in options)  # the run menu flags it too
+
+
+def test_check_names_a_scoring_deviation_too(results, tmp_path, capsys):
+    """``vipbench check`` refuses to compare a run with a baseline made by another protocol, whether the difference
+    is in generation or only in scoring (here the same run with vipbench's failure rule written into its scores)."""
+    from vipbench.regression import mismatches
+    from vipbench.scoring.record import RunScores
+
+    official = RunScores.model_validate_json((results / "official-run" / "scores.json").read_text())
+    unit = official.units["v7w"]
+    by = unit.scored_by.model_copy(update={"deviations": ["failed grades left out (official: 0)"]})
+    rescored = official.model_copy(update={"units": {"v7w": unit.model_copy(update={"scored_by": by})}})
+    assert mismatches(official, official) == []
+    assert mismatches(official, rescored) == [
+        "v7w: deviations differs (baseline none, this run failed grades left out (official: 0))"
+    ]
+    capsys.readouterr()
+    assert main(["check", "vipbench-run", "--baseline", "official-run", "--results", str(results)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "v7w: protocol differs (baseline official, this run vipbench)" in err
+    assert f"v7w: deviations differs (baseline none, this run {VIPBENCH_DEVIATIONS[0]}; " in err
+    assert "choice_letter headline='letter'" in err  # the scoring deviation is named with the others

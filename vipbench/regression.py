@@ -147,7 +147,7 @@ def mismatches(baseline: RunScores, current: RunScores, agreement: bool = False)
             ("dataset hash", b.dataset_hash, c.dataset_hash),
             ("prompt hash", b.prompt_hash, c.prompt_hash),
             ("protocol", b.protocol, c.protocol),
-            ("deviations", "; ".join(b.deviations) or "none", "; ".join(c.deviations) or "none"),
+            ("deviations", _deviations(b), _deviations(c)),
             (
                 "scorer",
                 f"{b.scored_by.scorer} v{b.scored_by.scorer_version}",
@@ -168,6 +168,12 @@ def mismatches(baseline: RunScores, current: RunScores, agreement: bool = False)
             if old != new:
                 lines.append(f"{unit}: {name} differs (baseline {_short(old)}, this run {_short(new)})")
     return lines
+
+
+def _deviations(unit: UnitScores) -> str:
+    """Every way a unit departs from the official protocol: in generation (the manifest's) and in scoring (a
+    metric's reading, the judge's rules, the failure rule)."""
+    return "; ".join([*unit.deviations, *unit.scored_by.deviations]) or "none"
 
 
 def _short(value: Any) -> str:
