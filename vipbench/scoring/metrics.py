@@ -7,6 +7,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from vipbench.errors import VipbenchError
 from vipbench.multiple_choice import extract_letter
 from vipbench.records import PredictionRecord
 from vipbench.scoring.base import metric
@@ -158,3 +159,74 @@ def protocol_args(name: str, args: Mapping[str, Any], protocol: str | None, fami
 def passthrough(record: PredictionRecord) -> dict[str, Any]:
     """No per-item grade: a corpus scorer (``caption``) reads each prediction and its references itself."""
     return {}
+
+
+# -------------------------------------------------------------------------------- boxes in text (REC)
+
+#: lmms-eval's ``parse_float_sequence_within`` (tasks/refcoco/utils_rec.py @75571cf): the first ``[a, b, c, d]``.
+BOX_IN_TEXT = re.compile(r"\[\s*(-?\d+(?:\.\d+)?),\s*(-?\d+(?:\.\d+)?),\s*(-?\d+(?:\.\d+)?),\s*(-?\d+(?:\.\d+)?)\s*\]")
+
+#: How a reply writes a box: ``unit`` 0–1 of the original image (lmms-eval's), ``thousand`` 0–1000, ``pixel``.
+BoxConvention = Literal["unit", "thousand", "pixel"]
+
+
+def parse_box(
+    text: str, convention: BoxConvention = "unit", size: Sequence[float] = (1.0, 1.0)
+) -> tuple[float, float, float, float] | None:
+    """The first ``[x1, y1, x2, y2]`` in ``text`` as a box in 0–1 of the image (``size`` = W, H, for pixel
+    boxes), or None where there is none. Numbers are taken as written: no clamping, no reordering (lmms-eval's)."""
+    found = BOX_IN_TEXT.search(text)
+    if found is None:
+        return None
+    x1, y1, x2, y2 = (float(v) for v in found.groups())
+    if convention == "thousand":
+        return (x1 / 1000, y1 / 1000, x2 / 1000, y2 / 1000)
+    if convention == "pixel":
+        w, h = (float(v) for v in size)
+        return (x1 / w, y1 / h, x2 / w, y2 / h)
+    return (x1, y1, x2, y2)
+
+
+def box_iou(truth: Sequence[float], box: Sequence[float]) -> float:
+    """Intersection over union of two xyxy boxes, as lmms-eval's ``compute_iou``; a box with no area (x2 ≤ x1 or
+    y2 ≤ y1, where lmms-eval's area can turn negative or divide by zero) overlaps nothing: 0."""
+    if box[2] <= box[0] or box[3] <= box[1] or truth[2] <= truth[0] or truth[3] <= truth[1]:
+        return 0.0
+    inter = max(0.0, min(truth[2], box[2]) - max(truth[0], box[0])) * max(
+        0.0, min(truth[3], box[3]) - max(truth[1], box[1])
+    )
+    union = (truth[2] - truth[0]) * (truth[3] - truth[1]) + (box[2] - box[0]) * (box[3] - box[1]) - inter
+    return inter / union
+
+
+def centre_inside(truth: Sequence[float], box: Sequence[float]) -> bool:
+    """The predicted box's centre lies in the true box, edges included (lmms-eval's ``compute_center_accuracy``)."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return truth[0] <= cx <= truth[2] and truth[1] <= cy <= truth[3]
+
+
+@metric(version=1)
+def text_box(record: PredictionRecord, convention: BoxConvention = "unit") -> dict[str, Any]:
+    """Referring expression comprehension from a box written in the reply (``parse_box``), against the true box
+    in ``metadata["box"]`` (0–1 of the image; ``metadata["image_size"]`` converts pixel boxes). ``score`` is 10
+    when IoU ≥ 0.5; ``box`` is the parsed box in 0–1, kept with the grade so grading needs no model. A reply with
+    no box is a miss (``parsed`` false, IoU 0, no centre hit); lmms-eval reads it as [0, 0, 0, 0] instead, whose
+    centre hits a true box that touches the top-left corner."""
+    truth = record.metadata.get("box")
+    if not isinstance(truth, Sequence) or len(truth) != 4:
+        raise VipbenchError(f"metric text_box: sample {record.sample_id} has no true box (metadata 'box')")
+    size = record.metadata.get("image_size")
+    if convention == "pixel" and not size:
+        raise VipbenchError(f"metric text_box: sample {record.sample_id} has no image size for pixel boxes")
+    box = parse_box(record.prediction, convention, size or (1.0, 1.0))
+    if box is None:
+        return {"score": 0.0, "box": None, "parsed": False, "iou": 0.0, "hit@0.5": False, "centre": False}
+    iou = box_iou(truth, box)
+    return {
+        "score": _ten(iou >= 0.5),
+        "box": list(box),
+        "parsed": True,
+        "iou": iou,
+        "hit@0.5": iou >= 0.5,
+        "centre": centre_inside(truth, box),
+    }

@@ -148,3 +148,31 @@ class MeanOf:
         values = [m.numbers.get(self.headline) for m in members.values()]
         present = [v for v in values if v is not None]
         return {self.headline: statistics.fmean(present) if present and len(present) == len(values) else None}
+
+
+class BoxAccuracy:
+    """Referring expression comprehension over a split, from ``text_box`` grades: the share of expressions whose
+    box has IoU ≥ t with the truth (Acc@t; the headline Acc@0.5, as the REC papers and lmms-eval report it), the
+    mean IoU, the share whose predicted centre lies in the true box, and the share of replies with no box (each
+    a miss, IoU 0, in every other number). All × 100."""
+
+    version = 1
+    headline = "acc50"
+    thresholds = (0.1, 0.3, 0.5, 0.7, 0.9)
+    labels = {
+        **{f"acc{round(t * 100)}": f"Acc@{t}" for t in thresholds},
+        "miou": "Mean IoU",
+        "centre": "Centre accuracy",
+        "no_box": "No box",
+    }
+
+    def score(self, items: Sequence[GradedItem]) -> Numbers:
+        if not items:
+            return dict.fromkeys(self.labels)
+        n = len(items)
+        ious = [float(i.values.get("iou") or 0.0) for i in items]
+        numbers: Numbers = {f"acc{round(t * 100)}": _ratio(sum(iou >= t for iou in ious), n) for t in self.thresholds}
+        numbers["miou"] = 100 * statistics.fmean(ious)
+        numbers["centre"] = _ratio(sum(bool(i.values.get("centre")) for i in items), n)
+        numbers["no_box"] = _ratio(sum(not i.values.get("parsed") for i in items), n)
+        return numbers

@@ -1,0 +1,227 @@
+"""Referring expression comprehension with text boxes (tasks/refcoco_rec): each expression its own sample, asked as
+lmms-eval asks it; the first [x1, y1, x2, y2] of a reply parsed in 0–1 of the image (or 0–1000, or pixels); Acc@t,
+mean IoU, centre accuracy and the no-box share computed by hand per split, and against lmms-eval's own functions on
+the same predictions."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from scripted import use_script
+
+from vipbench.cli import main
+from vipbench.examples.refcoco import write_refcoco, write_refcocoplus
+from vipbench.examples.region_tasks import write_refcocog
+from vipbench.scoring.metrics import box_iou, parse_box, text_box
+from vipbench.tasks import TaskIndex
+
+INDEX = TaskIndex()
+LMMS_QUESTION = (
+    "Bounding box coordinates are specified in the format (top-left x, top-left y, bottom-right x, bottom-right y). "
+    "All values are floating point numbers bounded between 0 and 1. Please provide the bounding box coordinate of "
+    "the region this sentence describes: "
+)
+# The example's true boxes in 0–1 (400 × 400 images): item 1 (two expressions), item 2 (one), item 3 (two, in the
+# top-left corner).
+TRUTH = {"1": (0.1, 0.2, 0.5, 0.5), "2": (0.6, 0.1, 0.9, 0.7), "3": (0.0, 0.0, 0.2, 0.2)}
+VAL = {
+    "val-1-0": "The box is [0.1, 0.2, 0.5, 0.5].",  # IoU 1
+    "val-1-1": "[0.25, 0.2, 0.65, 0.5]",  # IoU 0.075 / 0.165 = 5/11; centre (0.45, 0.35) inside
+    "val-2-0": "I cannot find it.",  # no box: a miss
+    "val-3-0": "[0, 0, 0.2, 0.2]",  # integers are numbers too: IoU 1
+    "val-3-1": "Sure: [0.05, 0.05, 0.25, 0.25], or maybe [0, 0, 0.2, 0.2]",  # the first box: IoU 0.0225 / 0.0575 = 9/23
+}
+TESTA = dict.fromkeys(("testA-1-0", "testA-1-1", "testA-2-0", "testA-3-0", "testA-3-1"), "[0.6, 0.1, 0.9, 0.7]")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("rec-data")
+    return {
+        "refcoco": write_refcoco(base / "RefCOCO"),
+        "refcocoplus": write_refcocoplus(base / "RefCOCOplus"),
+        "refcocog": write_refcocog(base / "RefCOCOg"),
+    }
+
+
+def run_scripted(results: Path, tasks: str, data_dirs: list[str], answers: dict, run_id: str = "r") -> Path:
+    use_script(answers)
+    args = ["run", "--model", "scripted", "--tasks", tasks, "--results", str(results), "--run-id", run_id]
+    for d in data_dirs:
+        args += ["--data-dir", d]
+    assert main(args) == 0
+    return results / run_id
+
+
+def numbers(unit: dict) -> dict[str, float]:
+    return {unit["headline"]: unit["total"]["mean"], **{k: v["mean"] for k, v in unit["secondary"].items()}}
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _lmms_rec():
+    lmms_eval = pytest.importorskip("lmms_eval", reason="lmms-eval is not installed (pip install --no-deps lmms-eval)")
+    path = Path(lmms_eval.__file__).parent / "tasks" / "refcoco" / "utils_rec.py"
+    spec = importlib.util.spec_from_file_location("lmms_refcoco_utils_rec", path)
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+# ------------------------------------------------------------------------------------------------ tasks and loading
+
+
+def test_the_rec_tasks_and_their_groups():
+    assert INDEX.resolve("refcoco-rec") == ["refcoco-rec-testa", "refcoco-rec-testb", "refcoco-rec-val"]
+    assert INDEX.resolve("refcocoplus-rec") == ["refcocoplus-rec-testa", "refcocoplus-rec-testb", "refcocoplus-rec-val"]
+    assert INDEX.resolve("refcocog-rec") == ["refcocog-rec-test", "refcocog-rec-val"]
+    config = INDEX.configs["refcoco-rec-testa"]
+    assert (config.dataset.key, config.dataset.hf_id, config.dataset.options) == (
+        "refcoco",
+        "lmms-lab/RefCOCO",
+        {"split": "testA"},
+    )
+    assert INDEX.configs["refcocog-rec-val"].dataset.key == "refcocog"  # the files RefCOCOg captioning reads
+    assert set(config.region_modes) == {"overlay", "coords", "mask", "box", "point"}  # text only, any mode
+
+
+def test_each_expression_is_a_sample_with_lmms_evals_question_and_no_input_region(data):
+    samples = INDEX.task("refcoco-rec-val").load_samples(data["refcoco"])
+    assert [s.id for s in samples] == list(VAL)
+    first, second = samples[0], samples[1]
+    assert (
+        first.question == LMMS_QUESTION + "man on the left"
+        and second.question == LMMS_QUESTION + "guy in the red shirt"
+    )
+    assert first.regions == () and first.image == first.source_image
+    assert first.metadata["box"] == [0.1, 0.2, 0.5, 0.5] and first.metadata["image_size"] == [400, 400]
+    assert first.references == ("[0.100, 0.200, 0.500, 0.500]",)  # the truth as a reply would write it
+    request = INDEX.task("refcoco-rec-val").build_request(first, "box")
+    assert request.text == first.question and request.regions == ()
+    plus = INDEX.task("refcocoplus-rec-testb").load_samples(data["refcocoplus"])
+    assert [s.id for s in plus][:2] == ["testB-1-0", "testB-1-1"]
+    g = INDEX.task("refcocog-rec-val").load_samples(data["refcocog"])  # 640 × 427, xywh [60, 48, 180, 120]
+    assert [s.id for s in g][:3] == ["val-r1-0", "val-r1-1", "val-r2-0"]
+    assert g[0].metadata["box"] == [60 / 640, 48 / 427, 240 / 640, 168 / 427]
+
+
+def test_the_samples_are_lmms_evals_exploded_rows(data):
+    """lmms-eval's own preprocessing of the same parquet gives the same rows, expressions, boxes and questions."""
+    import datasets
+
+    utils = _lmms_rec()
+    ds = datasets.load_dataset(str(data["refcoco"]), split="testB")
+    rows = list(utils.refcoco_bbox_rec_preprocess_dataset(ds))
+    samples = INDEX.task("refcoco-rec-testb").load_samples(data["refcoco"])
+    assert len(rows) == len(samples) == 5
+    for row, sample in zip(rows, samples):
+        assert (row["question_id"], row["answer"]) == (sample.metadata["question_id"], sample.metadata["expression"])
+        # lmms-eval's map keeps the parquet's float32 column, so its box is rounded to float32; ours is float64.
+        assert row["bbox"] == pytest.approx(sample.metadata["box"], abs=1e-7)
+        assert utils.refcoco_bbox_rec_doc_to_text(row) == sample.question
+
+
+# ------------------------------------------------------------------------------------------------ parsing and IoU
+
+
+def test_box_parsing_in_each_convention():
+    assert parse_box("It is at [0.1, 0.2, 0.5, 0.5] I think") == (0.1, 0.2, 0.5, 0.5)
+    assert parse_box("[ 0.1,0.2, 0.5 ,0.5]") is None  # lmms-eval's pattern: no space before a comma
+    assert parse_box("no box here, (0.1, 0.2, 0.5, 0.5)") is None
+    assert parse_box("[100, 200, 500, 500]", "thousand") == (0.1, 0.2, 0.5, 0.5)
+    assert parse_box("[40, 80, 200, 200]", "pixel", (400, 400)) == (0.1, 0.2, 0.5, 0.5)
+    assert box_iou((0.1, 0.2, 0.5, 0.5), (0.5, 0.5, 0.1, 0.2)) == 0.0  # reversed corners: no area, no overlap
+    assert box_iou((0.0, 0.0, 0.2, 0.2), (0.1, 0.1, 0.3, 0.3)) == pytest.approx(1 / 7)
+
+    def grade(reply: str, convention: str = "unit") -> dict:
+        record = SimpleNamespace(
+            sample_id="s", prediction=reply, metadata={"box": [0.1, 0.2, 0.5, 0.5], "image_size": [400, 400]}
+        )
+        return text_box(record, convention=convention)
+
+    assert grade("[40, 80, 200, 200]", "pixel")["iou"] == pytest.approx(1.0)
+    assert grade("[100, 200, 500, 500]", "thousand")["score"] == 10.0
+    assert grade("[100, 200, 500, 500]")["score"] == 0.0  # read as 0–1, far outside the image
+    assert grade("nothing") == {
+        "score": 0.0,
+        "box": None,
+        "parsed": False,
+        "iou": 0.0,
+        "hit@0.5": False,
+        "centre": False,
+    }
+
+
+# ------------------------------------------------------------------------------------------------ scores by hand
+
+
+def test_acc_iou_centre_and_no_box_by_hand_per_split(data, tmp_path):
+    run = run_scripted(tmp_path, "refcoco-rec-val,refcoco-rec-testa", [f"refcoco={data['refcoco']}"], VAL | TESTA)
+    units = json.loads((run / "scores.json").read_text())["units"]
+    val = units["refcoco-rec-val"]
+    assert (val["headline"], val["total"]["label"], val["n"]) == ("acc50", "Acc@0.5", 5)
+    # IoUs: 1, 5/11, miss, 1, 9/23.
+    miou = round(100 * (2 + 5 / 11 + 9 / 23) / 5, 1)
+    assert numbers(val) == {
+        "acc50": 40.0,
+        "acc10": 80.0,
+        "acc30": 80.0,
+        "acc70": 40.0,
+        "acc90": 40.0,
+        "miou": miou,
+        "centre": 80.0,
+        "no_box": 20.0,
+    }
+    assert miou == 56.9
+    # testA: every reply is item 2's box: one hit in five, no overlap elsewhere.
+    testa = numbers(units["refcoco-rec-testa"])
+    assert (testa["acc50"], testa["miou"], testa["centre"], testa["no_box"]) == (20.0, 20.0, 20.0, 0.0)
+    # The parsed box is kept with the grade: grading needs no model.
+    grades = {g["sample_id"]: g["values"] for g in lines(run / "judgements.jsonl") if g["task"] == "refcoco-rec-val"}
+    assert grades["val-1-1"]["box"] == [0.25, 0.2, 0.65, 0.5] and grades["val-1-1"]["iou"] == pytest.approx(5 / 11)
+    assert grades["val-2-0"]["box"] is None and grades["val-2-0"]["parsed"] is False
+    predictions = {p["sample_id"]: p for p in lines(run / "predictions.jsonl")}
+    assert predictions["val-3-1"]["metadata"]["box"] == list(TRUTH["3"])
+
+
+def test_the_oracle_scores_100_on_every_rec_split(data, tmp_path):
+    dirs = [f"refcoco={data['refcoco']}", f"refcocoplus={data['refcocoplus']}", f"refcocog={data['refcocog']}"]
+    args = ["run", "--model", "oracle", "--tasks", "refcoco-rec,refcocoplus-rec,refcocog-rec", "--run-id", "o"]
+    assert main([*args, "--results", str(tmp_path), *sum((["--data-dir", d] for d in dirs), [])]) == 0
+    units = json.loads((tmp_path / "o" / "scores.json").read_text())["units"]
+    assert len(units) == 8
+    for name, unit in units.items():
+        assert unit["total"]["mean"] == 100.0 and unit["secondary"]["no_box"]["mean"] == 0.0, name
+        if not name.startswith("refcocog"):  # square images, boxes exact at 3 decimals
+            assert unit["secondary"]["miou"]["mean"] == 100.0
+
+
+def test_acc_and_iou_equal_lmms_evals_on_the_same_replies(data, tmp_path):
+    """lmms-eval's refcoco_bbox_rec functions on the same replies give the same Acc@t and mean IoU; its centre
+    accuracy differs only where a reply has no box (read as [0, 0, 0, 0], a hit for a box at the top-left corner)."""
+    utils = _lmms_rec()
+    replies = VAL | {"val-3-1": "It is the sign."}  # no box, on the top-left truth
+    run = run_scripted(tmp_path, "refcoco-rec-val", [f"refcoco={data['refcoco']}"], replies)
+    ours = numbers(json.loads((run / "scores.json").read_text())["units"]["refcoco-rec-val"])
+    samples = INDEX.task("refcoco-rec-val").load_samples(data["refcoco"])
+    docs = [
+        {"question_id": s.metadata["question_id"], "answer": s.metadata["expression"], "bbox": s.metadata["box"]}
+        for s in samples
+    ]
+    results = [utils.refcoco_bbox_rec_process_result(d, [replies[s.id]])["refcoco_IoU"] for d, s in zip(docs, samples)]
+    lmms = {
+        "acc10": utils.refcoco_bbox_rec_acc01(results),
+        "acc30": utils.refcoco_bbox_rec_acc03(results),
+        "acc50": utils.refcoco_bbox_rec_acc05(results),
+        "acc70": utils.refcoco_bbox_rec_acc07(results),
+        "acc90": utils.refcoco_bbox_rec_acc09(results),
+        "miou": utils.refcoco_bbox_rec_iou(results),
+    }
+    assert {k: ours[k] for k in lmms} == {k: round(100 * v, 1) for k, v in lmms.items()}
+    assert utils.refcoco_bbox_rec_center_acc(results) == 0.8 and ours["centre"] == 60.0
