@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from fixture_data import write_vip_bench
+
+# No network in tests: judges use vipbench's own wording unless a test supplies upstream's prompt file
+# (tests/upstream_standins.py); it is a deviation, and the scores say so. Set for the whole session, module-scoped
+# fixtures and subprocesses included.
+os.environ["VIPBENCH_JUDGE_PROMPT"] = "vipbench"
 
 
 def pytest_addoption(parser) -> None:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import upstream_standins
 from judge_server import JudgeServer
 from scripted import use_script
 
@@ -281,7 +282,8 @@ def test_official_grader_script_as_template(tmp_path, vip_bench_dir, server):
     )
 
 
-def test_failed_grades_left_out_is_a_named_deviation(tmp_path, vip_bench_dir, server):
+def test_failed_grades_left_out_is_a_named_deviation(tmp_path, vip_bench_dir, server, monkeypatch):
+    upstream_standins.install(monkeypatch, tmp_path / "upstream")  # the official prompt: no deviation of its own
     answers = {**ANSWERS, "v1_1": "a dog [[garbage]]", "v1_6": "London [[400]]"}
     run_dir = make_run(tmp_path, vip_bench_dir, answers)
     assert judge(server, tmp_path, "--runs", "1", "--allow-failures", "--failed-grade", "exclude") == 0

@@ -24,10 +24,14 @@ examples:
   vipbench judge RUN_ID --judge gpt-4o-2024-08-06 --runs 5
   vipbench judge RUN_ID --base-url http://localhost:8000/v1 --judge Qwen/Qwen2.5-72B-Instruct
   vipbench judge RUN_ID --judge-template ~/ViP-LLaVA/scripts/eval/vip-bench_evaluator.py
+  vipbench judge RUN_ID --judge-template 'llava-bench-*=~/LLaVA/llava/eval/table/rule.json'
+  vipbench judge RUN_ID --judge-prompt vipbench    # offline, without upstream's files: a labelled deviation
   vipbench judge RUN_ID --batch                    # OpenAI's Batch API at half the price; again to collect
   vipbench judge --batch-status                    # where every pending batch stands
 
-The API key is read from OPENAI_API_KEY and never written anywhere. Every reply is cached
+The judges' official prompts are upstream's prose, read from upstream's files: your copy
+(--judge-template), or downloaded once at the pinned commit, sha256-checked and cached in
+~/.cache/vipbench/upstream. The API key is read from OPENAI_API_KEY and never written anywhere. Every reply is cached
 (judge-cache.sqlite in ~/.cache/vipbench, or in the folder $VIPBENCH_CACHE names), so running the same
 command again is free.
 """
@@ -47,7 +51,11 @@ def cmd_judge(args: argparse.Namespace) -> int:
     store = RunStore.open(args.results, args.run)
     policy = GradingPolicy(
         overrides=JudgeOverrides(
-            model=args.judge, runs=args.runs, template=args.judge_template, rules=args.judge_rules
+            model=args.judge,
+            runs=args.runs,
+            templates=tuple(args.judge_template or ()),
+            rules=args.judge_rules,
+            **({"prompt": args.judge_prompt} if args.judge_prompt else {}),
         ),
         include_paths=args.include_path,
         rescore_with_current_task=args.rescore_with_current_task,
@@ -86,6 +94,14 @@ def cmd_judge(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _task_template(value: str) -> tuple[str | None, Path]:
+    """``TASK=PATH`` (TASK a glob of task names) or a plain ``PATH``; a path with a ``=`` of its own stays whole."""
+    task, sep, path = value.partition("=")
+    if sep and task and "/" not in task and not Path(value).exists():
+        return task, Path(path)
+    return None, Path(value)
 
 
 def _batch_status(args: argparse.Namespace) -> int:
@@ -163,9 +179,20 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--judge-template",
-        type=Path,
-        metavar="PATH",
-        help="jinja2 template, or the official grader script (its prompt string is used)",
+        type=_task_template,
+        action="append",
+        metavar="[TASK=]PATH",
+        help="your copy of upstream's prompt file: ViP-LLaVA's scripts/eval/vip-bench_evaluator.py (ViP-Bench) or "
+        "LLaVA's llava/eval/table/rule.json (LLaVA-Bench), each used only for the tasks whose judge reads it; or "
+        "a jinja2 template (every judged task). TASK=PATH (a glob) names the tasks. Repeatable. Default: "
+        "upstream's file as cached, else downloaded at its pinned commit and sha256",
+    )
+    p.add_argument(
+        "--judge-prompt",
+        choices=["official", "vipbench"],
+        help="the judges' prompt when no --judge-template is given: upstream's own (official, the default; "
+        "$VIPBENCH_JUDGE_PROMPT sets another default) or vipbench's own wording (no download needed; a "
+        "deviation, shown next to the scores)",
     )
     p.add_argument(
         "--allow-failures",

@@ -55,7 +55,14 @@ def grade_run(
     if status != "complete" and not policy.allow_partial:
         raise VipbenchError(_incomplete(store.run_id, status, len(predictions), manifest.planned))
     warn = _once(warn)
-    specs = graded_specs(manifest, policy.overrides, warn, policy.rescore_with_current_task, policy.include_paths)
+    specs = graded_specs(
+        manifest,
+        policy.overrides,
+        warn,
+        policy.rescore_with_current_task,
+        policy.include_paths,
+        fetch=endpoint is not None,
+    )
     _check_judge_options(specs, policy, endpoint, warn)
     grades = {j.grade_key: j for j in read_jsonl_records(store.judgements_path, Judgement)}
     base_url = endpoint.base_url if endpoint else None

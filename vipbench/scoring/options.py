@@ -5,12 +5,22 @@ Scoring with metrics only (the end of ``vipbench run``) takes a policy and no en
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from vipbench.chat.client import DEFAULT_TIMEOUT
+from vipbench.errors import VipbenchError
+
+
+def default_prompt() -> Literal["official", "vipbench"]:
+    """``$VIPBENCH_JUDGE_PROMPT`` (official or vipbench: e.g. for an offline CI), else official."""
+    value = os.environ.get("VIPBENCH_JUDGE_PROMPT") or "official"
+    if value not in ("official", "vipbench"):
+        raise VipbenchError(f"VIPBENCH_JUDGE_PROMPT={value!r}: expected official or vipbench")
+    return value
 
 
 @dataclass(frozen=True)
@@ -19,7 +29,12 @@ class JudgeOverrides:
 
     model: str | None = None
     runs: int | None = None
-    template: Path | None = None
+    templates: tuple[tuple[str | None, Path], ...] = ()
+    """``--judge-template [TASK=]PATH``: a file for the tasks named (a glob), or, unnamed, for every judged task
+    whose judge reads that kind of file (a grader script: ViP-Bench; a rule.json: LLaVA-Bench; a .jinja: all)."""
+    prompt: Literal["official", "vipbench"] = field(default_factory=lambda: default_prompt())
+    """Where a judge's prompt comes from when no template is given: upstream's file (``official``: the user's
+    copy, the cached download, or a download) or vipbench's own wording (a recorded deviation)."""
     rules: Literal["official", "vipbench"] | None = None
     """The judges' rules (reading, re-asks, failure rule): None, each task's as its protocol says (official
     unless the run was made with ``--protocol vipbench``)."""
@@ -28,7 +43,7 @@ class JudgeOverrides:
         """The options given, as the command line spells them."""
         given = (
             ("--judge", self.model),
-            ("--judge-template", self.template),
+            ("--judge-template", self.templates),
             ("--runs", self.runs),
             ("--judge-rules", self.rules),
         )

@@ -8,15 +8,17 @@ run changes nothing until ``--rescore-with-current-task`` asks for it (``graded_
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from vipbench.errors import VipbenchError
-from vipbench.records import GroupSpec, JudgeSpec, Manifest, MetricSpec, ScorerSpec, TemplateSpec
+from vipbench.records import GroupSpec, JudgeSpec, Manifest, MetricSpec, ScorerSpec
 from vipbench.scoring.base import PARSERS, build_scorer, check_metric_args, load_versioned
 from vipbench.scoring.judge.config import load_judge
 from vipbench.scoring.judge.template import load_template
+from vipbench.scoring.judge.upstream import PINNED, UpstreamFile, kind_of, matches, official_file
 from vipbench.scoring.metrics import protocol_args
 from vipbench.scoring.options import JudgeOverrides
 from vipbench.taskconfig import GroupConfig, TaskConfig
@@ -108,9 +110,11 @@ def graded_specs(
     warn: Callable[[str], None],
     rescore_with_current_task: bool = False,
     include_paths: Sequence[Path] = (),
+    fetch: bool = True,
 ) -> dict[str, ScorerSpec]:
     """Each task's spec as the run recorded it (or, with ``rescore_with_current_task``, as its YAML says now),
-    with the command line's overrides. A task whose YAML changed since the run is reported in one line."""
+    with the command line's overrides and each judge's prompt resolved (``_with_prompts``; ``fetch`` off: no
+    download, for a scoring that asks no judge). A task whose YAML changed since the run is reported in one line."""
     specs = {task: provenance.scoring for task, provenance in manifest.tasks.items()}
     for task, current in _current_specs(specs, rescore_with_current_task, include_paths).items():
         changed = differences(specs[task], current)
@@ -124,13 +128,12 @@ def graded_specs(
                 f"the scoring of {task} changed since run {manifest.run_id} ({', '.join(changed)}); grading with the "
                 "run's own record (--rescore-with-current-task uses the current one)"
             )
-    template = load_template(overrides.template) if overrides.template else None
     resolved = {}
     for task, spec in specs.items():
         provenance = manifest.tasks[task]
         spec = _with_protocol(spec, provenance.protocol, provenance.family, overrides.rules)
-        resolved[task] = _with_overrides(spec, overrides, template)
-    return resolved
+        resolved[task] = _with_overrides(spec, overrides)
+    return _with_prompts(resolved, overrides, fetch)
 
 
 def _with_protocol(spec: ScorerSpec, protocol: str | None, family: str | None, rules: str | None = None) -> ScorerSpec:
@@ -167,11 +170,19 @@ def scoring_deviations(recorded: ScorerSpec, used: ScorerSpec, family: str | Non
             for k in sorted(set(official) | set(used.metric.args))
             if official.get(k) != used.metric.args.get(k)
         ]
+    if used.judge and (pin := _upstream(used.judge.name)) and used.judge.template.source != pin.label:
+        found.append(f"judge prompt={_prompt_name(used.judge)} (official: {pin.label})")
     if used.judge and used.judge.rules != "official":
         found.append(
             f"judge rules={used.judge.rules or 'vipbench (recorded before official rules)'} (official: official)"
         )
     return found
+
+
+def _prompt_name(judge: JudgeSpec) -> str:
+    """``vipbench`` for vipbench's own wording (the judge YAML's template), else the file the prompt came from."""
+    own = load_judge(judge.name).template
+    return "vipbench" if Path(judge.template.source).name == own.name else judge.template.source
 
 
 def _current_specs(
@@ -199,7 +210,7 @@ def _current_specs(
     return current
 
 
-def _with_overrides(spec: ScorerSpec, overrides: JudgeOverrides, template: TemplateSpec | None) -> ScorerSpec:
+def _with_overrides(spec: ScorerSpec, overrides: JudgeOverrides) -> ScorerSpec:
     if spec.judge is None:
         return spec
     updates: dict[str, Any] = {}
@@ -207,6 +218,73 @@ def _with_overrides(spec: ScorerSpec, overrides: JudgeOverrides, template: Templ
         updates["model"] = overrides.model
     if overrides.runs:
         updates["runs"] = overrides.runs
-    if template:
-        updates["template"] = template
     return spec.model_copy(update={"judge": spec.judge.model_copy(update=updates)})
+
+
+def _upstream(judge: str) -> UpstreamFile | None:
+    """The pinned upstream file of a judge's official prompt; None for a judge with its own (or not installed)."""
+    try:
+        return load_judge(judge).upstream
+    except VipbenchError:
+        return None
+
+
+def _with_prompts(specs: dict[str, ScorerSpec], overrides: JudgeOverrides, fetch: bool) -> dict[str, ScorerSpec]:
+    """Each judge's prompt: a ``--judge-template`` meant for the task, else upstream's file (the official prompt:
+    cached, or downloaded when ``fetch``), else (``--judge-prompt vipbench``, or a judge with no upstream file)
+    the template the run recorded. A file of the wrong kind for a task named, or one no task reads, is an error."""
+    loaded = {path: load_template(path) for _, path in overrides.templates}  # a missing or bad file: an error now
+    used: set[int] = set()
+    resolved = dict(specs)
+    for task, spec in specs.items():
+        if spec.judge is None:
+            continue
+        pin = _upstream(spec.judge.name)
+        given = _given_template(task, pin, overrides.templates, used)
+        path = given or (official_file(pin, download=fetch) if pin and overrides.prompt == "official" else None)
+        if path is None:
+            continue
+        template = loaded[path] if path in loaded else loaded.setdefault(path, load_template(path))
+        source = pin.label if pin and matches(pin, path) else str(path)
+        template = template.model_copy(update={"source": source})
+        resolved[task] = spec.model_copy(update={"judge": spec.judge.model_copy(update={"template": template})})
+    if any(spec.judge for spec in specs.values()):
+        for n, (pattern, path) in enumerate(overrides.templates):
+            if n not in used:
+                what = f"no judged task matches {pattern!r}" if pattern else _no_reader(path)
+                raise VipbenchError(f"--judge-template {f'{pattern}=' if pattern else ''}{path}: {what}")
+    return resolved
+
+
+def _given_template(
+    task: str, pin: UpstreamFile | None, given: Sequence[tuple[str | None, Path]], used: set[int]
+) -> Path | None:
+    """The ``--judge-template`` for a task: one naming it (``TASK=PATH``, a glob) first, else an unnamed one of
+    the kind its judge reads (a .jinja: any judge)."""
+    named = [(n, path) for n, (pattern, path) in enumerate(given) if pattern and fnmatch.fnmatchcase(task, pattern)]
+    for n, path in named:
+        kind = kind_of(path)
+        if pin and kind != "jinja" and kind != pin.kind:
+            raise VipbenchError(
+                f"--judge-template {given[n][0]}={path}: {_KINDS[kind]}, but {task}'s judge reads {_KINDS[pin.kind]} "
+                f"(upstream's {pin.path})"
+            )
+        used.add(n)
+        return path
+    for n, (pattern, path) in enumerate(given):
+        kind = kind_of(path)
+        if pattern is None and (kind == "jinja" or (pin and kind == pin.kind)):
+            used.add(n)
+            return path
+    return None
+
+
+_KINDS = {"evaluator": "a grader script (.py)", "rules": "a rule file (.json)", "jinja": "a jinja2 template"}
+
+
+def _no_reader(path: Path) -> str:
+    kind = kind_of(path)
+    readers = [f"{pin.path} ({pin.repo})" for pin in PINNED.values() if pin.kind == kind]
+    return f"{_KINDS[kind]}, and no judged task of this run reads one" + (
+        f" (its judge would read {readers[0]})" if readers else ""
+    )

@@ -40,8 +40,18 @@ class JudgeConfig(BaseModel):
     vipbench: dict[str, Any] = Field(default_factory=dict)
     """vipbench's own rules (``--judge-rules vipbench``, a recorded deviation): the fields above it changes
     (``parser``, ``reask``, ``failed``)."""
+    prompt_file: str | None = None
+    """The upstream file the official prompt is read from (a key of ``judge.upstream.PINNED``); ``template`` is
+    then vipbench's own wording, used only with ``--judge-prompt vipbench`` (a recorded deviation)."""
     description: str = ""
     source: Path | None = None
+
+    @property
+    def upstream(self):
+        """The pinned upstream file of the official prompt, or None (a judge whose template is its own)."""
+        from vipbench.scoring.judge.upstream import pinned
+
+        return pinned(self.prompt_file) if self.prompt_file else None
 
     def rules(self, name: str) -> JudgeConfig:
         """The config under ``official`` rules (as written) or ``vipbench``'s (its ``vipbench`` block applied)."""
