@@ -111,8 +111,8 @@ def test_the_plan_of_a_judged_run_names_the_keys_scores_json_used_and_needs_noth
 def test_the_service_grades_a_plan_into_its_sink_and_the_record_gives_the_cli_s_numbers(swap_checked, tmp_path):
     """plan → service → record outside the CLI: each grade goes to the sink once, is returned under its planned
     key, and the scores assembled from them equal scores.json's."""
+    from vipbench.scoring.assemble import assemble
     from vipbench.scoring.options import JudgeEndpoint
-    from vipbench.scoring.record import assemble
     from vipbench.scoring.service import grade_jobs
 
     with JudgeServer(first_bonus=1.0) as server:

@@ -55,12 +55,19 @@ def test_run_writes_manifest_predictions_and_official_upload_files(tmp_path, vip
     assert manifest["status"] == "complete"
     assert manifest["command"][1:3] == ["run", "--model"]
     assert manifest["spec"]["tasks"] == ["vip-bench-bbox", "vip-bench-human"]
-    assert manifest["model"]["conv_template"] == "llava_v1" and manifest["model"]["image_preprocess"] == "pad"
+    # The template and preprocessing the task ran with: its protocol's (ViP-Bench: llava_v1, padded), per task.
+    generation = manifest["tasks"]["vip-bench-bbox"]["generation"]
+    assert (generation["conv_template"], generation["image_preprocess"]) == ("llava_v1", "pad")
     assert manifest["model"]["dtype"] == "float32" and manifest["model"]["device"] == "cpu"
     assert manifest["environment"]["packages"]["torch"] and manifest["environment"]["packages"]["transformers"]
     bbox = manifest["tasks"]["vip-bench-bbox"]
     assert bbox["samples"] == 8 and bbox["source"].startswith("local:")
-    assert bbox["generation"] == {"max_new_tokens": 6, "temperature": 0.0, "top_p": None, "num_beams": 1}
+    assert {k: bbox["generation"][k] for k in ("max_new_tokens", "temperature", "top_p", "num_beams")} == {
+        "max_new_tokens": 6,
+        "temperature": 0.0,
+        "top_p": None,
+        "num_beams": 1,
+    }
     assert (
         len(bbox["dataset_hash"]) == 64 and bbox["prompt_hash"] != manifest["tasks"]["vip-bench-human"]["prompt_hash"]
     )
@@ -182,7 +189,10 @@ def test_prompt_style_redraws_regions_and_scores_each_shape_apart(tmp_path, vip_
     records = lines(results / "ps" / "predictions.jsonl")
     assert len(records) == 16 and {r["prompt_style"] for r in records} == {"arrow", "mask contour"}
     first = next(r for r in records if r["sample_id"] == "v1_0" and r["prompt_style"] == "arrow")
-    assert first["prompt"] == "What is the value of x in the equation pointed to by the red arrow?"
+    # Colours are drawn as ViP-LLaVA's organizer draws them, seeded per sample: this one is an unnamed colour,
+    # which the text does not name (the drawing is recorded beside it).
+    assert first["prompt"] == "What is the value of x in the equation pointed to by the arrow?"
+    assert first["overlays"][0]["color"].startswith("#")
     assert first["image"].endswith("source_image/v1_0.jpg") and first["overlays"][0]["shape"] == "arrow"
     assert sorted(p.name for p in (results / "ps" / "exports").iterdir()) == [
         "vip-bench-bbox@arrow.json",

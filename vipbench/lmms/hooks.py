@@ -127,8 +127,8 @@ class ExportedTasks:
 
     def _score(self, items: list[dict[str, Any]]) -> Summary:
         from vipbench.scoring.aggregate import summarise
+        from vipbench.scoring.assemble import summarise_unit
         from vipbench.scoring.base import build_scorer
-        from vipbench.scoring.record import summarise_unit
 
         if not items:
             raise ValueError("no items to score")
@@ -144,8 +144,8 @@ class ExportedTasks:
 def grade_with_metric(spec: ScorerSpec, record: PredictionRecord) -> dict[str, Any] | None:
     """The metric's grade, planned and made by vipbench's own grading service; None when the metric raises on
     this item: left out of every number, as ``vipbench judge`` does."""
+    from vipbench.scoring.assemble import grade_values
     from vipbench.scoring.plan import plan_unit
-    from vipbench.scoring.record import grade_values
     from vipbench.scoring.service import grade_jobs
 
     assert spec.metric is not None

@@ -15,10 +15,11 @@ from vipbench.chat.client import ClientStats
 from vipbench.chat.pricing import load_prices
 from vipbench.errors import VipbenchError
 from vipbench.records import Judgement, ScorerSpec
+from vipbench.scoring.assemble import assemble
 from vipbench.scoring.judge.batching import BatchOutcome
 from vipbench.scoring.options import GradingPolicy, JudgeEndpoint
 from vipbench.scoring.plan import plan_run
-from vipbench.scoring.record import RunScores, assemble, scores_csv
+from vipbench.scoring.record import RunScores, scores_csv
 from vipbench.scoring.service import grade_jobs
 from vipbench.scoring.spec import graded_specs
 from vipbench.store import RunStore, append_jsonl, read_jsonl_records, run_status, write_atomic, write_json

@@ -5,7 +5,7 @@ The official ViP-Bench grader (ViP-LLaVA@77079b1 ``scripts/eval/vip-bench_evalua
 then re-asks up to 5 times with its re-ask line, the first re-ask at the same temperature and each next one 0.5
 hotter (0, 0, 0.5, 1.0, 1.5, 2.0: 6 calls), never reads the 6th reply, and scores such a grade 0.0
 (``JudgeSpec.failed``); LLaVA-Bench's review asks once and records an unparseable review as [-1, -1]. A failed grade
-is recorded as failed with its reason; the scores count it by the rule the scoring uses (``record.grade_values``).
+is recorded as failed with its reason; the scores count it by the rule the scoring uses (``assemble.grade_values``).
 A reply the official reading keeps but that holds no finite number ("nan") is not re-asked, as upstream, and fails
 (``not-finite``): the official rule then counts it as 0, where upstream's means would turn NaN.
 """
