@@ -303,15 +303,15 @@ def test_the_model_refuses_what_it_cannot_do():
 
 # ------------------------------------------------------------------ lmms-eval's own metrics, same answers
 
-# Answers a model might give. lmms-eval's POPE reads only an exact "yes"/"no" (lower-cased, stripped);
-# vipbench's yes_no (LLaVA's eval_pope.py rule) reads "No, ..." as no and anything else as yes.
+# Answers a model might give. lmms-eval's POPE reads only an exact "yes"/"no" (lower-cased, stripped), and so does
+# vipbench for a model of no family (LLaVA-family models are read by LLaVA's eval_pope.py rule instead).
 POPE_ANSWERS = {
-    "1": "Yes, there is a dog.",  # label yes: TP for vipbench; neither yes nor no for lmms-eval
-    "2": "no",  # label no: TN for both
-    "3": "No.",  # label yes: FN for vipbench; neither for lmms-eval ("no." is not "no")
-    "4": "Yes",  # label no: FP for both
-    "5": "yes",  # label yes: TP for both
-    "6": "There is no kite.",  # label no: TN for vipbench ("no" is a word); neither for lmms-eval
+    "1": "Yes, there is a dog.",  # label yes: neither yes nor no
+    "2": "no",  # label no: TN
+    "3": "No.",  # label yes: neither ("no." is not "no")
+    "4": "Yes",  # label no: FP
+    "5": "yes",  # label yes: TP
+    "6": "There is no kite.",  # label no: neither
 }
 
 
@@ -345,19 +345,19 @@ def test_pope_lmms_evals_metric_and_vipbench_s_on_the_answers_of_one_lmms_eval_r
     # lmms-eval reads "Yes"/"yes" (4 FP, 5 TP) and "no" (2 TN); 1, 3 and 6 are neither, so wrong for accuracy and
     # absent from precision (1 TP / 2 said yes) and recall (TP 1, FN 0: an answer that is not "no" is no FN).
     assert lmms == pytest.approx({"accuracy": 2 / 6, "precision": 1 / 2, "recall": 1.0, "f1": 2 / 3, "yes_ratio": 0.5})
-    # vipbench reads every answer: TP 1, 5; TN 2, 6; FN 3; FP 4 → accuracy 4/6, precision 2/3, recall 2/3, F1 2/3.
-    # Its numbers are on 0-100 to 1 decimal, as scores.json; its yes-ratio counts the answers read as yes (1, 4, 5),
-    # where lmms-eval's counts the labels (so it is 50 on any balanced split, whatever the model says).
+    # A model of no family (the scripted one) is read by lmms-eval's own rule, exact yes/no, as vipbench's POPE
+    # protocol says: the same accuracy, precision, recall and F1, on 0-100 to 1 decimal as scores.json. Only the
+    # yes-ratio differs: vipbench's counts the answers read as yes (1 and 4: 33.3), lmms-eval's counts the labels
+    # (so it is 50 on any balanced split, whatever the model says).
     assert {k: ours[f"{k},none"] for k in lmms} == {
-        "accuracy": 66.7,
-        "precision": 66.7,
-        "recall": 66.7,
+        "accuracy": 33.3,
+        "precision": 50.0,
+        "recall": 100.0,
         "f1": 66.7,
-        "yes_ratio": 50.0,
+        "yes_ratio": 33.3,
     }
-    assert ours["unparseable,none"] == 0.0
-    # The F1 agrees here only by chance (2/3 both): the two rules read half the answers differently.
-    # With answers that are exactly "yes"/"no", both read the same words, and every number but the yes-ratio agrees.
+    assert ours["unparseable,none"] == 50.0  # 1, 3 and 6 are neither an exact yes nor an exact no
+    # With answers that are exactly "yes"/"no" every number but the yes-ratio agrees too.
     exact = {"1": "yes", "2": "no", "3": "no", "4": "yes", "5": "yes", "6": "no"}
     use_script(exact)
     result, _ = evaluate(tmp_path, ["vipbench_pope_random"], "model=scripted")
