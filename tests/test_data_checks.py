@@ -150,11 +150,13 @@ def test_tasks_all_names_every_missing_dataset_in_one_error(capsys, tmp_path, no
     vcr = write_vcr_official(tmp_path / "vcr")
     code, line = run(capsys, tmp_path, "--tasks", "all", "--data-dir", f"vcr={vcr}", "--data-dir", "v7w=/no/such")
     assert code == 2  # HF_HUB_OFFLINE=1 in the tests, with an empty cache
-    assert "7 datasets are missing, so nothing was run; give each one's folder with --data-dir KEY=PATH" in line
+    assert "9 datasets are missing, so nothing was run; give each one's folder with --data-dir KEY=PATH" in line
     assert "llava-bench-coco, pointqa: no download exists" in line
     for key, hf_id in [
         ("llava-bench-wild", "liuhaotian/llava-bench-in-the-wild"),
         ("pope", "lmms-lab/POPE"),
+        ("refcoco", "lmms-lab/RefCOCO"),
+        ("refcocoplus", "lmms-lab/RefCOCOplus"),
         ("refcocog", "lmms-lab/RefCOCOg"),
         ("vip-bench", "mucai/ViP-Bench"),
     ]:

@@ -161,7 +161,7 @@ def test_the_bar_reports_what_was_really_in_flight(tmp_path, vip_bench_dir):
     make_run(tmp_path, vip_bench_dir, ANSWERS)
     output = io.StringIO()
     console = Console(file=output, width=120, force_terminal=True, color_system=None)
-    with JudgeServer(latency=0.05) as server:
+    with JudgeServer(latency=0.6) as server:  # slow enough for the bar to be drawn while they are in flight
         endpoint = JudgeEndpoint(base_url=server.url)
         grade_run(RunStore.open(tmp_path, "r"), ONE_RUN, endpoint, console=console, warn=lambda m: None)
     peaks = {int(n) for n in re.findall(r"(\d+) in flight", output.getvalue())}
