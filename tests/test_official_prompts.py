@@ -174,6 +174,7 @@ def _serve(root: Path, name: str, data: bytes) -> None:
 
 
 def test_download_is_checked_by_sha256_then_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIPBENCH_CACHE", str(tmp_path / "cache"))  # not the session's, which other tests filled
     stand_in = upstream_standins.write(tmp_path / "src")["vip-bench-evaluator"]
     _serve(tmp_path / "site", "vip-bench-evaluator", stand_in.read_bytes())
     with _Files(tmp_path / "site") as site:
