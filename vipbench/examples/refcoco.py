@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vipbench.examples.region_tasks import _card, _parquet, image_bytes
+from vipbench.examples.region_tasks import _card, _parquet, add_refcoco_row, image_bytes, refcoco_features, refcoco_rows
 
 SIZE = (400, 400)
 
@@ -20,35 +20,14 @@ SPLITS = {"refcoco": ("val", "test", "testA", "testB"), "refcocoplus": ("val", "
 
 
 def _write(root: Path, splits: tuple[str, ...]) -> Path:
-    import datasets
-
-    features = datasets.Features(
-        {
-            "question_id": datasets.Value("string"),
-            "image": datasets.Image(),
-            "question": datasets.Value("string"),
-            "answer": datasets.Sequence(datasets.Value("string")),
-            "segmentation": datasets.Sequence(datasets.Value("float32")),
-            "bbox": datasets.Sequence(datasets.Value("float32")),
-            "iscrowd": datasets.Value("int64"),
-            "file_name": datasets.Value("string"),
-        }
-    )
+    question = "Please carefully observe the area circled in the image and come up with a caption."
     for s, split in enumerate(splits):
-        rows = {name: [] for name in features}
-        for i, (qid, (x, y, w, h), expressions) in enumerate(REFCOCO_ITEMS):
+        rows = refcoco_rows()
+        for i, (qid, box, expressions) in enumerate(REFCOCO_ITEMS):
+            image = image_bytes(SIZE, (50 * i, 20 * s, 120))
             name = f"COCO_train2014_{s * 10 + i:012d}.jpg"
-            rows["question_id"].append(f"{split}-{qid}")
-            rows["image"].append({"bytes": image_bytes(SIZE, (50 * i, 20 * s, 120)), "path": name})
-            rows["question"].append(
-                "Please carefully observe the area circled in the image and come up with a caption."
-            )
-            rows["answer"].append(expressions)
-            rows["segmentation"].append([x, y, x + w, y, x + w, y + h, x, y + h])
-            rows["bbox"].append([x, y, w, h])
-            rows["iscrowd"].append(0)
-            rows["file_name"].append(name)
-        _parquet(root / "data" / f"{split}-00000-of-00001.parquet", rows, features)
+            add_refcoco_row(rows, f"{split}-{qid}", name, image, question, expressions, box)
+        _parquet(root / "data" / f"{split}-00000-of-00001.parquet", rows, refcoco_features())
     _card(root, {"default": {split: f"data/{split}-*" for split in splits}})
     return root
 

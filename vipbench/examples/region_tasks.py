@@ -109,11 +109,11 @@ REFCOCOG_ITEMS = [  # (question_id, [x, y, w, h], references), on COCO-sized 640
 ]
 
 
-def write_refcocog(root: Path) -> Path:
-    """``lmms-lab/RefCOCOg``: splits ``val`` and ``test``; bbox is COCO xywh, segmentation one flat polygon."""
+def refcoco_features():
+    """The columns of lmms-lab's RefCOCO, RefCOCO+ and RefCOCOg parquet files."""
     import datasets
 
-    features = datasets.Features(
+    return datasets.Features(
         {
             "question_id": datasets.Value("string"),
             "image": datasets.Image(),
@@ -125,19 +125,36 @@ def write_refcocog(root: Path) -> Path:
             "file_name": datasets.Value("string"),
         }
     )
+
+
+def refcoco_rows() -> dict[str, list]:
+    return {name: [] for name in refcoco_features()}
+
+
+def add_refcoco_row(
+    rows: dict[str, list], qid: str, name: str, image: bytes, question: str, answers: list[str], box: list[float]
+) -> None:
+    """One region: its COCO xywh box, and the same box as the one flat polygon lmms-lab's files give."""
+    x, y, w, h = box
+    rows["question_id"].append(qid)
+    rows["image"].append({"bytes": image, "path": name})
+    rows["question"].append(question)
+    rows["answer"].append(answers)
+    rows["segmentation"].append([x, y, x + w, y, x + w, y + h, x, y + h])
+    rows["bbox"].append([x, y, w, h])
+    rows["iscrowd"].append(0)
+    rows["file_name"].append(name)
+
+
+def write_refcocog(root: Path) -> Path:
+    """``lmms-lab/RefCOCOg``: splits ``val`` and ``test``; bbox is COCO xywh, segmentation one flat polygon."""
+    question = "Provide a short description for this region."
     for split in ("val", "test"):
-        rows = {name: [] for name in features}
-        for i, (qid, (x, y, w, h), refs) in enumerate(REFCOCOG_ITEMS):
-            name = f"COCO_train2014_{i:012d}.jpg"
-            rows["question_id"].append(f"{split}-{qid}")
-            rows["image"].append({"bytes": image_bytes((640, 427), (60, 30 * i, 90)), "path": name})
-            rows["question"].append("Provide a short description for this region.")
-            rows["answer"].append(refs)
-            rows["segmentation"].append([x, y, x + w, y, x + w, y + h, x, y + h])
-            rows["bbox"].append([x, y, w, h])
-            rows["iscrowd"].append(0)
-            rows["file_name"].append(name)
-        _parquet(root / "data" / f"{split}-00000-of-00001.parquet", rows, features)
+        rows = refcoco_rows()
+        for i, (qid, box, refs) in enumerate(REFCOCOG_ITEMS):
+            image = image_bytes((640, 427), (60, 30 * i, 90))
+            add_refcoco_row(rows, f"{split}-{qid}", f"COCO_train2014_{i:012d}.jpg", image, question, refs, box)
+        _parquet(root / "data" / f"{split}-00000-of-00001.parquet", rows, refcoco_features())
     _card(root, {"default": {"val": "data/val-*", "test": "data/test-*"}})
     return root
 

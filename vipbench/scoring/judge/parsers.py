@@ -47,27 +47,25 @@ def llava_score_pair(reply: str, scale: float) -> dict[str, Any] | None:
     """LLaVA's ``parse_score`` (``llava/eval/eval_gpt_review_bench.py``): the first line, commas as spaces, split
     on single spaces, exactly two fields as floats ("8,7" → 8, 7; "8, 7", "8  7", " 8 7", "Score: 8 7" → none,
     which upstream records as [-1, -1]: the judge's failure rule). No range check, as upstream."""
-    fields = reply.split("\n")[0].replace(",", " ").split(" ")
-    if len(fields) != 2:
-        return None
-    try:
-        first, second = (float(f) for f in fields)
-    except ValueError:
-        return None
-    return {"first": first, "second": second}
+    pair = _two_scores(reply.split("\n")[0].replace(",", " ").split(" "))
+    return None if pair is None else {"first": pair[0], "second": pair[1]}
 
 
 @reply_parser(version=1)
 def score_pair(reply: str, scale: float) -> dict[str, Any] | None:
     """vipbench's reading of a review: two scores on the first line, commas as spaces, split on any whitespace,
     exactly two fields, each in [0, scale]; ``first`` and ``second`` in the order the answers were shown."""
-    fields = reply.strip().split("\n")[0].replace(",", " ").split()
+    pair = _two_scores(reply.strip().split("\n")[0].replace(",", " ").split())
+    if pair is None or not all(0.0 <= score <= scale for score in pair):
+        return None
+    return {"first": pair[0], "second": pair[1]}
+
+
+def _two_scores(fields: list[str]) -> tuple[float, float] | None:
+    """Exactly two fields, each a number."""
     if len(fields) != 2:
         return None
     try:
-        first, second = (float(f) for f in fields)
+        return float(fields[0]), float(fields[1])
     except ValueError:
         return None
-    if not (0.0 <= first <= scale and 0.0 <= second <= scale):
-        return None
-    return {"first": first, "second": second}
