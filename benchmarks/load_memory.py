@@ -136,32 +136,15 @@ def build_omg_llava(out: Path, family: str, layers: int) -> None:
         OMGLLaVAModel,
     )
     from vipbench.models.tiny import save_two_shards, tiny_tokenizer
-    from vipbench.models.tiny.omg_llava import CHAT_TOKENS, LORA_MODULES, from_llama
+    from vipbench.models.tiny.omg_llava import CHAT_TOKENS, LORA_MODULES, from_llama, internlm2_config
 
     rank, classes = 512, (133, 1, 768)  # upstream's LoRA rank; COCO panoptic's classes
     _, tokenizer = tiny_tokenizer()
     tokenizer.add_tokens(CHAT_TOKENS, special_tokens=True)
     vocab = 92544
-    config = {
-        "model_type": "internlm2",
-        "architectures": ["InternLM2ForCausalLM"],
-        "vocab_size": vocab,
-        "hidden_size": 4096,
-        "intermediate_size": 14336,
-        "num_hidden_layers": layers,
-        "num_attention_heads": 32,
-        "num_key_value_heads": 8,
-        "hidden_act": "silu",
-        "max_position_embeddings": 32768,
-        "rms_norm_eps": 1e-5,
-        "rope_theta": 1000000,
-        "rope_scaling": {"type": "dynamic", "factor": 2.0},
-        "bias": False,
-        "tie_word_embeddings": False,
-        "bos_token_id": tokenizer.bos_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-        "pad_token_id": tokenizer.eos_token_id,
-    }
+    config = internlm2_config(
+        tokenizer, vocab, hidden=4096, intermediate=14336, layers=layers, heads=32, kv_heads=8, max_positions=32768
+    )
     (out / LLM_FOLDER).mkdir(parents=True, exist_ok=True)
     with _default_dtype(torch.float16):
         model = OMGLLaVAModel(Geometry(), internlm2.llama_config(config, vocab + len(ADDED_TOKENS)), classes)

@@ -74,30 +74,9 @@ def build_tiny_omg_llava(
     _, tokenizer = tiny_tokenizer()
     tokenizer.add_tokens(CHAT_TOKENS, special_tokens=True)
     vocab = len(tokenizer)
-    config = {
-        "model_type": "internlm2",
-        "architectures": ["InternLM2ForCausalLM"],
-        "auto_map": {
-            "AutoConfig": "configuration_internlm2.InternLM2Config",
-            "AutoModelForCausalLM": "modeling_internlm2.InternLM2ForCausalLM",
-        },
-        "vocab_size": vocab,
-        "hidden_size": 32,
-        "intermediate_size": 48,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "hidden_act": "silu",
-        "max_position_embeddings": 4096,
-        "rms_norm_eps": 1e-5,
-        "rope_theta": 1000000,
-        "rope_scaling": {"type": "dynamic", "factor": 2.0},
-        "bias": False,
-        "tie_word_embeddings": False,
-        "bos_token_id": tokenizer.bos_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-        "pad_token_id": tokenizer.eos_token_id,
-    }
+    config = internlm2_config(
+        tokenizer, vocab, hidden=32, intermediate=48, layers=2, heads=4, kv_heads=2, max_positions=4096
+    )
     resized = vocab + len(ADDED_TOKENS)  # upstream resizes after its first four tokens; <mark> comes after
     torch.manual_seed(seed)
     (out / LLM_FOLDER).mkdir(parents=True, exist_ok=True)
@@ -201,3 +180,33 @@ def fuse_wqkv(q, k, v, heads: int, kv_heads: int):
         v.reshape(kv_heads, 1, head_dim, *rest),
     ]
     return torch.cat(parts, dim=1).reshape(-1, *rest)
+
+
+def internlm2_config(
+    tokenizer, vocab: int, *, hidden: int, intermediate: int, layers: int, heads: int, kv_heads: int, max_positions: int
+) -> dict:
+    """InternLM2-chat's config.json at the given sizes (the tiny checkpoint's, or the real 7B's at reduced depth)."""
+    return {
+        "model_type": "internlm2",
+        "architectures": ["InternLM2ForCausalLM"],
+        "auto_map": {
+            "AutoConfig": "configuration_internlm2.InternLM2Config",
+            "AutoModelForCausalLM": "modeling_internlm2.InternLM2ForCausalLM",
+        },
+        "vocab_size": vocab,
+        "hidden_size": hidden,
+        "intermediate_size": intermediate,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "hidden_act": "silu",
+        "max_position_embeddings": max_positions,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 1000000,
+        "rope_scaling": {"type": "dynamic", "factor": 2.0},
+        "bias": False,
+        "tie_word_embeddings": False,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.eos_token_id,
+    }
