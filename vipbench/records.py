@@ -79,6 +79,16 @@ class RegionRecord(_Record):
         )
 
 
+class OutputRegionRecord(_Record):
+    """A region the model produced (``vipbench.models.base.OutputRegion``), in the original image's pixels."""
+
+    box: list[float] | None = None
+    """``[x1, y1, x2, y2]``; for a mask, its tight box."""
+    mask: dict[str, Any] | None = None
+    """COCO compressed RLE at the image's own resolution (``{"size": [h, w], "counts": "..."}``)."""
+    source: str = "decoded"
+
+
 class PredictionRecord(_Record):
     """One line of predictions.jsonl."""
 
@@ -104,7 +114,9 @@ class PredictionRecord(_Record):
     input_ids_hash: str | None = None
     """A hash of the token ids the model was given."""
     model_metadata: dict[str, Any] = Field(default_factory=dict)
-    """What the model returned beside the answer text (e.g. a decoded box)."""
+    """What else the model returned beside the answer text (an adapter's own details)."""
+    output_regions: list[OutputRegionRecord] = Field(default_factory=list)
+    """The regions the model produced (decoded boxes, ``[SEG]`` masks), in output order: grading reads them here."""
     doc_hash: str
     prompt_hash: str
     target_hash: str
@@ -191,6 +203,10 @@ def prediction_record(request: Request, answer: str | Generation, seconds: float
         model_input=generation.model_input,
         input_ids_hash=generation.input_ids_hash,
         model_metadata=dict(generation.metadata),
+        output_regions=[
+            OutputRegionRecord(box=list(r.box) if r.box else None, mask=r.mask, source=r.source)
+            for r in generation.regions
+        ],
         template=sample.template,
         references=list(sample.references),
         metadata=dict(sample.metadata),

@@ -74,6 +74,21 @@ class Generation:
     model_input: str | None = None
     input_ids_hash: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    regions: list[OutputRegion] = field(default_factory=list)
+    """The regions the model produced beside its text (a decoded box, a ``[SEG]`` mask), in output order."""
+
+
+@dataclass(frozen=True)
+class OutputRegion:
+    """A region a model produced, in the pixels of the original image (not the padded or resized input), so
+    grading and the leaderboard need neither the model nor its preprocessing."""
+
+    box: tuple[float, float, float, float] | None = None
+    """``(x1, y1, x2, y2)``; for a mask, the mask's tight box (None when the mask is empty)."""
+    mask: dict[str, Any] | None = None
+    """The binary mask as COCO compressed RLE (``vipbench.rle.encode``: ``{"size": [h, w], "counts": str}``)."""
+    source: str = "decoded"
+    """How the adapter got it: ``decoded`` (a box head, a ``[SEG]`` mask decoder)."""
 
 
 class ModelAdapter(ABC):
