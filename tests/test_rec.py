@@ -14,8 +14,10 @@ import pytest
 from scripted import use_script
 
 from vipbench.cli import main
+from vipbench.errors import VipbenchError
 from vipbench.examples.refcoco import write_refcoco, write_refcocoplus
 from vipbench.examples.region_tasks import write_refcocog
+from vipbench.records import PredictionRecord
 from vipbench.scoring.metrics import box_iou, parse_box, text_box
 from vipbench.tasks import TaskIndex
 
@@ -155,7 +157,45 @@ def test_box_parsing_in_each_convention():
         "iou": 0.0,
         "hit@0.5": False,
         "centre": False,
+        "source": "text",
     }
+
+
+def record(reply: str, regions: list[dict] | None = None, size=(400, 400), **model_metadata) -> PredictionRecord:
+    """A prediction of the box (0.1, 0.2, 0.5, 0.5) as predictions.jsonl holds it."""
+    return PredictionRecord(
+        task="refcoco-rec-val",
+        sample_id="s",
+        region_mode="overlay",
+        prediction=reply,
+        prompt="q",
+        references=["[0.100, 0.200, 0.500, 0.500]"],
+        metadata={"box": [0.1, 0.2, 0.5, 0.5], "image_size": list(size)},
+        image="i.png",
+        model_metadata=model_metadata,
+        output_regions=regions or [],
+        doc_hash="h",
+        prompt_hash="h",
+        target_hash="h",
+        seconds=0.0,
+    )
+
+
+def test_a_decoded_region_is_read_before_the_text():
+    """The first output region's box (pixels of the original image) is the answer, whatever the text says; a
+    decoded-region model with no region (or an empty first mask) is a miss, counted, not an error."""
+    decoded = [{"box": [40, 80, 200, 200]}, {"box": [0, 0, 10, 10]}]
+    grade = text_box(record("It is at [0.6, 0.1, 0.9, 0.7].", decoded))
+    assert grade["source"] == "decoded" and grade["box"] == [0.1, 0.2, 0.5, 0.5] and grade["iou"] == 1.0
+    grade = text_box(record("", [{"box": [60, 80, 200, 200]}]), convention="decoded")
+    assert grade["iou"] == pytest.approx(140 * 120 / (160 * 120)) and grade["parsed"] is True
+    for regions in ([], [{"box": None, "mask": {"size": [400, 400], "counts": "0"}}]):
+        miss = text_box(record("[0.1, 0.2, 0.5, 0.5]", regions), convention="decoded")
+        assert (miss["source"], miss["parsed"], miss["iou"], miss["score"]) == ("decoded", False, 0.0, 0.0)
+    # Without a decoded region, a text-box model's reply is read as text.
+    assert text_box(record("[0.1, 0.2, 0.5, 0.5]"))["source"] == "text"
+    with pytest.raises(VipbenchError, match="no image size for decoded boxes"):
+        text_box(record("", decoded, size=()))
 
 
 # ------------------------------------------------------------------------------------------------ scores by hand

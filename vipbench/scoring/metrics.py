@@ -145,11 +145,14 @@ VIPBENCH_ARGS: dict[str, dict[str, Any]] = {
 
 
 def protocol_args(name: str, args: Mapping[str, Any], protocol: str | None, family: str | None) -> dict[str, Any]:
-    """A metric's arguments for one run: ``rule: family`` becomes the family's own rule (lmms-eval's for a
-    model of no family), and the ``vipbench`` protocol takes vipbench's own reading (``VIPBENCH_ARGS``)."""
+    """A metric's arguments for one run: ``rule: family`` (``convention: family``) becomes the family's own rule
+    (box convention; lmms-eval's for a model of no family), and the ``vipbench`` protocol takes vipbench's own
+    reading (``VIPBENCH_ARGS``)."""
     resolved = dict(args)
     if name == "yes_no" and resolved.get("rule") == "family":
         resolved["rule"] = POPE_RULES.get(family or "", "lmms-eval")
+    if name == "text_box" and resolved.get("convention") == "family":
+        resolved["convention"] = REC_CONVENTIONS.get(family or "", "unit")
     if protocol == "vipbench":
         resolved.update(VIPBENCH_ARGS.get(name, {}))
     return resolved
@@ -166,25 +169,50 @@ def passthrough(record: PredictionRecord) -> dict[str, Any]:
 #: lmms-eval's ``parse_float_sequence_within`` (tasks/refcoco/utils_rec.py @75571cf): the first ``[a, b, c, d]``.
 BOX_IN_TEXT = re.compile(r"\[\s*(-?\d+(?:\.\d+)?),\s*(-?\d+(?:\.\d+)?),\s*(-?\d+(?:\.\d+)?),\s*(-?\d+(?:\.\d+)?)\s*\]")
 
-#: How a reply writes a box: ``unit`` 0–1 of the original image (lmms-eval's), ``thousand`` 0–1000, ``pixel``.
-BoxConvention = Literal["unit", "thousand", "pixel"]
+#: How a reply writes a box: ``unit`` 0–1 of the original image (lmms-eval's), ``thousand`` 0–1000, ``pixel``,
+#: ``padded_square`` 0–1 of the image padded to a square, centred (LLaVA's ``expand2square``); ``decoded`` reads no
+#: text: the model answers with a decoded region (``output_regions``) or not at all; ``family`` is the model
+#: family's own (``REC_CONVENTIONS``), resolved when a run is scored, else lmms-eval's.
+BoxConvention = Literal["unit", "thousand", "pixel", "padded_square", "decoded", "family"]
+BOX_CONVENTIONS = ("unit", "thousand", "pixel", "padded_square", "decoded")
+
+#: Each model family's REC answer: PerceptionGPT decodes a box from its ``<loc>`` output and OMG-LLaVA a mask from
+#: its ``[SEG]``, read from the prediction's ``output_regions``.
+REC_CONVENTIONS = {"perceptiongpt": "decoded", "omg-llava": "decoded"}
+
+
+def padded_square(size: Sequence[float]) -> tuple[int, int, int]:
+    """The side of the square an image of (W, H) is padded to, and the image's offset in it, as LLaVA's
+    ``expand2square`` pastes it: (max(W, H), (side − W) // 2, (side − H) // 2)."""
+    w, h = (int(v) for v in size)
+    side = max(w, h)
+    return side, (side - w) // 2, (side - h) // 2
 
 
 def parse_box(
     text: str, convention: BoxConvention = "unit", size: Sequence[float] = (1.0, 1.0)
 ) -> tuple[float, float, float, float] | None:
-    """The first ``[x1, y1, x2, y2]`` in ``text`` as a box in 0–1 of the image (``size`` = W, H, for pixel
-    boxes), or None where there is none. Numbers are taken as written: no clamping, no reordering (lmms-eval's)."""
+    """The first ``[x1, y1, x2, y2]`` in ``text`` as a box in 0–1 of the image (``size`` = W, H, for pixel and
+    padded-square boxes), or None where there is none. Numbers are taken as written: no clamping, no reordering
+    (lmms-eval's)."""
     found = BOX_IN_TEXT.search(text)
-    if found is None:
+    if found is None or convention == "decoded":
         return None
     x1, y1, x2, y2 = (float(v) for v in found.groups())
     if convention == "thousand":
         return (x1 / 1000, y1 / 1000, x2 / 1000, y2 / 1000)
     if convention == "pixel":
-        w, h = (float(v) for v in size)
-        return (x1 / w, y1 / h, x2 / w, y2 / h)
+        return _unit((x1, y1, x2, y2), size)
+    if convention == "padded_square":
+        side, dx, dy = padded_square(size)
+        return _unit((x1 * side - dx, y1 * side - dy, x2 * side - dx, y2 * side - dy), size)
     return (x1, y1, x2, y2)
+
+
+def _unit(box: Sequence[float], size: Sequence[float]) -> tuple[float, float, float, float]:
+    """A box in pixels of an image of (W, H) → 0–1 of it."""
+    w, h = (float(v) for v in size)
+    return (box[0] / w, box[1] / h, box[2] / w, box[3] / h)
 
 
 def box_iou(truth: Sequence[float], box: Sequence[float]) -> float:
@@ -205,22 +233,41 @@ def centre_inside(truth: Sequence[float], box: Sequence[float]) -> bool:
     return truth[0] <= cx <= truth[2] and truth[1] <= cy <= truth[3]
 
 
-@metric(version=1)
+@metric(version=2)
 def text_box(record: PredictionRecord, convention: BoxConvention = "unit") -> dict[str, Any]:
-    """Referring expression comprehension from a box written in the reply (``parse_box``), against the true box
-    in ``metadata["box"]`` (0–1 of the image; ``metadata["image_size"]`` converts pixel boxes). ``score`` is 10
-    when IoU ≥ 0.5; ``box`` is the parsed box in 0–1, kept with the grade so grading needs no model. A reply with
-    no box is a miss (``parsed`` false, IoU 0, no centre hit); lmms-eval reads it as [0, 0, 0, 0] instead, whose
-    centre hits a true box that touches the top-left corner."""
+    """Referring expression comprehension, against the true box in ``metadata["box"]`` (0–1 of the image;
+    ``metadata["image_size"]`` converts pixel boxes). The predicted box is the prediction's first decoded region
+    (``output_regions``, in pixels: ``source`` "decoded") when it has one; else the first box written in the reply
+    (``parse_box``, ``source`` "text") in the convention the model's adapter recorded (``model_metadata
+    ["box_convention"]``: an API model's ``box_convention`` argument), else ``convention``. ``score`` is 10 when
+    IoU ≥ 0.5; ``box`` is the box in 0–1, kept with the grade so grading needs no model. A reply with no box, or a
+    decoded-region model with no region, is a miss (``parsed`` false, IoU 0, no centre hit); lmms-eval reads a
+    reply with no box as [0, 0, 0, 0] instead, whose centre hits a true box that touches the top-left corner."""
     truth = record.metadata.get("box")
     if not isinstance(truth, Sequence) or len(truth) != 4:
         raise VipbenchError(f"metric text_box: sample {record.sample_id} has no true box (metadata 'box')")
     size = record.metadata.get("image_size")
-    if convention == "pixel" and not size:
-        raise VipbenchError(f"metric text_box: sample {record.sample_id} has no image size for pixel boxes")
-    box = parse_box(record.prediction, convention, size or (1.0, 1.0))
+    convention = box_convention(record, convention)
+    regions = getattr(record, "output_regions", None) or []
+    if regions or convention == "decoded":
+        source = "decoded"
+        first = regions[0].box if regions else None
+        box = None if first is None else _unit(first, _size(record, size, "decoded boxes"))
+    else:
+        source = "text"
+        if convention in ("pixel", "padded_square"):
+            size = _size(record, size, f"{convention} boxes")
+        box = parse_box(record.prediction, convention, size or (1.0, 1.0))
     if box is None:
-        return {"score": 0.0, "box": None, "parsed": False, "iou": 0.0, "hit@0.5": False, "centre": False}
+        return {
+            "score": 0.0,
+            "box": None,
+            "parsed": False,
+            "iou": 0.0,
+            "hit@0.5": False,
+            "centre": False,
+            "source": source,
+        }
     iou = box_iou(truth, box)
     return {
         "score": _ten(iou >= 0.5),
@@ -229,4 +276,23 @@ def text_box(record: PredictionRecord, convention: BoxConvention = "unit") -> di
         "iou": iou,
         "hit@0.5": iou >= 0.5,
         "centre": centre_inside(truth, box),
+        "source": source,
     }
+
+
+def box_convention(record: PredictionRecord, convention: str) -> str:
+    """The convention a reply is read in: the one its adapter recorded, else the task's (``family`` unresolved,
+    as in an lmms-eval export: lmms-eval's ``unit``)."""
+    recorded = (getattr(record, "model_metadata", None) or {}).get("box_convention")
+    chosen = recorded or convention
+    if chosen == "family":
+        return "unit"
+    if chosen not in BOX_CONVENTIONS:
+        raise VipbenchError(f"metric text_box: unknown box convention {chosen!r}; known: {', '.join(BOX_CONVENTIONS)}")
+    return chosen
+
+
+def _size(record: PredictionRecord, size: Any, what: str) -> Sequence[float]:
+    if not size:
+        raise VipbenchError(f"metric text_box: sample {record.sample_id} has no image size for {what}")
+    return size
