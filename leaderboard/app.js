@@ -321,6 +321,23 @@
     return el("img", {src: sample.image, alt: "sample " + sample.id, loading: "lazy", class: cls || null});
   }
 
+  // A REC or RES sample: its picture draws the truth and the model's region; the legend names the two styles.
+  function answerLegend(answer) {
+    var fill = answer.kind === "mask" ? " fill" : "";
+    return el("div", {class: "legend answer-legend"}, [
+      el("span", {class: "legend-item"}, [el("span", {class: "answer-swatch truth" + fill}), "truth"]),
+      el("span", {class: "legend-item"}, [el("span", {class: "answer-swatch prediction" + fill}), "prediction"]),
+    ]);
+  }
+
+  function answerLine(answer) {  // "IoU 0.62 · hit", or "no box in the reply"
+    var how = answer.kind === "mask" ? "" : answer.hit ? " answer-hit" : " answer-miss";
+    var source = {decoded: answer.kind + " decoded by the model", text: "box read from the reply's text"}[answer.source];
+    return el("div", {class: "answer-iou" + (answer.found ? how : " answer-none")}, [
+      answer.text, source ? el("span", {class: "muted small"}, " · " + source) : null,
+    ]);
+  }
+
   function groupTags(unit, sample) {
     var tags = [];
     Object.keys(sample.groups).forEach(function (key) {
@@ -457,6 +474,7 @@
           el("span", {class: "sample-head"}, [el("span", {class: "sample-id"}, s.id), scoreBadge(s)]),
           el("span", {class: "sample-q"}, s.question),
           el("span", {class: "sample-pred"}, s.prediction),
+          s.answer ? el("span", {class: "sample-answer"}, s.answer.text) : null,
         ]),
       ]);
       list.appendChild(item);
@@ -500,13 +518,16 @@
         ]);
       })),
     ]);
+    var prediction = textBlock("Prediction · " + unit.model, s.prediction, "prediction");
+    if (s.answer) prediction.appendChild(answerLine(s.answer));
     append(box, [
       el("div", {class: "detail-head"}, [el("h3", {}, "Sample " + s.id), scoreBadge(s)]),
       s.image ? el("a", {href: s.image, class: "detail-image", title: "open the image"}, imageOf(s, "full")) : imageOf(s, "full"),
+      s.answer ? answerLegend(s.answer) : null,
       groupTags(unit, s),
       textBlock("Question", s.question, "question"),
       refList(s.references),
-      textBlock("Prediction · " + unit.model, s.prediction, "prediction"),
+      prediction,
       el("div", {class: "field"}, [el("div", {class: "field-label"}, "Grades (0–100)"), grades]),
     ]);
   }

@@ -1,4 +1,5 @@
-"""The site's pictures: each sample's image as the model saw it (its prompts drawn), downsized to a JPEG."""
+"""The site's pictures: each sample's image as the model saw it (its prompts drawn), downsized to a JPEG; for a REC or
+RES sample, the truth and the region the model answered with drawn over it."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ class ImageWriter:
     def __init__(self, out_dir: Path):
         self.dir = out_dir / "img"
         self._digests: dict[str, str | None] = {}
-        self.jobs: dict[str, tuple[Path, list[dict[str, Any]]]] = {}
+        self.jobs: dict[str, tuple[Path, list[dict[str, Any]], dict[str, Any] | None]] = {}
         self.failed: dict[str, str] = {}
         """Site path → why its picture could not be made, for every run of this build."""
         self._sources: dict[str, str] = {}
@@ -58,19 +59,19 @@ class ImageWriter:
             self._missing[path] = None
         return self._digests[path]
 
-    def plan(self, image: str, overlays: list[dict[str, Any]]) -> str | None:
-        """The site-relative path the image will have, or None if the source file is unreadable."""
+    def plan(self, image: str, overlays: list[dict[str, Any]], answer: dict[str, Any] | None = None) -> str | None:
+        """The site-relative path the image will have, or None if the source file is unreadable. ``answer``: the
+        truth and the region a model answered with, drawn over it (``regions_out.drawn_answer``)."""
         digest = self._digest(image)
         if digest is None:
             return None
-        key = hashlib.sha256(f"{digest}|{IMAGE_MAX_SIDE}|{json.dumps(overlays, sort_keys=True)}".encode()).hexdigest()[
-            :24
-        ]
+        drawn = json.dumps(overlays, sort_keys=True) + ("" if answer is None else json.dumps(answer, sort_keys=True))
+        key = hashlib.sha256(f"{digest}|{IMAGE_MAX_SIDE}|{drawn}".encode()).hexdigest()[:24]
         name = f"{key}.jpg"
         site_path = f"img/{name}"
         self._used[site_path] = None
         if site_path not in self.failed and not (self.dir / name).exists():
-            self.jobs[name] = (Path(image), overlays)
+            self.jobs[name] = (Path(image), overlays, answer)
         return site_path
 
     def settle(self, sample: dict[str, Any]) -> None:
@@ -95,10 +96,10 @@ class ImageWriter:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
 
-        def one(job: tuple[str, tuple[Path, list[dict[str, Any]]]]) -> None:
-            name, (source, overlays) = job
+        def one(job: tuple[str, tuple[Path, list[dict[str, Any]], dict[str, Any] | None]]) -> None:
+            name, (source, overlays, answer) = job
             try:
-                render_image(source, overlays, self.dir / name)
+                render_image(source, overlays, self.dir / name, answer)
             except (VipbenchError, OSError, ValueError) as exc:
                 self.failed[f"img/{name}"] = f"image not shown: {exc}"
                 self._sources[f"img/{name}"] = str(source)
@@ -114,8 +115,11 @@ class ImageWriter:
                     progress.advance(bar)
 
 
-def render_image(source: Path, overlays: list[dict[str, Any]], target: Path) -> None:
-    """The downsized JPEG of one source image with its overlays drawn, written atomically."""
+def render_image(
+    source: Path, overlays: list[dict[str, Any]], target: Path, answer: dict[str, Any] | None = None
+) -> None:
+    """The downsized JPEG of one source image with its overlays drawn, written atomically. A model's answered
+    region and the truth are drawn after downsizing, so their lines are as thick at any image size."""
     from vipbench.imaging import load_rgb
 
     image = load_rgb(source)
@@ -125,6 +129,10 @@ def render_image(source: Path, overlays: list[dict[str, Any]], target: Path) -> 
 
         image = draw_overlays(image, [Overlay.from_dict(o) for o in overlays])
     image.thumbnail((IMAGE_MAX_SIDE, IMAGE_MAX_SIDE))
+    if answer is not None:
+        from vipbench.leaderboard.regions_out import draw_answer
+
+        image = draw_answer(image, answer)
     tmp = target.with_name(f".{target.name}.tmp")
     image.save(tmp, format="JPEG", quality=JPEG_QUALITY, optimize=True)
     os.replace(tmp, target)

@@ -13,6 +13,7 @@ from vipbench.leaderboard.escaping import script_json
 from vipbench.leaderboard.files import write_text
 from vipbench.leaderboard.images import ImageWriter
 from vipbench.leaderboard.loading import LoadedRun, current_judgements
+from vipbench.leaderboard.regions_out import region_answer
 from vipbench.leaderboard.views import judge_info, stat_view
 from vipbench.records import Judgement, PredictionRecord
 from vipbench.results import limit_text, protocol_label, unit_deviations
@@ -35,14 +36,15 @@ def _grade_view(run: int, j: Judgement | None) -> dict[str, Any]:
     }
 
 
-def _picture(record: PredictionRecord, images: ImageWriter) -> str | None:
-    """The picture a reader sees: the model's own image with its prompts, or the regions it was given drawn."""
+def _picture(record: PredictionRecord, images: ImageWriter, answer: dict[str, Any] | None = None) -> str | None:
+    """The picture a reader sees: the model's own image with its prompts, or the regions it was given drawn; and
+    the truth beside the region it answered with (REC, RES)."""
     if record.overlays or not record.regions:
-        return images.plan(record.image, record.overlays)
+        return images.plan(record.image, record.overlays, answer)
     from vipbench.prompting.outlines import region_outlines
 
     outlines = region_outlines([r.to_region() for r in record.regions], record.region_mode)
-    return images.plan(record.image, [o.to_dict() for o in outlines])
+    return images.plan(record.image, [o.to_dict() for o in outlines], answer)
 
 
 def unit_samples(
@@ -59,19 +61,22 @@ def unit_samples(
     for record in records:
         grades = [_grade_view(r, judgements.get((record.unit, record.sample_id, r))) for r in range(runs)]
         ok = [g["score"] for g in grades if g["status"] == "ok" and g["score"] is not None]
-        samples.append(
-            {
-                "id": record.sample_id,
-                "question": record.question,
-                "references": record.references,
-                "prediction": record.prediction,
-                "image": _picture(record, images),
-                "groups": {k: metadata_values(record.metadata, k) for k in keys},
-                "score": round(sum(ok) / len(ok), 2) if ok else None,
-                "failed": sum(1 for g in grades if g["status"] != "ok"),
-                "grades": grades,
-            }
-        )
+        values = next((g["values"] for g in grades if g["status"] == "ok"), None)
+        drawn, answer = region_answer(record, unit.scored_by.scorer, values)
+        sample = {
+            "id": record.sample_id,
+            "question": record.question,
+            "references": record.references,
+            "prediction": record.prediction,
+            "image": _picture(record, images, drawn),
+            "groups": {k: metadata_values(record.metadata, k) for k in keys},
+            "score": round(sum(ok) / len(ok), 2) if ok else None,
+            "failed": sum(1 for g in grades if g["status"] != "ok"),
+            "grades": grades,
+        }
+        if answer is not None:  # a REC or RES sample: the IoU of the region the model answered with
+            sample["answer"] = answer
+        samples.append(sample)
     return samples
 
 

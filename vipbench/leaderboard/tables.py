@@ -1,4 +1,5 @@
-"""The overview: one table per task (and per score over several tasks), and the prompt-style tables.
+"""The overview: one table per task (and per score over several tasks), the prompt-style tables, and a table of
+splits per dataset whose tasks are its splits (RefCOCO REC val, testA, testB: the headline of each).
 
 Nothing is averaged across runs: each (run, scored unit) is one row, labelled with its run id, and a table whose
 rows were graded by different judges or templates, or on different data, says so above the table and on each row.
@@ -14,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from vipbench.leaderboard.regions_out import SPLIT_SCORERS
 from vipbench.leaderboard.summary import RunEntry
 from vipbench.leaderboard.views import judge_info, short, stat_view
 from vipbench.results import group_deviations, limit_text, unit_deviations
@@ -181,6 +183,8 @@ class TaskInfo:
     group: dict[str, str] = field(default_factory=dict)
     """task (or scored group) → the heading it is listed under: its first group."""
     description: dict[str, str] = field(default_factory=dict)
+    split: dict[str, str] = field(default_factory=dict)
+    """task → the dataset split it reads (``testA``), where its YAML names one."""
 
     @classmethod
     def installed(cls) -> TaskInfo:
@@ -191,6 +195,10 @@ class TaskInfo:
         except Exception:  # noqa: BLE001 - the site builds without task metadata
             return cls()
         info = cls(description={name: c.description for name, c in index.configs.items()})
+        for name, config in index.configs.items():
+            split = config.dataset.options.get("split")
+            if isinstance(split, str):
+                info.split[name] = split
         for group, members in sorted(index.groups.items()):
             for task in members if group != ALL else ():
                 info.group.setdefault(task, group)
@@ -339,6 +347,63 @@ def _style_table(task: str, entries: list[tuple[RunEntry, UnitScores]], info: Ta
     }
 
 
+_SPLIT_ORDER = ("val", "validation", "test", "testa", "testb")
+
+
+def _split_key(label: str) -> tuple[int, str]:
+    low = label.lower()
+    return (_SPLIT_ORDER.index(low) if low in _SPLIT_ORDER else len(_SPLIT_ORDER), low)
+
+
+def _split_table(group: str, tasks: dict[str, list[tuple[RunEntry, UnitScores]]], info: TaskInfo) -> dict[str, Any]:
+    """One dataset's splits side by side (RefCOCO val, testA, testB): a row per run, a column per split holding
+    that split's headline, with the scorer's second number beneath it. Nothing is averaged across splits."""
+    labels = {t: info.split.get(t) or t.removeprefix(f"{group}-") for t in tasks}
+    order = sorted(tasks, key=lambda t: _split_key(labels[t]))
+    units = [u for t in order for _, u in tasks[t]]
+    second = SPLIT_SCORERS.get(units[0].scored_by.scorer, "")
+    second_label = next((u.secondary[second].label or second for u in units if second in u.secondary), None)
+    rows: dict[str, dict[str, Any]] = {}
+    for task in order:
+        for run, unit in tasks[task]:
+            assert run.scores is not None
+            row = rows.setdefault(
+                run.run_id,
+                {"run": run.run_id, "model": run.scores.model, "cells": {}, "second": {}, "tags": [], "apart": False},
+            )
+            full = _row(run, unit)
+            row["cells"][task] = stat_view(unit.total)
+            row["second"][task] = stat_view(unit.secondary.get(second)) if second_label else None
+            row["apart"] = row["apart"] or full["apart"]
+            for tag in full["tags"]:
+                tag = {**tag, "text": f"{labels[task]}: {tag['text']}"} if tag["kind"] == "warn" else tag
+                if tag not in row["tags"]:
+                    row["tags"].append(tag)
+    ranked = sorted((r for r in rows.values() if not r["apart"]), key=lambda r: (r["model"], r["run"]))
+    apart = sorted((r for r in rows.values() if r["apart"]), key=lambda r: (r["model"], r["run"]))
+    for task in order:
+        _mark_best(r["cells"].get(task) for r in ranked)
+    return {
+        "group": group,
+        "description": info.description.get(group, ""),
+        "headline": units[0].total.label or units[0].headline,
+        "second": second_label,
+        "columns": [{"task": t, "label": labels[t]} for t in order],
+        "rows": ranked + apart,
+    }
+
+
+def _split_tables(plain: dict[str, list[tuple[RunEntry, UnitScores]]], info: TaskInfo) -> dict[str, dict[str, Any]]:
+    """Heading → the table of its splits, for the groups whose tasks are splits of one dataset scored alike
+    (REC's Acc@0.5, RES's cIoU) and of which runs scored two or more."""
+    by_group: dict[tuple[str, str], dict[str, list[tuple[RunEntry, UnitScores]]]] = {}
+    for task, entries in plain.items():
+        scorer = entries[0][1].scored_by.scorer
+        if scorer in SPLIT_SCORERS and task in info.group:
+            by_group.setdefault((info.group[task], scorer), {})[task] = entries
+    return {group: _split_table(group, tasks, info) for (group, _), tasks in by_group.items() if len(tasks) > 1}
+
+
 def build_model(runs: Sequence[RunEntry]) -> dict[str, Any]:
     """The site's data: overview tables (one per task, and one per score over several tasks), prompt-style
     tables, and the scored units."""
@@ -363,8 +428,14 @@ def build_model(runs: Sequence[RunEntry]) -> dict[str, Any]:
     headings: dict[str, list[dict[str, Any]]] = {}
     for table in sorted(tables, key=lambda t: (t["group"], t["scores_group"], t["task"])):
         headings.setdefault(table["group"], []).append(table)
+    splits = _split_tables(plain, info)
+    for i, table in enumerate(splits.values()):
+        table["id"] = f"r{i}"
     return {
-        "groups": [{"name": name, "tables": members} for name, members in headings.items()],
+        "groups": [
+            {"name": name, "tables": members, "splits": [splits[name]] if name in splits else []}
+            for name, members in headings.items()
+        ],
         "tables": tables,
         "styles": styles,
     }
