@@ -18,11 +18,12 @@ from judge_server import JudgeServer  # noqa: E402
 
 from vipbench.cli import main  # noqa: E402
 from vipbench.errors import VipbenchError  # noqa: E402
-from vipbench.models import create_model  # noqa: E402
+from vipbench.models import MODELS, create_model  # noqa: E402
 from vipbench.models.base import GenerationSettings  # noqa: E402
-from vipbench.models.perceptiongpt import ARCHITECTURE_ONLY, USER_CHECKPOINT  # noqa: E402
+from vipbench.models.perceptiongpt import ARCHITECTURE_ONLY, USER_CHECKPOINT, PerceptionGPTAdapter  # noqa: E402
 from vipbench.models.perceptiongpt_modeling import BoxFeedback  # noqa: E402
 from vipbench.models.tiny.perceptiongpt import build_tiny_perceptiongpt  # noqa: E402
+from vipbench.scoring.metrics import box_iou  # noqa: E402
 from vipbench.types import Region, Request  # noqa: E402
 
 SYSTEM = (
@@ -164,13 +165,18 @@ def test_generated_loc_tokens_are_decoded_into_boxes(checkpoint, region_pair):
     adapter = forcing_loc(checkpoint)
     answer = adapter.generate(region_pair[:1], GenerationSettings(max_new_tokens=3))[0]
     boxes = answer.metadata["boxes"]
-    assert [b["token"] for b in boxes] == [0, 1, 2]
-    for b in boxes:
-        assert all(0 <= v <= 1 for v in b["box_normalized"])
-        x1, y1, x2, y2 = b["box"]  # in the 96 × 64 image's pixels
+    assert [b["token"] for b in boxes] == [0, 1, 2] and len(answer.regions) == 3
+    side, dy = 96, 16  # 96 × 64 pads to 96 × 96, the image 16 px down
+    for b, region in zip(boxes, answer.regions):
+        assert all(0 <= v <= 1 for v in b["box_normalized"]) and region.source == "decoded"
+        x1, y1, x2, y2 = region.box  # in the 96 × 64 image's pixels: the padding undone, clamped
         assert 0 <= x1 <= 96 and 0 <= x2 <= 96 and 0 <= y1 <= 64 and 0 <= y2 <= 64
-    off = load(checkpoint, decode_boxes=False)
-    assert off.generate(region_pair[:1], GenerationSettings(max_new_tokens=3))[0].metadata == {}
+        nx1, ny1, _, ny2 = b["box_normalized"]
+        assert x1 == pytest.approx(min(nx1 * side, 96), abs=0.1)
+        assert y1 == pytest.approx(min(max(ny1 * side - dy, 0), 64), abs=0.1)
+        assert y2 == pytest.approx(min(max(ny2 * side - dy, 0), 64), abs=0.1)
+    off = load(checkpoint, decode_boxes=False).generate(region_pair[:1], GenerationSettings(max_new_tokens=3))[0]
+    assert off.metadata == {} and off.regions == []
 
 
 def test_a_generated_box_is_fed_back_through_bbox_encoder(checkpoint, region_pair):
@@ -356,3 +362,55 @@ def test_the_tiny_alias_runs_offline(tmp_path):
     assert main([*args, "--results", str(tmp_path), "--run-id", "t"]) == 0
     manifest = json.loads((tmp_path / "t" / "manifest.json").read_text())
     assert manifest["model"]["weights"] == ARCHITECTURE_ONLY and manifest["model"]["checkpoint"] == "tiny"
+
+
+# ------------------------------------------------------------------------------------------- REC: boxes out
+
+
+class LocForcingPerceptionGPT(PerceptionGPTAdapter):
+    """The real adapter, its lm_head biased towards <loc> (as ``forcing_loc``), so a random model answers REC with
+    a decoded box."""
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        head = self.model.llm.lm_head
+        biased = torch.nn.Linear(head.in_features, head.out_features, bias=True)
+        with torch.no_grad():
+            biased.weight.copy_(head.weight)
+            biased.bias.zero_()
+            biased.bias[self.loc_id] = 1e4
+        self.model.llm.lm_head = biased
+
+
+def test_rec_end_to_end_scores_the_decoded_box(checkpoint, tmp_path):
+    """PerceptionGPT answers REC with the box its first <loc> decodes to: asked upstream's REC question, the box
+    recorded as the prediction's output region (original-image pixels) and graded from it (source "decoded"); a
+    changed expression on the same image changes the box."""
+    from vipbench.examples.refcoco import write_refcoco
+
+    if "perceptiongpt-locs" not in MODELS:
+        MODELS.register("perceptiongpt-locs", LocForcingPerceptionGPT, "PerceptionGPT forced to write <loc>")
+    data = write_refcoco(tmp_path / "RefCOCO")
+    args = ["run", "--model", "perceptiongpt-locs", "--model-path", str(checkpoint), "--tasks", "refcoco-rec-val"]
+    args += ["--data-dir", f"refcoco={data}", "--max-new-tokens", "2", "--results", str(tmp_path), "--run-id", "r"]
+    assert main(args) == 0
+    run = tmp_path / "r"
+    records = {r["sample_id"]: r for r in map(json.loads, (run / "predictions.jsonl").read_text().splitlines())}
+    first = records["val-1-0"]
+    assert "USER: " in first["model_input"] and "Where is man on the left? ASSISTANT:" in first["model_input"]
+    assert len(first["output_regions"]) == 2 and first["output_regions"][0]["source"] == "decoded"
+    assert [b["token"] for b in first["model_metadata"]["boxes"]] == [0, 1]
+    box = first["output_regions"][0]["box"]
+    assert all(0 <= v <= 400 for v in box)
+    # Same image, another expression ("guy in the red shirt"): another box.
+    assert records["val-1-1"]["output_regions"][0]["box"] != box
+    grades = {g["sample_id"]: g["values"] for g in map(json.loads, (run / "judgements.jsonl").read_text().splitlines())}
+    grade = grades["val-1-0"]
+    assert grade["source"] == "decoded" and grade["box"] == pytest.approx([v / 400 for v in box])
+    assert grade["iou"] == pytest.approx(box_iou([0.1, 0.2, 0.5, 0.5], [v / 400 for v in box]))
+    manifest = json.loads((run / "manifest.json").read_text())
+    task = manifest["tasks"]["refcoco-rec-val"]
+    assert task["family"] == "perceptiongpt" and task["follows"].startswith("pipilurj/perceptionGPT@fd8e3eb")
+    unit = json.loads((run / "scores.json").read_text())["units"]["refcoco-rec-val"]
+    hits = sum(g["iou"] >= 0.5 for g in grades.values())
+    assert unit["total"]["mean"] == round(100 * hits / 5, 1) and unit["secondary"]["no_box"]["mean"] == 0.0

@@ -22,6 +22,8 @@ PROTOCOLS = (OFFICIAL, VIPBENCH)
 FAMILIES = ("llava", "osprey", "omg-llava", "perceptiongpt")
 #: Model options that decide the model input the way a protocol setting does: overriding them is a deviation.
 INPUT_OPTIONS = ("conv_template", "image_preprocess", "prefix")
+#: Where a protocol's question puts the sample's referring expression (Shikra's and PerceptionGPT's placeholder).
+EXPR = "<expr>"
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,8 @@ class ProtocolConfig:
     why: str = ""
     """Why this script, where the family has none of its own for the task."""
     question: str | None = None
-    """The question the script asks instead of the task's (``<obj>`` where the region goes)."""
+    """The question the script asks instead of the task's (``<obj>`` where the region goes, ``<expr>`` the
+    sample's referring expression)."""
     drop_suffix: str | None = None
     """Text the task appends to its questions that this script does not (Osprey's POPE asks the bare question)."""
     references: str = "all"
@@ -86,7 +89,9 @@ def apply_to_samples(config: ProtocolConfig | None, samples: Sequence[Any]) -> l
 def _applied(config: ProtocolConfig, sample: Any) -> Any:
     changes: dict[str, Any] = {}
     if config.question is not None:
-        changes.update(template=config.question, question=None)
+        text = _question(config.question, sample)
+        # A sample with no region has nothing to draw: the question is the same in every region mode.
+        changes.update(template=text, question=None if sample.regions else text)
     if config.drop_suffix:
         for key in ("question", "template"):
             text = changes.get(key, getattr(sample, key))
@@ -95,3 +100,13 @@ def _applied(config: ProtocolConfig, sample: Any) -> Any:
     if config.references == "first":
         changes["references"] = tuple(sample.references[:1])
     return replace(sample, **changes) if changes else sample
+
+
+def _question(question: str, sample: Any) -> str:
+    """The script's question for one sample: ``<expr>`` is its referring expression (REC, RES)."""
+    if EXPR not in question:
+        return question
+    expression = sample.metadata.get("expression")
+    if expression is None:
+        raise VipbenchError(f"sample {sample.id}: the protocol's question has {EXPR} but the sample has no expression")
+    return question.replace(EXPR, str(expression))

@@ -19,8 +19,10 @@ How upstream runs it, from ``pipilurj/perceptionGPT@fd8e3eb`` (``config/_base_/m
 
 Choices of vipbench's (upstream has no generic-question evaluation): the question follows the image, as in
 upstream's REC and captioning templates ("<image> Where is <expr>?"); and each generated ``<loc>`` is decoded by
-``bbox_decoder`` into a box, recorded in the prediction's metadata (``boxes``), and fed back through
-``bbox_encoder``, as upstream's generation loop does (``decode_boxes=false`` turns both off).
+``bbox_decoder`` into a box, recorded as the prediction's output regions (in the original image's pixels; the
+metadata's ``boxes`` keep each one as written, on the padded square, with its step), and fed back through
+``bbox_encoder``, as upstream's generation loop does (``decode_boxes=false`` turns both off). REC reads the first
+decoded box (tasks/refcoco_rec: upstream's ``RECDataset`` question, ``Where is <expr>?``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from vipbench.errors import MissingExtraError, VipbenchError
-from vipbench.models.base import Generation, GenerationSettings
+from vipbench.models.base import Generation, GenerationSettings, OutputRegion
 from vipbench.models.checkpoints import checkpoint_folder, describe_checkpoint, llama_tokenizer, read_config
 from vipbench.models.native import CLIP_MEAN, CLIP_STD, EmbeddingsAdapter, square, to_tensor
 from vipbench.prompting import request_image
@@ -268,27 +270,32 @@ class PerceptionGPTAdapter(EmbeddingsAdapter):
             else:
                 output = self.model.llm.generate(inputs_embeds=embeds, attention_mask=attention, **kwargs)
         texts = self.tokenizer.batch_decode(output, skip_special_tokens=True)
-        return [
-            Generation(text.strip(), self.prompt(r), ids_hash(self.input_ids(r)), self._metadata(r, boxes))
-            for text, r, boxes in zip(texts, requests, found)
-        ]
+        answers = []
+        for text, request, boxes in zip(texts, requests, found):
+            regions, metadata = self._decoded(request, boxes)
+            answers.append(
+                Generation(
+                    text.strip(), self.prompt(request), ids_hash(self.input_ids(request)), metadata, regions=regions
+                )
+            )
+        return answers
 
-    def _metadata(self, request: Request, found: list[tuple[int, list[float]]]) -> dict[str, Any]:
-        """The boxes the model generated: as it wrote them (0–1 on the padded square) and in image pixels."""
+    def _decoded(
+        self, request: Request, found: list[tuple[int, list[float]]]
+    ) -> tuple[list[OutputRegion], dict[str, Any]]:
+        """The boxes the model generated, in output order: as regions in the original image's pixels (the padding
+        undone, clamped to the image), and in the metadata as it wrote them (0–1 on the padded square) with the
+        step of their ``<loc>``."""
         if not self.decode_boxes:
-            return {}
+            return [], {}
         from vipbench.imaging import image_size
 
         w, h = image_size(request.image_path)
         side, dx, dy = square((w, h))
-        boxes = []
+        regions, written = [], []
         for step, (x1, y1, x2, y2) in found:
             pixels = [(x1 * side - dx, w), (y1 * side - dy, h), (x2 * side - dx, w), (y2 * side - dy, h)]
-            boxes.append(
-                {
-                    "token": step,
-                    "box_normalized": [round(v, 3) for v in (x1, y1, x2, y2)],
-                    "box": [round(min(max(v, 0.0), limit), 1) for v, limit in pixels],
-                }
-            )
-        return {"boxes": boxes}
+            box = tuple(round(min(max(v, 0.0), limit), 1) for v, limit in pixels)
+            regions.append(OutputRegion(box=box))  # type: ignore[arg-type]
+            written.append({"token": step, "box_normalized": [round(v, 3) for v in (x1, y1, x2, y2)]})
+        return regions, {"boxes": written}
