@@ -68,6 +68,8 @@ def test_a_model_without_a_family_runs_the_tasks_own_settings(v7w_dir):
         ("protocols: {llava: {follows: x, temp: 1}}", "unknown key(s) protocols.llava.temp"),
         ("protocols: {llava: {why: x}}", "missing key(s) protocols.llava.follows"),
         ("protocols: {osprey: {follows: x, references: some}}", "references must be all or first"),
+        ("protocols: {llava: {follows: x, marker: red}}", "marker must be a mapping"),
+        ("protocols: {llava: {follows: x, marker: {shape: box 1px, colour: red}}}", "unknown key(s) protocols.llava"),
     ],
 )
 def test_a_bad_protocol_block_is_one_line(tmp_path, block, message):
@@ -88,6 +90,23 @@ def test_every_task_protocol_names_known_settings():
         for family, config in index.task(name).config.protocols.items():
             GenerationSettings().merged(config.generation)
             assert config.follows, (name, family)
+
+
+def test_a_scripts_marker_is_drawn_in_overlay_mode_only(tmp_path):
+    """lmms-eval's RefCOCOg question names no region: its 1-px box on the pixels points at it. In coords mode the
+    task's own question (with the box in text) runs instead, as a named deviation; the region is never lost."""
+    dirs = {"refcocog": str(write_example(find_layout("refcocog", "hf"), tmp_path / "refcocog"))}
+    spec = {"model": "llava-1.5-tiny", "tasks": ["refcocog-val"], "data_dirs": dirs}
+    (overlay,) = plan(RunSpec(**spec), TaskIndex(), warn=lambda m: None)
+    request = overlay.requests[0]
+    assert request.text == "Provide a short description for this region."
+    assert [(o.shape, o.color, o.alpha) for o in request.overlays] == [("box 1px", "red", 255)]
+    assert overlay.provenance.deviations == []
+    (coords,) = plan(RunSpec(**spec, region_mode="coords"), TaskIndex(), warn=lambda m: None)
+    assert coords.requests[0].text.startswith("Provide a short description of the region [0.")
+    assert coords.provenance.deviations == [
+        "region mode coords: the task's own question (official: box 1px drawn, overlay)"
+    ]
 
 
 def test_sampling_is_seeded_per_sample(v7w_dir):

@@ -28,6 +28,7 @@ UPSTREAM = Path(__file__).parent / "upstream"
 LLAVA = json.loads((UPSTREAM / "llava_c121f04.json").read_text(encoding="utf-8"))
 VIP_LLAVA = json.loads((UPSTREAM / "vip_llava_77079b1.json").read_text(encoding="utf-8"))
 OSPREY = json.loads((UPSTREAM / "osprey_deb0e57.json").read_text(encoding="utf-8"))
+LMMS = json.loads((UPSTREAM / "lmms_eval_75571cf.json").read_text(encoding="utf-8"))
 ONE_TOKEN = {"max_new_tokens": 1}
 #: (dataset key, layout) as tests/upstream's ``fixtures`` name them.
 EXAMPLES = {
@@ -147,6 +148,36 @@ def test_osprey_refcocog_input_is_refcocog_eval_py(data_dirs, models):
     assert [clean(case["output"], item.generation.postprocess) for case in upstream["post_processing"]] == [
         case["caption"] for case in upstream["post_processing"]
     ]
+
+
+@pytest.mark.parametrize("model", ["vip-llava-tiny", "llava-1.5-tiny"])
+def test_llava_refcocog_input_is_lmms_eval_refcocog_bbox(model, data_dirs, models):
+    """No LLaVA-family RefCOCOg script: lmms-eval's box task (its llava model, which is LLaVA-1.5's vicuna_v1
+    ``<image>\n`` + question). The picture has lmms-eval's marker: the pixels it changes, their bounds and colour."""
+    import numpy as np
+
+    from vipbench.imaging import load_rgb
+    from vipbench.prompting import request_image
+
+    item = planned(model, "refcocog-val", data_dirs)
+    upstream = LMMS["refcocog_bbox_val"]["items"]
+    vicuna = LLAVA["llava_bench_wild"]["items"][0]["prompt"]  # LLaVA's own vicuna_v1 prompt, around a question
+    before, after = vicuna.split("<image>\n")[0] + "<image>\n", " ASSISTANT:"
+    got = inputs(models(model), item)
+    assert list(got.values()) == [before + i["prompt"] + after for i in upstream]
+    assert [list(r.sample.references) for r in item.requests] == [i["references"] for i in upstream]
+    for request, reference in zip(item.requests, upstream):
+        a = np.asarray(load_rgb(request.image_path)).astype(int)
+        b = np.asarray(request_image(request)).astype(int)
+        changed = np.argwhere((a != b).any(axis=2))
+        ys, xs = changed[:, 0], changed[:, 1]
+        assert len(changed) == reference["bbox_visual"]["changed_pixels"]
+        assert [xs.min(), ys.min(), xs.max(), ys.max()] == reference["bbox_visual"]["bbox_xyxy"]
+        assert sorted({tuple(b[y, x]) for y, x in changed}) == [tuple(c) for c in reference["bbox_visual"]["colours"]]
+    settings = LMMS["refcocog_bbox_val"]["generation_kwargs"]
+    assert settings == {"until": ["ASSISTANT:"]}  # the rest are lmms-eval's llava defaults: greedy, 1024 tokens
+    assert decoding(item.generation) == {"do_sample": False, "temperature": 0.0, "max_new_tokens": 1024}
+    assert item.provenance.deviations == [] and "lmms-eval@75571cf" in item.provenance.follows
 
 
 @pytest.mark.parametrize(

@@ -53,8 +53,13 @@ def _plan_task(
 ) -> PlannedTask:
     every = task.load_samples(root)
     generation, protocol = task_protocol(task, adapter_cls, spec)
-    samples = apply_to_samples(protocol.config, every[: spec.limit])
     mode = choose_region_mode(task, adapter_cls, spec.region_mode)
+    if protocol.config and protocol.config.marker and mode != "overlay":
+        # The script points at the region with a marker on the pixels and a question that names none: in another
+        # mode the region would reach the model nowhere, so the task's own question runs, labelled.
+        own = f"region mode {mode}: the task's own question (official: {protocol.config.marker.shape} drawn, overlay)"
+        protocol = replace(protocol, config=None, deviations=(*protocol.deviations, own))
+    samples = apply_to_samples(protocol.config, every[: spec.limit])
     draws = prompt_draws(spec, generation)
     styles = _prompt_styles(task, spec, warn)
     requests = [task.build_request(s, mode, style, draws) for style in styles for s in samples]

@@ -43,6 +43,18 @@ class ProtocolConfig:
     """``all`` the task's references, or ``first``: one per item, as the script's ground-truth file holds."""
     generation: Mapping[str, Any] = field(default_factory=dict)
     """Decoding and input settings (``vipbench.models.base.GenerationSettings`` fields)."""
+    marker: Marker | None = None
+    """How an overlay model sees the region when the script draws its own marker (lmms-eval's 1-px red box),
+    drawn on every region of the sample whether or not the question names it."""
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A script's own region marker: a shape (``vipbench.prompting.shapes``), a colour and its opacity."""
+
+    shape: str
+    color: str
+    alpha: int = 255
 
 
 @dataclass(frozen=True)
@@ -99,6 +111,14 @@ def _applied(config: ProtocolConfig, sample: Any) -> Any:
                 changes[key] = text.removesuffix(config.drop_suffix)
     if config.references == "first":
         changes["references"] = tuple(sample.references[:1])
+    if config.marker is not None:
+        marker = config.marker
+        changes["metadata"] = {
+            **sample.metadata,
+            "prompt_style": marker.shape,
+            "prompt_colors": [marker.color] * len(sample.regions),
+            "prompt_alpha": marker.alpha,
+        }
     return replace(sample, **changes) if changes else sample
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from vipbench.errors import VipbenchError
-from vipbench.protocols import FAMILIES, ProtocolConfig
+from vipbench.protocols import FAMILIES, Marker, ProtocolConfig
 from vipbench.types import REGION_MODES
 
 
@@ -229,5 +229,11 @@ def protocol_configs(path: object, data: Any) -> dict[str, ProtocolConfig]:
         check_keys(path, value, ProtocolConfig, where=f"protocols.{family}.")
         if value.get("references", "all") not in ("all", "first"):
             raise VipbenchError(f"{path}: protocols.{family}.references must be all or first")
+        marker = value.get("marker")
+        if marker is not None:
+            if not isinstance(marker, dict):
+                raise VipbenchError(f"{path}: protocols.{family}.marker must be a mapping (shape, color, alpha)")
+            check_keys(path, marker, Marker, where=f"protocols.{family}.marker.")
+            value = {**value, "marker": Marker(**marker)}
         configs[family] = ProtocolConfig(**value)
     return configs

@@ -2,9 +2,9 @@
 rows, and ``test``, 5,023): question_id, image, answer (every referring expression: the references), bbox (COCO
 xywh pixels), segmentation (one flat polygon), file_name.
 
-The region reaches each model in its own mode: for an overlay model, ViP-LLaVA's red rectangle with its width
-scaled to the image (lmms-eval draws a 1-pixel box, nearly invisible once the image is resized to 336 px); a
-mask from the polygon for Osprey; the box or its coordinates for coordinate models.
+The region reaches each model in its own mode: for an overlay model with no script of its own, ViP-LLaVA's red
+rectangle with its width scaled to the image (the LLaVA family's protocol, lmms-eval's, draws a 1-pixel box
+instead: ``_default.yaml``); a mask from the polygon for Osprey; the box or its coordinates for coordinate models.
 """
 
 from __future__ import annotations

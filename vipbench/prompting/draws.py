@@ -140,7 +140,9 @@ def draw_sample(
     """
     template = sample.template or ""
     mentions = [m.group(1) for m in OBJ_PLACEHOLDER.finditer(template)]
-    named = list(dict.fromkeys(mentions))
+    # A question that names no object (lmms-eval's "Provide a short description for this region.") still has its
+    # regions drawn: the picture is what points at them.
+    named = list(dict.fromkeys(mentions)) or [r.label for r in sample.regions if r.label in by_label]
     upstream = settings.colour_rule == "upstream"
     rng = rng or random.Random(sample_seed(settings.seed, sample.id))
     given = sample.metadata.get("prompt_colors") if own_style else None
@@ -162,7 +164,8 @@ def draw_sample(
         return phrase(shape, colors[label])
 
     text = OBJ_PLACEHOLDER.sub(lambda m: words(m.group(1)), template)
+    alpha = sample.metadata.get("prompt_alpha", Overlay.alpha) if own_style else Overlay.alpha
     overlays = tuple(
-        Overlay(by_label[label], shape, colors[label], geometry_seed(sample.id, shape, label)) for label in named
+        Overlay(by_label[label], shape, colors[label], geometry_seed(sample.id, shape, label), alpha) for label in named
     )
     return Drawn(overlays, text)

@@ -168,6 +168,12 @@ def draw_scribble(
         draw.ellipse((x - reach, y - reach, x + reach, y + reach), fill=fill)
 
 
+def draw_box_1px(draw: ImageDraw.ImageDraw, target: Target, fill: RGBA, rng: np.random.Generator, scale: float) -> None:
+    """The box outline 1 px wide in the image's own pixels, whatever its size: lmms-eval's RefCOCO box tasks
+    (``refcoco_bbox_doc_to_visual``: PIL's ``rectangle`` with an outline and no width)."""
+    draw.rectangle(target.box, outline=fill, width=1)
+
+
 #: Shape name → painter, in the order ViP-LLaVA's paper lists its 8 visual prompt types.
 PAINTERS: dict[str, Painter] = {
     "rectangle": draw_rectangle,
@@ -181,6 +187,8 @@ PAINTERS: dict[str, Painter] = {
 }
 
 SHAPES: tuple[str, ...] = tuple(PAINTERS)
+#: Markers a protocol draws that are no ViP-LLaVA prompt type (never a ``--prompt-style``).
+PROTOCOL_MARKERS: dict[str, Painter] = {"box 1px": draw_box_1px}
 
 
 def check_shape(shape: str) -> str:
@@ -191,5 +199,5 @@ def check_shape(shape: str) -> str:
 
 
 def painter(shape: str) -> Painter:
-    """The painter for a shape name."""
-    return PAINTERS[check_shape(shape)]
+    """The painter for a shape name (a prompt type, or a protocol's marker)."""
+    return PROTOCOL_MARKERS.get(shape) or PAINTERS[check_shape(shape)]
