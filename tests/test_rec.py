@@ -17,6 +17,8 @@ from vipbench.cli import main
 from vipbench.errors import VipbenchError
 from vipbench.examples.refcoco import write_refcoco, write_refcocoplus
 from vipbench.examples.region_tasks import write_refcocog
+from vipbench.models import MODELS
+from vipbench.models.base import Generation, ModelAdapter
 from vipbench.records import PredictionRecord
 from vipbench.scoring.metrics import box_iou, parse_box, text_box
 from vipbench.tasks import TaskIndex
@@ -265,3 +267,65 @@ def test_acc_and_iou_equal_lmms_evals_on_the_same_replies(data, tmp_path):
     }
     assert {k: ours[k] for k in lmms} == {k: round(100 * v, 1) for k, v in lmms.items()}
     assert utils.refcoco_bbox_rec_center_acc(results) == 0.8 and ours["centre"] == 60.0
+
+
+# ------------------------------------------------------------------------------------------------ model conventions
+
+# The VAL replies' boxes in 0–1000 (item 2: no box; val-3-1: the first of two boxes).
+THOUSAND = {
+    "man on the left": "The box is [100, 200, 500, 500].",
+    "guy in the red shirt": "[250, 200, 650, 500]",
+    "tall woman right": "I cannot find it.",
+    "top left corner sign": "[0, 0, 200, 200]",
+    "sign": "Sure: [50, 50, 250, 250], or maybe [0, 0, 200, 200]",
+}
+
+
+def test_an_api_model_s_box_convention_is_recorded_and_read(data, tmp_path):
+    """openai: with box_convention=thousand, over a real loopback endpoint: the convention is in the manifest and
+    in every prediction, and grading reads the replies in it (the hand-computed VAL numbers); the same replies
+    without it are read as lmms-eval's 0–1, far outside the image."""
+    from judge_server import JudgeServer
+
+    answers = {LMMS_QUESTION + expression: reply for expression, reply in THOUSAND.items()}
+    dirs = ["--data-dir", f"refcoco={data['refcoco']}", "--tasks", "refcoco-rec-val", "--results", str(tmp_path)]
+    with JudgeServer(vision_answers=answers) as server:
+        for run_id, extra in (("thousand", ",box_convention=thousand"), ("plain", "")):
+            args = ["run", "--model", "openai:grounder", "--model-args", f"base_url={server.url}{extra}"]
+            assert main([*args, *dirs, "--run-id", run_id]) == 0
+    manifest = json.loads((tmp_path / "thousand" / "manifest.json").read_text())
+    assert manifest["model"]["box_convention"] == "thousand"
+    predictions = lines(tmp_path / "thousand" / "predictions.jsonl")
+    assert {p["prediction"] for p in predictions} == set(THOUSAND.values())
+    assert all(p["model_metadata"] == {"box_convention": "thousand"} for p in predictions)
+    val = numbers(json.loads((tmp_path / "thousand" / "scores.json").read_text())["units"]["refcoco-rec-val"])
+    assert (val["acc50"], val["miou"], val["centre"], val["no_box"]) == (40.0, 56.9, 80.0, 20.0)
+    plain = numbers(json.loads((tmp_path / "plain" / "scores.json").read_text())["units"]["refcoco-rec-val"])
+    assert (plain["acc50"], plain["miou"], plain["no_box"]) == (0.0, 0.0, 20.0)
+    assert main(["run", "--model", "openai:x", "--model-args", "box_convention=inch", *dirs]) == 2
+
+
+class PixelGrounder(ModelAdapter):
+    """A plugin model that writes pixel boxes and says so, as any adapter may: ``box_convention`` in its
+    generation's metadata."""
+
+    region_modes = ("overlay",)
+
+    def __init__(self, box_convention: str = "pixel"):
+        self.box_convention = box_convention
+
+    def generate(self, requests, settings):
+        return [Generation("[40, 80, 200, 200]", metadata={"box_convention": self.box_convention}) for _ in requests]
+
+
+def test_a_plugin_model_s_box_convention_is_read(data, tmp_path):
+    if "pixel-grounder" not in MODELS:
+        MODELS.register("pixel-grounder", PixelGrounder, "writes pixel boxes", origin="test-plugin")
+    args = ["run", "--model", "pixel-grounder", "--tasks", "refcoco-rec-val", "--results", str(tmp_path)]
+    args += ["--data-dir", f"refcoco={data['refcoco']}"]
+    assert main([*args, "--run-id", "px"]) == 0
+    assert main([*args, "--run-id", "unit", "--model-args", "box_convention=unit"]) == 0
+    px = numbers(json.loads((tmp_path / "px" / "scores.json").read_text())["units"]["refcoco-rec-val"])
+    assert px["acc50"] == 40.0 and px["miou"] == 40.0  # item 1's box, in pixels: its two expressions hit
+    unit = numbers(json.loads((tmp_path / "unit" / "scores.json").read_text())["units"]["refcoco-rec-val"])
+    assert unit["acc50"] == 0.0

@@ -6,7 +6,8 @@ Each request is one user message: the image as the model should see it (overlays
 then the question. Calls go through the judge's chat client (vipbench.chat): concurrency, retries with backoff,
 a reply cache (``model-cache.sqlite``), token and dollar accounting; an endpoint that refuses the key, cannot be
 reached, or accepts connections and never answers (``timeout``, 30 s) stops the run at once. Greedy by default,
-as every recipe vipbench reproduces.
+as every recipe vipbench reproduces. Given ``box_convention`` (how the model writes a box), each prediction records
+it, and REC grading reads it in preference to the task's.
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ from vipbench.chat.cache import ReplyCache, default_cache_path
 from vipbench.chat.client import DEFAULT_TIMEOUT, ChatClient, ClientStats, describe_error
 from vipbench.chat.pricing import load_prices, price_for, usage_cost
 from vipbench.errors import VipbenchError
-from vipbench.models.base import GenerationSettings, ModelAdapter
+from vipbench.models.base import Generation, GenerationSettings, ModelAdapter
 from vipbench.progress import live_detail
 from vipbench.prompting import request_image
 from vipbench.types import Request
+
+#: How an API model may write a box (``vipbench.scoring.metrics.parse_box``; this module loads no scoring code).
+BOX_CONVENTIONS = ("unit", "thousand", "pixel")
 
 
 class OpenAIChatAdapter(ModelAdapter):
@@ -44,9 +48,12 @@ class OpenAIChatAdapter(ModelAdapter):
         max_retries: int = 6,
         image_format: Literal["png", "jpeg"] = "png",
         detail: Literal["auto", "low", "high"] = "auto",
+        box_convention: Literal["unit", "thousand", "pixel"] | None = None,
     ):
         """``timeout``: seconds each request waits for its answer to start (raise it for long answers from a slow
-        server)."""
+        server). ``box_convention``: how the model writes a box (REC): ``unit`` 0–1 of the image, ``thousand`` 0–1000
+        integers, ``pixel``; recorded with each prediction, where grading reads it over the task's own (unset: the
+        task's, lmms-eval's ``unit`` for REC)."""
         if not model:
             raise VipbenchError("an API model is named openai:<model>, e.g. openai:gpt-4o")
         if timeout <= 0:
@@ -54,6 +61,9 @@ class OpenAIChatAdapter(ModelAdapter):
         self.model, self.base_url = model, base_url
         self.concurrency, self.timeout, self.max_retries = concurrency, timeout, max_retries
         self.image_format, self.detail = image_format, detail
+        if box_convention is not None and box_convention not in BOX_CONVENTIONS:
+            raise VipbenchError(f"box_convention is one of {', '.join(BOX_CONVENTIONS)} (got {box_convention!r})")
+        self.box_convention = box_convention
         self.cache = ReplyCache(default_cache_path("model-cache.sqlite"))
         self.stats = ClientStats()
         self.prices = load_prices(None, base_url)
@@ -65,6 +75,7 @@ class OpenAIChatAdapter(ModelAdapter):
             "endpoint": self.base_url or "https://api.openai.com/v1",
             "image_format": self.image_format,
             "detail": self.detail,
+            "box_convention": self.box_convention,
         }
 
     def messages(self, request: Request) -> list[dict[str, Any]]:
@@ -74,8 +85,11 @@ class OpenAIChatAdapter(ModelAdapter):
         image = {"type": "image_url", "image_url": {"url": url, "detail": self.detail}}
         return [{"role": "user", "content": [image, {"type": "text", "text": request.text}]}]
 
-    def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[str]:
-        return asyncio.run(self._generate(requests, settings))
+    def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[str | Generation]:
+        texts = asyncio.run(self._generate(requests, settings))
+        if self.box_convention is None:
+            return list(texts)
+        return [Generation(text, metadata={"box_convention": self.box_convention}) for text in texts]
 
     async def _generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[str]:
         # A client per batch: its connections and semaphore belong to this batch's event loop.
