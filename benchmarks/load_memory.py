@@ -168,7 +168,7 @@ def build_omg_llava(out: Path, family: str, layers: int) -> None:
             base[key] = tensor[:vocab].clone()  # the original, smaller vocabulary
         else:
             base[key] = tensor
-    finetune |= {k: v for k, v in state.items() if k.startswith("projector.")}
+    finetune |= {k: v for k, v in state.items() if k.startswith(("projector.", "projector_text2vision."))}
     torch.save(finetune, out / FINETUNE_FILE)
     del finetune
     save_two_shards(base, out / LLM_FOLDER, fmt="safetensors")

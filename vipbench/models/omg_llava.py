@@ -102,8 +102,9 @@ class OMGLLaVAAdapter(EmbeddingsAdapter):
         self.stop_id = self.tokenizer.token_id(STOP)
         # The LLM is built in its dtype (RoPE's frequencies stay float32), the visual side in float32.
         with building(self.dtype):
-            model = modeling.OMGLLaVAModel(self.geometry, loaded.llm_config, tuple(loaded.classes.shape))
-        for part in (model.trunk, model.head, model.projector):
+            shape = tuple(loaded.classes.shape)
+            model = modeling.OMGLLaVAModel(self.geometry, loaded.llm_config, shape, loaded.seg_decoder)
+        for part in (model.trunk, model.head, model.projector, model.projector_text2vision):
             part.float()
         modeling.load_into(model, loaded, folder, finetune)
         self.model = model.to(self.device).eval()
@@ -112,6 +113,7 @@ class OMGLLaVAAdapter(EmbeddingsAdapter):
             "lora_rank": loaded.lora_rank,
             "trunk": loaded.trunk_from,
             "vocab": loaded.llm_config.vocab_size,
+            "seg_decoder": "transformer_decoder_llm" if loaded.seg_decoder else "the panoptic decoder",
         }
 
     @staticmethod

@@ -17,6 +17,11 @@ Facts from ``lxtGH/OMG-Seg@1ae2e7d``, subfolder ``omg_llava/omg_llava`` (read, n
   through ``forward_point_sam``;
 - the language model: InternLM2-chat-7B (``vipbench.models.internlm2``), its vocabulary resized after upstream
   adds ``[SEG]``, ``<p>``, ``</p>``, ``<region>`` (``<mark>`` comes after the resize: its id is never embedded).
+- a ``[SEG]`` token's mask (``tools/refcoco_omg_seg_llava.py``, ``model/omg_seg/mask2former_vid_semanticsam.py``
+  ``forward_llm_seg``): the last layer's hidden state at the ``[SEG]`` token through ``projector_text2vision``,
+  split into a content and a position query (256 each), through the decoder's layers (each attending where the
+  query's previous mask is), the last layer's stride-4 mask logits; those resized (bilinear) to the original
+  image's padded square, the padding cut off, sigmoid > 0.5 (``masks_to_image``).
 
 The checkpoint folder (``zhangtao-whu/OMG-LLaVA``'s layout, upstream's ``pretrained/omg_llava``):
 
@@ -31,8 +36,11 @@ The checkpoint folder (``zhangtao-whu/OMG-LLaVA``'s layout, upstream's ``pretrai
   ``llm.base_model.model.``: LoRA pairs (``*.lora_A.default.weight``, ``*.lora_B.default.weight``, r 512, alpha
   256: merged here as W += alpha / r · B · A) on every linear layer, ``output`` included, and the resized
   ``model.tok_embeddings`` and ``output`` in full (``output.base_layer.weight``, or ``output.weight`` before peft
-  0.7). ``projector_text2vision.*`` and the ``*_llm`` segmentation decoder are for ``[SEG]`` masks, never for
-  text, and are skipped;
+  0.7); ``projector_text2vision.model.{0,2}.*`` (Linear, GELU, Linear: the LLM's hidden size → 2 × 256), which
+  turns a ``[SEG]`` token's hidden state into an OMG-Seg query; with upstream's ``require_omg_decoder`` (its
+  referring-segmentation fine-tune, not the 8-GPU one) also ``visual_encoder.panoptic_head.transformer_decoder_llm.*``
+  and ``mask_embed_llm.*``, the decoder copy ``[SEG]`` queries then go through. Keys upstream saves but never reads
+  at inference (``UNREAD``) are skipped;
 - ConvNeXt's open_clip weights (``open_clip_pytorch_model.bin``, ``visual.trunk.*``) beside them, or elsewhere.
 
 None of these key layouts could be checked against the real files here: they are **UNCONFIRMED**, derived from the
@@ -66,16 +74,18 @@ GEOMETRY_FILE = "vipbench_geometry.json"
 ADDED_TOKENS = ("[SEG]", "<p>", "</p>", "<region>")
 MARK = "<mark>"
 PEFT_PREFIX = "llm.base_model.model."
-#: Fine-tune keys for segmentation outputs ([SEG] masks), which text generation never runs.
-SEGMENTATION_ONLY = (
-    "projector_text2vision.",
-    "visual_encoder.panoptic_head.transformer_decoder_llm.",
-    "visual_encoder.panoptic_head.mask_embed_llm.",
+#: Fine-tune keys upstream saves (``OMG_LLaVA.state_dict``) but never reads at inference: ``forward_llm_seg`` runs
+#: the original pixel decoder even when ``pixel_decoder_llm`` exists, never calls the additional cross-attention
+#: and FFN, and no module builds ``downsample_layer``.
+UNREAD = (
     "visual_encoder.panoptic_head.pixel_decoder_llm.",
     "visual_encoder.panoptic_head.additional_cross_attn_layers.",
     "visual_encoder.panoptic_head.additional_ffn.",
     "visual_encoder.downsample_layer.",
 )
+#: The fine-tune's ``[SEG]`` decoder copy (``require_omg_decoder``), loaded into the head under ``head.``.
+SEG_DECODER = ("visual_encoder.panoptic_head.transformer_decoder_llm.", "visual_encoder.panoptic_head.mask_embed_llm.")
+HEAD_PREFIX = "visual_encoder.panoptic_head."
 
 
 @dataclass(frozen=True)
@@ -144,6 +154,19 @@ class Projector(nn.Module):
         self.model = NaiveProjector(feat_channels, query_channels, hidden)
 
 
+class Text2VisionProjector(nn.Module):
+    """upstream's ``projector_text2vision`` (xtuner's ``ProjectorModel``, depth 2, GELU): a ``[SEG]`` hidden state
+    → one OMG-Seg query (content ‖ position, 2C)."""
+
+    def __init__(self, hidden: int, query_channels: int):
+        super().__init__()
+        channels = query_channels
+        self.model = nn.Sequential(nn.Linear(hidden, channels), nn.GELU(), nn.Linear(channels, channels))
+
+    def forward(self, hidden_states):
+        return self.model(hidden_states)
+
+
 @dataclass
 class Encoded:
     """The visual encoder's outputs for a batch of images."""
@@ -158,7 +181,9 @@ class Encoded:
 
 
 class OMGLLaVAModel(nn.Module):
-    def __init__(self, geometry: Geometry, llm_config, class_embed_shape: tuple[int, int, int]):
+    def __init__(
+        self, geometry: Geometry, llm_config, class_embed_shape: tuple[int, int, int], seg_decoder: bool = False
+    ):
         from transformers import LlamaForCausalLM
 
         super().__init__()
@@ -167,9 +192,10 @@ class OMGLLaVAModel(nn.Module):
             raise VipbenchError(f"the head reads {g.head.in_channels} channels, the trunk gives {g.trunk_dims}")
         self.geometry = g
         self.trunk = ConvNeXtTrunk(g.trunk_dims, g.trunk_depths)
-        self.head = OMGSegHead(g.head, class_embed_shape)
+        self.head = OMGSegHead(g.head, class_embed_shape, llm_decoder=seg_decoder)
         shuffled = g.trunk_dims[-1] * g.pixel_shuffle**2
         self.projector = Projector(shuffled, 2 * g.head.channels, llm_config.hidden_size)
+        self.projector_text2vision = Text2VisionProjector(llm_config.hidden_size, 2 * g.head.channels)
         self.llm = LlamaForCausalLM(llm_config)
 
     def encode(self, pixels) -> Encoded:
@@ -227,6 +253,11 @@ class OMGLLaVAModel(nn.Module):
         """``<mark>`` tokens (N, hidden) of points (N, 2) in the S × S input's pixels."""
         return self.projector.model.queries(self.head.point_queries(encoded.memories, points, index, size, size))
 
+    def seg_logits(self, memories: Memories, hidden_states, index):
+        """Mask logits (N, S/4, S/4) on the padded input square of ``[SEG]`` hidden states (N, hidden) of images
+        ``index``: ``projector_text2vision``, then the head's ``[SEG]`` path, in float32 as upstream."""
+        return self.head.llm_seg(memories, self.projector_text2vision(hidden_states.float()), index)
+
 
 def pixel_shuffle(x, ratio: int):
     """(B, C, H, W) → (B, ratio² · C, H / ratio, W / ratio), channels ordered (row offset, column offset, C)."""
@@ -248,6 +279,8 @@ class Checkpoint:
     lora_pairs: int
     lora_rank: int | None
     trunk_from: str
+    seg_decoder: bool = False
+    """The fine-tune has the ``[SEG]`` decoder copy (``transformer_decoder_llm``, ``mask_embed_llm``)."""
 
 
 def read_checkpoint(folder: Path, finetune: str, clip_file: Callable[[], Path | None], lora_alpha: float) -> Checkpoint:
@@ -284,11 +317,13 @@ def read_checkpoint(folder: Path, finetune: str, clip_file: Callable[[], Path | 
         lora_pairs=count,
         lora_rank=max(ranks) if ranks else None,
         trunk_from=trunk_from,
+        seg_decoder=any(k.startswith("head.") for k in projector),
     )
 
 
 def _read_finetune(path: Path, llm: dict[str, Any]) -> tuple[dict[str, Any], dict[tuple[str, str], Any], int]:
-    """The projector, and the LLM's LoRA pairs; the LLM weights it saved in full replace the base's in ``llm``."""
+    """The projectors (and the ``[SEG]`` decoder copy, as ``head.*``), and the LLM's LoRA pairs; the LLM weights it
+    saved in full replace the base's in ``llm``."""
     raw = load_tensors(path)
     if isinstance(raw, dict) and isinstance(raw.get("state_dict"), dict):
         raw = raw["state_dict"]
@@ -296,9 +331,11 @@ def _read_finetune(path: Path, llm: dict[str, Any]) -> tuple[dict[str, Any], dic
     lora: dict[tuple[str, str], Any] = {}
     unexpected = []
     for key, tensor in raw.items():
-        if key.startswith("projector."):
+        if key.startswith(("projector.", "projector_text2vision.")):
             projector[key] = tensor
-        elif key.startswith(SEGMENTATION_ONLY):
+        elif key.startswith(SEG_DECODER):
+            projector["head." + key.removeprefix(HEAD_PREFIX)] = tensor
+        elif key.startswith(UNREAD):
             continue
         elif key.startswith("llm."):
             name = key.removeprefix(PEFT_PREFIX) if key.startswith(PEFT_PREFIX) else key.removeprefix("llm.")
@@ -367,11 +404,13 @@ def _read_classes(path: Path):
 
 def official_key(name: str, finetune: str) -> str:
     """This module's name → where the checkpoint keeps it (for error messages)."""
+    if name.startswith(tuple("head." + p.removeprefix(HEAD_PREFIX) for p in SEG_DECODER)):
+        return f"{finetune}: {HEAD_PREFIX}{name.removeprefix('head.')}"
     if name.startswith("head."):
         return f"{HEAD_FILE}: panoptic_head.{name.removeprefix('head.')}"
     if name.startswith("trunk."):
         return f"ConvNeXt trunk: {name.removeprefix('trunk.')}"
-    if name.startswith("projector."):
+    if name.startswith(("projector.", "projector_text2vision.")):
         return f"{finetune}: {name}"
     return f"{LLM_FOLDER} (as Llama): {name.removeprefix('llm.')}"
 
@@ -395,3 +434,14 @@ def masks_to_input(masks, size: int):
     dy, dx = (side - h) // 2, (side - w) // 2
     square[:, dy : dy + h, dx : dx + w] = masks
     return F.interpolate(square[None].float(), size=(size, size), mode="nearest")[0]
+
+
+def masks_to_image(logits, size: tuple[int, int]):
+    """``[SEG]`` mask logits (N, h, w) on the padded square → binary masks (N, H, W) of the original W × H image,
+    as upstream's RefCOCO tool does: bilinear resize to the padded square's side, the centring padding cut off
+    (``(side - H) // 2`` rows above, ``(side - W) // 2`` columns left), sigmoid > 0.5."""
+    width, height = size
+    side = max(width, height)
+    square = F.interpolate(logits[None].float(), size=(side, side), mode="bilinear", align_corners=False)[0]
+    dy, dx = (side - height) // 2, (side - width) // 2
+    return square[:, dy : dy + height, dx : dx + width].sigmoid() > 0.5

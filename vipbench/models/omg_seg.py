@@ -306,9 +306,14 @@ class Memories:
 
 
 class OMGSegHead(nn.Module):
-    """``Mask2FormerVideoSemSamHead`` at inference: panoptic queries for an image, and visual-prompt queries."""
+    """``Mask2FormerVideoSemSamHead`` at inference: panoptic queries for an image, visual-prompt queries, and the
+    masks of ``[SEG]`` queries (``forward_llm_seg``).
 
-    def __init__(self, g: HeadGeometry, class_embed_shape: tuple[int, int, int]):
+    ``llm_decoder``: the checkpoint trained a copy of the decoder and mask embedding for ``[SEG]`` queries
+    (``transformer_decoder_llm``, ``mask_embed_llm``: upstream's ``require_omg_decoder``, its referring-segmentation
+    fine-tune); without it ``[SEG]`` queries go through the panoptic decoder, as upstream's do."""
+
+    def __init__(self, g: HeadGeometry, class_embed_shape: tuple[int, int, int], llm_decoder: bool = False):
         super().__init__()
         self.g = g
         c = g.channels
@@ -328,6 +333,9 @@ class OMGSegHead(nn.Module):
         # (dim, classes + background, prototypes), filled from the class-embedding file; not in the checkpoint.
         self.register_buffer("cls_embed", torch.zeros(dim, classes + 1, prototypes), persistent=False)
         self.register_buffer("logit_scale", torch.tensor(4.6052, dtype=torch.float32), persistent=False)
+        if llm_decoder:
+            self.transformer_decoder_llm = TransformerDecoder(g)
+            self.mask_embed_llm = _mlp(c, c)
 
     def set_class_embeddings(self, embeddings) -> None:
         """(classes, prototypes, dim), unit norm: upstream appends a zero background row and keeps (dim, K+1, P)."""
@@ -347,9 +355,17 @@ class OMGSegHead(nn.Module):
             shapes.append((h, w))
         return Memories(mask_features, inputs, positions, shapes)
 
-    def _mask_logits(self, query, mask_features):
-        out = self.transformer_decoder.post_norm(query)
-        return out, torch.einsum("bqc,bchw->bqhw", self.mask_embed(out), mask_features)
+    def _mask_logits(self, query, mask_features, llm: bool = False):
+        """(post-normed queries, mask logits); ``llm``: with the ``[SEG]`` decoder's norm and mask embedding, when
+        the checkpoint has them."""
+        decoder, embed = self._seg_modules() if llm else (self.transformer_decoder, self.mask_embed)
+        out = decoder.post_norm(query)
+        return out, torch.einsum("bqc,bchw->bqhw", embed(out), mask_features)
+
+    def _seg_modules(self) -> tuple[TransformerDecoder, nn.Module]:
+        if hasattr(self, "transformer_decoder_llm"):
+            return self.transformer_decoder_llm, self.mask_embed_llm
+        return self.transformer_decoder, self.mask_embed
 
     def _attention_mask(self, logits, size: tuple[int, int]):
         """Masked attention from mask logits: attend where the (resized) mask is positive; (B · heads, Q, h · w)."""
@@ -359,16 +375,17 @@ class OMGSegHead(nn.Module):
     def _per_head(self, mask):
         return mask.unsqueeze(1).repeat(1, self.g.decoder_heads, 1, 1).flatten(0, 1)
 
-    def _decode(self, memories: Memories, query, query_pos, mask, next_mask):
+    def _decode(self, memories: Memories, query, query_pos, mask, next_mask, decoder=None):
         """The decoder layers over the levels in turn; ``next_mask(query, level)`` gives the next layer's mask."""
-        for i, layer in enumerate(self.transformer_decoder.layers):
+        layers = (decoder or self.transformer_decoder).layers
+        for i, layer in enumerate(layers):
             level = i % self.g.levels
             mask = mask.clone()
             mask[mask.all(-1)] = False  # a query whose mask is empty attends everywhere
             b = query.shape[0]
             key_pos = memories.positions[level][None].expand(b, -1, -1)
             query = layer(query, memories.inputs[level], query_pos, key_pos, mask)
-            if i + 1 < len(self.transformer_decoder.layers):
+            if i + 1 < len(layers):
                 mask = next_mask(query, (i + 1) % self.g.levels)
         return query
 
@@ -434,6 +451,25 @@ class OMGSegHead(nn.Module):
 
         query = self._decode(chosen, query, query_pos, next_mask(query, 0), next_mask)
         return torch.cat([query, query_pos], dim=-1)[:, 0]
+
+    # -- [SEG] masks
+
+    def llm_seg(self, memories: Memories, queries, index):
+        """``forward_llm_seg``: the mask logits (N, H/4, W/4) of ``[SEG]`` queries (N, 2C), each the projected
+        hidden state split into content (first C) and position (last C), read against image ``index[n]``; every
+        layer attends where the query's own mask of the previous layer is, as a panoptic query does. The last
+        layer's logits are the mask."""
+        c = self.g.channels
+        query, query_pos = queries[:, None, :c], queries[:, None, c:]
+        chosen = memories.select(index)
+        decoder, _ = self._seg_modules()
+
+        def next_mask(q, level):
+            logits = self._mask_logits(q, chosen.mask_features, llm=True)[1]
+            return self._attention_mask(logits, chosen.shapes[level])
+
+        query = self._decode(chosen, query, query_pos, next_mask(query, 0), next_mask, decoder)
+        return self._mask_logits(query, chosen.mask_features, llm=True)[1][:, 0]
 
 
 def deepest_points(masks):

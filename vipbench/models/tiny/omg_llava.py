@@ -18,7 +18,7 @@ from vipbench.models.tiny import cached_build, save_two_shards, tiny_tokenizer
 from vipbench.resources import cache_dir
 
 #: Bump when the recipe changes, so cached copies are rebuilt.
-VERSION = 1
+VERSION = 2
 TINY_LORA_RANK = 4
 #: Upstream's alpha (the adapter's default); the tiny rank is 4, not 512.
 LORA_ALPHA = 256.0
@@ -51,11 +51,17 @@ def tiny_omg_llava() -> Path:
 
 
 def build_tiny_omg_llava(
-    out: Path, seed: int = 0, trunk_in_head_file: bool = False, peft_base_layer: bool = True
+    out: Path,
+    seed: int = 0,
+    trunk_in_head_file: bool = False,
+    peft_base_layer: bool = True,
+    seg_decoder: bool = False,
 ) -> Path:
     """Write a random OMG-LLaVA to ``out``. ``trunk_in_head_file`` saves the ConvNeXt trunk in
     ``omg_seg_convl.pth`` (``backbone.*``) instead of a separate open_clip file; ``peft_base_layer`` False names
-    the LoRA-wrapped ``output`` as peft before 0.7 did (``output.weight``, not ``output.base_layer.weight``)."""
+    the LoRA-wrapped ``output`` as peft before 0.7 did (``output.weight``, not ``output.base_layer.weight``);
+    ``seg_decoder`` saves the ``[SEG]`` decoder copy of upstream's referring-segmentation fine-tune
+    (``require_omg_decoder``), which the 8-GPU fine-tune lacks."""
     import torch
 
     from vipbench.models import internlm2
@@ -82,7 +88,7 @@ def build_tiny_omg_llava(
     (out / LLM_FOLDER).mkdir(parents=True, exist_ok=True)
     (out / GEOMETRY_FILE).write_text(json.dumps(GEOMETRY, indent=2))
     geometry = Geometry.of(out)
-    model = OMGLLaVAModel(geometry, internlm2.llama_config(config, resized), CLASSES).eval()
+    model = OMGLLaVAModel(geometry, internlm2.llama_config(config, resized), CLASSES, seg_decoder).eval()
     state = {k: v.clone() for k, v in model.state_dict().items()}
 
     heads, kv_heads = config["num_attention_heads"], config["num_key_value_heads"]
@@ -107,19 +113,26 @@ def build_tiny_omg_llava(
             base[key] = torch.randn(vocab, tensor.shape[1]) * 0.02  # the original, smaller vocabulary
         else:
             base[key] = tensor
-    finetune |= {k: v for k, v in state.items() if k.startswith("projector.")}
-    # The [SEG] decoder's projector upstream also saves (the loader skips it).
+    finetune |= {k: v for k, v in state.items() if k.startswith(("projector.", "projector_text2vision."))}
+    # The [SEG] decoder copy (require_omg_decoder) under the visual encoder's name, not in the head file; keys
+    # upstream saves and never reads at inference beside it.
+    seg_copy = ("head.transformer_decoder_llm.", "head.mask_embed_llm.")
     finetune |= {
-        "projector_text2vision.model.0.weight": torch.zeros(8, 32),
-        "projector_text2vision.model.0.bias": torch.zeros(8),
+        "visual_encoder.panoptic_head." + k.removeprefix("head."): v for k, v in state.items() if k.startswith(seg_copy)
     }
+    if seg_decoder:
+        finetune["visual_encoder.panoptic_head.additional_ffn.linear1.weight"] = torch.zeros(4, 4)
     torch.save(finetune, out / FINETUNE_FILE)
 
     save_two_shards(base, out / LLM_FOLDER, fmt="safetensors")
     (out / LLM_FOLDER / "config.json").write_text(json.dumps(config, indent=2))
     tokenizer.save_pretrained(out / LLM_FOLDER)
 
-    head = {"panoptic_head." + k.removeprefix("head."): v for k, v in state.items() if k.startswith("head.")}
+    head = {
+        "panoptic_head." + k.removeprefix("head."): v
+        for k, v in state.items()
+        if k.startswith("head.") and not k.startswith(seg_copy)
+    }
     trunk = {k.removeprefix("trunk."): v for k, v in state.items() if k.startswith("trunk.")}
     clip_heads = {"backbone.norm_pre.weight": torch.ones(64), "backbone.head.1.proj.weight": torch.zeros(4, 4)}
     if trunk_in_head_file:
