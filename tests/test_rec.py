@@ -11,7 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from scripted import use_script
+from scripted import ScriptedAdapter, use_script
 
 from vipbench.cli import main
 from vipbench.errors import VipbenchError
@@ -329,3 +329,48 @@ def test_a_plugin_model_s_box_convention_is_read(data, tmp_path):
     assert px["acc50"] == 40.0 and px["miou"] == 40.0  # item 1's box, in pixels: its two expressions hit
     unit = numbers(json.loads((tmp_path / "unit" / "scores.json").read_text())["units"]["refcoco-rec-val"])
     assert unit["acc50"] == 0.0
+
+
+def test_padded_square_boxes_by_hand_on_a_non_square_image():
+    """LLaVA-1.5's boxes are 0–1 of the image padded to a square (expand2square: centred, offset (side − W) // 2,
+    (side − H) // 2). On a 640 × 427 image the square is 640 px and the image 106 px down: the true box (60, 48,
+    240, 168) px is written [0.094, 0.241, 0.375, 0.428]."""
+    truth = [60 / 640, 48 / 427, 240 / 640, 168 / 427]
+    box = parse_box("[0.094, 0.241, 0.375, 0.428]", "padded_square", (640, 427))
+    assert box == pytest.approx([60.16 / 640, 48.24 / 427, 240 / 640, 167.92 / 427])
+    assert box_iou(truth, box) == pytest.approx(179.84 * 119.68 / (180 * 120), abs=1e-9)  # the inner box
+    # Read as 0–1 of the original image, the same reply misses: y 102.907–182.756 px against 48–168.
+    unit = parse_box("[0.094, 0.241, 0.375, 0.428]", "unit")
+    assert box_iou(truth, unit) == pytest.approx(179.84 * 65.093 / (180 * 120 + 179.84 * 79.849 - 179.84 * 65.093))
+    assert box_iou(truth, unit) < 0.5
+    # A portrait image pads left and right: 300 × 500 → 500 px, the image 100 px right.
+    assert parse_box("[0.3, 0.1, 0.5, 0.9]", "padded_square", (300, 500)) == pytest.approx(
+        [50 / 300, 0.1, 150 / 300, 0.9]
+    )
+    # A square image needs no padding: the same as 0–1.
+    assert parse_box("[0.1, 0.2, 0.5, 0.5]", "padded_square", (400, 400)) == (0.1, 0.2, 0.5, 0.5)
+
+
+class ScriptedLLaVA(ScriptedAdapter):
+    """The scripted model, of the LLaVA family: it gets LLaVA's REC protocol and is read in its convention."""
+
+    family = "llava"
+
+
+def test_the_llava_family_is_asked_its_training_question_and_read_on_the_padded_square(data, tmp_path):
+    if "scripted-llava" not in MODELS:
+        MODELS.register("scripted-llava", ScriptedLLaVA, "scripted, LLaVA family")
+    use_script({"val-r1-0": "[0.094, 0.241, 0.375, 0.428]", "val-r1-1": "It is at [0.094, 0.241, 0.375, 0.428]."})
+    args = ["run", "--model", "scripted-llava", "--tasks", "refcocog-rec-val", "--results", str(tmp_path)]
+    assert main([*args, "--data-dir", f"refcocog={data['refcocog']}", "--run-id", "l"]) == 0
+    predictions = {p["sample_id"]: p for p in lines(tmp_path / "l" / "predictions.jsonl")}
+    assert predictions["val-r1-0"]["prompt"] == (
+        "Please provide the bounding box coordinate of the region this sentence describes: a man riding a horse"
+    )
+    task = json.loads((tmp_path / "l" / "manifest.json").read_text())["tasks"]["refcocog-rec-val"]
+    assert task["follows"].startswith("haotian-liu/LLaVA@c121f04 scripts/v1_5/finetune.sh")
+    grades = {g["sample_id"]: g["values"] for g in lines(tmp_path / "l" / "judgements.jsonl")}
+    assert grades["val-r1-0"]["iou"] == pytest.approx(179.84 * 119.68 / (180 * 120))
+    unit = numbers(json.loads((tmp_path / "l" / "scores.json").read_text())["units"]["refcocog-rec-val"])
+    assert (unit["acc50"], unit["no_box"]) == (40.0, 60.0)
+    assert unit["miou"] == round(100 * 2 * 179.84 * 119.68 / (180 * 120) / 5, 1)

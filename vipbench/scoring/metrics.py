@@ -176,9 +176,10 @@ BOX_IN_TEXT = re.compile(r"\[\s*(-?\d+(?:\.\d+)?),\s*(-?\d+(?:\.\d+)?),\s*(-?\d+
 BoxConvention = Literal["unit", "thousand", "pixel", "padded_square", "decoded", "family"]
 BOX_CONVENTIONS = ("unit", "thousand", "pixel", "padded_square", "decoded")
 
-#: Each model family's REC answer: PerceptionGPT decodes a box from its ``<loc>`` output and OMG-LLaVA a mask from
+#: Each model family's REC answer: LLaVA-1.5 (and ViP-LLaVA, trained on its data) writes 0–1 boxes on the image
+#: padded to a square (README, REC); PerceptionGPT decodes a box from its ``<loc>`` output and OMG-LLaVA a mask from
 #: its ``[SEG]``, read from the prediction's ``output_regions``.
-REC_CONVENTIONS = {"perceptiongpt": "decoded", "omg-llava": "decoded"}
+REC_CONVENTIONS = {"llava": "padded_square", "perceptiongpt": "decoded", "omg-llava": "decoded"}
 
 
 def padded_square(size: Sequence[float]) -> tuple[int, int, int]:
