@@ -33,6 +33,7 @@ LAYOUTS: tuple[Layout, ...] = (
     Layout("pope", "rucaibox", "region_tasks:write_pope_rucaibox", "RUCAIBox's coco_pope_<setting>.json, val2014/"),
     Layout("refcocog", "hf", "region_tasks:write_refcocog", "HF lmms-lab/RefCOCOg: parquet, splits val and test"),
     Layout("refcoco", "hf", "refcoco:write_refcoco", "HF lmms-lab/RefCOCO: parquet, splits val, test, testA, testB"),
+    Layout("refcoco", "hf-rle", "refcoco:write_refcoco_rle", "lmms-lab/RefCOCO's columns, segmentation as COCO RLE"),
     Layout("refcocoplus", "hf", "refcoco:write_refcocoplus", "HF lmms-lab/RefCOCOplus: parquet, val, testA, testB"),
     Layout("vcr", "official", "region_tasks:write_vcr_official", "VCR's vcr1annots/ and vcr1images/"),
     Layout("vcr", "vip-llava", "region_tasks:write_vcr_vip_llava", "ViP-LLaVA's vcr-val.json, vcr1images/"),

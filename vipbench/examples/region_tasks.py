@@ -109,17 +109,20 @@ REFCOCOG_ITEMS = [  # (question_id, [x, y, w, h], references), on COCO-sized 640
 ]
 
 
-def refcoco_features():
-    """The columns of lmms-lab's RefCOCO, RefCOCO+ and RefCOCOg parquet files."""
+def refcoco_features(rle: bool = False):
+    """The columns of lmms-lab's RefCOCO, RefCOCO+ and RefCOCOg parquet files; with ``rle``, segmentation is COCO
+    compressed RLE (a struct of size [H, W] and counts) instead of one flat polygon."""
     import datasets
 
+    polygon = datasets.Sequence(datasets.Value("float32"))
+    coco_rle = {"size": datasets.Sequence(datasets.Value("int64")), "counts": datasets.Value("string")}
     return datasets.Features(
         {
             "question_id": datasets.Value("string"),
             "image": datasets.Image(),
             "question": datasets.Value("string"),
             "answer": datasets.Sequence(datasets.Value("string")),
-            "segmentation": datasets.Sequence(datasets.Value("float32")),
+            "segmentation": coco_rle if rle else polygon,
             "bbox": datasets.Sequence(datasets.Value("float32")),
             "iscrowd": datasets.Value("int64"),
             "file_name": datasets.Value("string"),
@@ -132,15 +135,23 @@ def refcoco_rows() -> dict[str, list]:
 
 
 def add_refcoco_row(
-    rows: dict[str, list], qid: str, name: str, image: bytes, question: str, answers: list[str], box: list[float]
+    rows: dict[str, list],
+    qid: str,
+    name: str,
+    image: bytes,
+    question: str,
+    answers: list[str],
+    box: list[float],
+    segmentation: object = None,
 ) -> None:
-    """One region: its COCO xywh box, and the same box as the one flat polygon lmms-lab's files give."""
+    """One region: its COCO xywh box, and its segmentation: by default the same box as the one flat polygon
+    lmms-lab's files give."""
     x, y, w, h = box
     rows["question_id"].append(qid)
     rows["image"].append({"bytes": image, "path": name})
     rows["question"].append(question)
     rows["answer"].append(answers)
-    rows["segmentation"].append([x, y, x + w, y, x + w, y + h, x, y + h])
+    rows["segmentation"].append([x, y, x + w, y, x + w, y + h, x, y + h] if segmentation is None else segmentation)
     rows["bbox"].append([x, y, w, h])
     rows["iscrowd"].append(0)
     rows["file_name"].append(name)

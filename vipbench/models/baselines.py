@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from vipbench.errors import VipbenchError
-from vipbench.models.base import GenerationSettings, ModelAdapter
+from vipbench.models.base import Generation, GenerationSettings, ModelAdapter, OutputRegion
 from vipbench.types import REGION_MODES, Request
 
 #: The sample metadata key ``blind`` groups answers by; samples without it form one group.
@@ -20,13 +20,25 @@ GROUP_KEY = "question_type"
 
 
 class OracleAdapter(ModelAdapter):
-    """Answers ``sample.references[0]``: the ceiling, which proves a right answer is scored right."""
+    """Answers ``sample.references[0]``: the ceiling, which proves a right answer is scored right. Where the sample's
+    truth is a mask (RES: ``metadata["segmentation"]``), it outputs that mask too, as a segmenting model would."""
 
     region_modes: ClassVar[tuple[str, ...]] = REGION_MODES
     default_batch_size: ClassVar[int] = 256
 
-    def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[str]:
-        return [r.sample.references[0] for r in requests]
+    def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[str | Generation]:
+        return [_oracle_answer(r) for r in requests]
+
+
+def _oracle_answer(request: Request) -> str | Generation:
+    text = request.sample.references[0]
+    if "segmentation" not in request.sample.metadata:
+        return text
+    from vipbench.scoring.masks import sample_truth, tight_box
+
+    truth = sample_truth(request.sample.metadata, f"oracle: sample {request.sample.id}")
+    mask = {"size": list(truth["size"]), "counts": truth["counts"].decode()}
+    return Generation(text, regions=[OutputRegion(box=tight_box(truth), mask=mask)])
 
 
 class BlindAdapter(ModelAdapter):
