@@ -327,6 +327,7 @@
     return el("div", {class: "legend answer-legend"}, [
       el("span", {class: "legend-item"}, [el("span", {class: "answer-swatch truth" + fill}), "truth"]),
       el("span", {class: "legend-item"}, [el("span", {class: "answer-swatch prediction" + fill}), "prediction"]),
+      fill && answer.found ? el("span", {class: "legend-item"}, [el("span", {class: "answer-swatch both fill"}), "both"]) : null,
     ]);
   }
 

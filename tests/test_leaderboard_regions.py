@@ -19,8 +19,10 @@ from scripted import use_script
 
 from vipbench import cli, rle
 from vipbench.examples.refcoco import write_refcoco
-from vipbench.leaderboard import build_site
+from vipbench.leaderboard import build_site, load_run
 from vipbench.leaderboard.regions_out import PREDICTION_COLOUR, TRUTH_COLOUR, segmentation_mask
+from vipbench.leaderboard.summary import summarize
+from vipbench.leaderboard.tables import TaskInfo, _split_tables
 from vipbench.records import (
     Judgement,
     Manifest,
@@ -33,7 +35,7 @@ from vipbench.records import (
 )
 from vipbench.scoring.aggregate import Stat
 from vipbench.scoring.record import RunScores, SampleGrades, ScoredBy, UnitScores
-from vipbench.store import append_jsonl, write_json
+from vipbench.store import RunStore, append_jsonl, write_json
 
 # The example RefCOCO: 400 × 400 images; item 1's true box is [40, 80, 200, 200] in pixels (0.1, 0.2, 0.5, 0.5).
 VAL = {
@@ -303,6 +305,31 @@ def test_a_res_sample_shows_both_masks_tinted_and_the_iou(site):
         assert not any(p[0] > GREY[0] + 30 for p in shown.getdata())
 
 
+def test_a_res_table_per_dataset_has_the_ciou_of_each_split(site):
+    """The same table of splits for RES (cIoU, gIoU beneath), whichever RES tasks are installed."""
+    results, _ = site
+    entry = summarize(load_run(RunStore(results / "res")), "res", [])
+    val = entry.scores.units["refcoco-res-val"]
+    testa = val.model_copy(
+        update={
+            "unit": "refcoco-res-testa",
+            "task": "refcoco-res-testa",
+            "total": Stat(mean=30.0, std=0.0, runs=[30.0], n=2),
+        }
+    )
+    tasks = {"refcoco-res-val": "val", "refcoco-res-testa": "testA"}
+    info = TaskInfo(group=dict.fromkeys(tasks, "refcoco-res"), split=tasks)
+    table = _split_tables({"refcoco-res-val": [(entry, val)], "refcoco-res-testa": [(entry, testa)]}, info)[
+        "refcoco-res"
+    ]
+    assert (table["headline"], table["second"]) == ("cIoU", "gIoU")
+    assert [c["label"] for c in table["columns"]] == ["val", "testA"]
+    (row,) = table["rows"]
+    assert {t: c["mean"] for t, c in row["cells"].items()} == {"refcoco-res-val": 24.0, "refcoco-res-testa": 30.0}
+    assert row["second"]["refcoco-res-val"]["mean"] == 16.7
+    assert _split_tables({"refcoco-res-val": [(entry, val)]}, info) == {}  # one split: its own table says it all
+
+
 def test_true_segmentations_are_read_as_polygons_and_rle():
     polygon, _ = _res_masks()["res-1"]
     mask = segmentation_mask(polygon, 200, 100)
@@ -313,6 +340,7 @@ def test_true_segmentations_are_read_as_polygons_and_rle():
     assert nested[50, 40] and nested[50, 170] and not nested[50, 120]
     uncompressed = {"size": [2, 3], "counts": [1, 2, 3]}  # column-major: 0, then 1 1, then 0 0 0
     assert segmentation_mask(uncompressed, 3, 2).tolist() == [[False, True, False], [True, False, False]]
+    assert np.array_equal(segmentation_mask(json.dumps([ring, polygon]), 200, 100), rle.decode(ring) | mask)
 
 
 def test_the_colours_are_the_legends(site):

@@ -8,6 +8,7 @@ browser shows the IoU beside the answer, from the grade scores.json used, and sa
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -178,14 +179,18 @@ def _dashed_rectangle(draw: ImageDraw.ImageDraw, box: tuple[float, float, float,
 
 
 def _draw_masks(image: Image.Image, truth: np.ndarray, predicted: np.ndarray | None) -> Image.Image:
+    """Each mask a translucent fill with an opaque edge inside it (where the two overlap, the fills mix)."""
     import numpy as np
-    from PIL import Image
+    from PIL import Image, ImageChops, ImageFilter
 
     base = image.convert("RGBA")
+    edge = 2 * max(1, round(max(base.size) / 300)) + 1
     for mask, colour in ((truth, TRUTH_COLOUR), (predicted, PREDICTION_COLOUR)):
         if mask is None or not mask.any():
             continue
-        alpha = Image.fromarray(mask.astype(np.uint8) * MASK_ALPHA, mode="L").resize(base.size, Image.NEAREST)
+        shown = Image.fromarray(mask.astype(np.uint8) * 255, mode="L").resize(base.size, Image.NEAREST)
+        inner = ImageChops.subtract(shown, shown.filter(ImageFilter.MinFilter(edge)))
+        alpha = ImageChops.lighter(shown.point(lambda v: MASK_ALPHA if v else 0), inner)
         fill = Image.new("RGBA", base.size, (*colour, 0))
         fill.putalpha(alpha)
         base = Image.alpha_composite(base, fill)
@@ -215,21 +220,33 @@ def _rle_mask(rle: dict[str, Any]) -> np.ndarray:
 
 
 def segmentation_mask(segmentation: Any, width: int, height: int) -> np.ndarray:
-    """A sample's true segmentation (COCO polygons: one flat list as lmms-lab's parquet holds it, or a list of
-    them; or RLE) → a boolean height × width mask. Polygons are filled with PIL, for display only: pycocotools'
-    rasteriser, which scores, may differ by a pixel along the edge."""
+    """A sample's true segmentation in the forms RES grading reads (``vipbench.scoring.masks``: one flat polygon as
+    lmms-lab's parquet holds it, a list of polygons, RLE compressed or not, a list of RLEs, or any as JSON text) → a
+    boolean height × width mask, the union of its parts. Decoded here, without pycocotools, so that a rebuild loads
+    no grading code; polygons are filled with PIL, for display only (pycocotools' rasteriser, which scores, may
+    differ by a pixel along an edge)."""
     import numpy as np
     from PIL import Image, ImageDraw
 
+    if isinstance(segmentation, str):
+        segmentation = json.loads(segmentation)
     if isinstance(segmentation, dict):
         return _rle_mask(segmentation)
-    if not isinstance(segmentation, Sequence) or isinstance(segmentation, str):
+    if not isinstance(segmentation, Sequence) or not segmentation:
         raise ValueError("a segmentation is neither polygons nor RLE")
-    polygons = [segmentation] if segmentation and not isinstance(segmentation[0], Sequence) else segmentation
+    if all(isinstance(v, (int, float)) for v in segmentation):
+        segmentation = [segmentation]
     canvas = Image.new("L", (width, height), 0)
     draw = ImageDraw.Draw(canvas)
-    for polygon in polygons:
-        points = [float(v) for v in polygon]
+    masks = []
+    for part in segmentation:
+        if isinstance(part, dict):
+            masks.append(_rle_mask(part))
+            continue
+        points = [float(v) for v in part]
         if len(points) >= 6:
             draw.polygon(list(zip(points[0::2], points[1::2])), fill=1)
-    return np.asarray(canvas, dtype=bool)
+    mask = np.asarray(canvas, dtype=bool)
+    for other in masks:
+        mask = mask | other if other.shape == mask.shape else mask
+    return mask
