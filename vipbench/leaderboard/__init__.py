@@ -13,6 +13,7 @@ One module per job:
 - ``summary``: what the site keeps of a run once its samples are written (no sample in it);
 - ``tables``: the overview tables, from those summaries; ``views``: how a number and a grader look in them;
 - ``samples``: the sample browser's per-unit data files; ``images``: the downsized pictures;
+- ``regions_out``: a REC or RES sample's truth and answered box or mask, drawn into its picture, and its IoU line;
 - ``escaping``: JSON that untrusted text cannot break out of; ``page``: index.html;
 - ``files``: writing into the site folder (its folders and names are ``vipbench.site_layout``'s, which
   ``vipbench runs`` reads too);
