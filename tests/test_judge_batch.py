@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from judge_server import JudgeServer
+from judge_server import JudgeServer, SilentServer
 from test_judge import ANSWERS, FAST, make_run, scores
 
 from vipbench.cli import main
@@ -198,6 +198,24 @@ def test_an_endpoint_without_the_batch_api_is_one_clear_error(tmp_path, vip_benc
         assert main(args) == 2
         assert f"the endpoint {chat_only} has no Batch API (404)" in capsys.readouterr().err
         assert main(args[:-1]) == 0  # graded live
+
+
+def test_a_silent_batch_endpoint_fails_in_one_deadline(tmp_path, vip_bench_dir, capsys):
+    """The Batch API's first request gets the live judge's deadline and no retry: one line, one deadline (it
+    took 90 s with three tries of openai's default)."""
+    make_run(tmp_path, vip_bench_dir, ANSWERS)
+    with SilentServer() as silent:
+        started = time.monotonic()
+        args = ["judge", "r", "--results", str(tmp_path), "--base-url", silent.url, "--batch", "--timeout", "2"]
+        assert main(args) == 2
+        elapsed = time.monotonic() - started
+        assert silent.connections == 1
+    assert elapsed < 6, elapsed
+    assert [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")] == [
+        f"error: the Batch API at {silent.url} accepted the connection but sent nothing in 2 s; if it is still "
+        "loading its model, or answers this slowly, raise --timeout"
+    ]
+    assert (tmp_path / "r" / "judge-batch.json").exists()  # the prepared batch waits for the next try
 
 
 def test_wait_without_batch_is_one_clear_error(tmp_path, vip_bench_dir, capsys):

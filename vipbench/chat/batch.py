@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from vipbench.chat.cache import Reply, ReplyCache
-from vipbench.chat.client import api_key, describe_error
+from vipbench.chat.client import DEFAULT_TIMEOUT, api_key, deadline, describe_error, unreachable
 from vipbench.errors import VipbenchError
 from vipbench.records import Usage
 from vipbench.store import now, write_atomic
@@ -81,19 +81,29 @@ class BatchJob:
     """One run's batch: ``<run>/judge-batch.json`` (its state) and ``<run>/judge-batch.jsonl`` (its requests).
     An ended batch's state is kept as ``judge-batch-<id>.json``."""
 
-    def __init__(self, folder: Path, base_url: str | None, timeout: float = 60.0):
+    def __init__(self, folder: Path, base_url: str | None, timeout: float = DEFAULT_TIMEOUT):
         self.folder, self.base_url, self.timeout = folder, base_url, timeout
         self.state_path, self.input_path = folder / "judge-batch.json", folder / "judge-batch.jsonl"
         self._client = None
+        self._reached = False
 
     @property
     def client(self):
-        if self._client is None:
+        """openai's client, with the live judge's deadline. Until the endpoint has answered once it is asked once
+        (a silent or unreachable endpoint fails in one deadline, not one per retry); after, with retries."""
+        retries = 2 if self._reached else 0
+        if self._client is None or self._client.max_retries != retries:
             from openai import OpenAI
 
             key = api_key("judge", self.base_url)
-            self._client = OpenAI(api_key=key, base_url=self.base_url, timeout=self.timeout, max_retries=2)
+            self._client = OpenAI(
+                api_key=key, base_url=self.base_url, timeout=deadline(self.timeout), max_retries=retries
+            )
         return self._client
+
+    @property
+    def endpoint(self) -> str:
+        return self.base_url or "https://api.openai.com/v1"
 
     def state(self) -> BatchState | None:
         if not self.state_path.exists():
@@ -123,6 +133,8 @@ class BatchJob:
 
     def advance(self, state: BatchState) -> BatchState:
         """One step further, whatever the last process got to: upload, create, or look at the batch."""
+        import openai
+
         try:
             if state.input_file_id is None:
                 data = self.input_path.read_bytes()
@@ -135,15 +147,18 @@ class BatchJob:
             else:
                 batch = self.client.batches.retrieve(state.batch_id)
         except Exception as exc:  # noqa: BLE001 - an API error at any step is the user's to see, in one line
+            if not self._reached and isinstance(exc, openai.APIConnectionError):  # timeouts included
+                raise unreachable(f"the Batch API at {self.endpoint}", exc, self.timeout) from None
             if getattr(exc, "status_code", None) == 404 and state.batch_id is None:
                 raise VipbenchError(
                     f"the endpoint {self.base_url} has no Batch API (404); a local server (vLLM, SGLang, Ollama) "
                     "grades live: leave out --batch"
                 ) from None
             raise VipbenchError(
-                f"the Batch API at {self.base_url or 'api.openai.com'} failed a step ({describe_error(exc)}); "
+                f"the Batch API at {self.endpoint} failed a step ({describe_error(exc)}); "
                 "nothing is lost: run the command again"
             ) from None
+        self._reached = True
         counts = batch.request_counts.model_dump() if batch.request_counts else {}
         update = {
             "batch_id": batch.id,

@@ -139,11 +139,12 @@ class ChatClient:
 
     def _openai(self):
         if self._client is None:
-            from openai import AsyncOpenAI, Timeout
+            from openai import AsyncOpenAI
 
             key = api_key(self.who, self.base_url)
-            deadline = Timeout(self.timeout, connect=min(self.timeout, CONNECT_SECONDS))
-            self._client = AsyncOpenAI(api_key=key, base_url=self.base_url, timeout=deadline, max_retries=0)
+            self._client = AsyncOpenAI(
+                api_key=key, base_url=self.base_url, timeout=deadline(self.timeout), max_retries=0
+            )
         return self._client
 
     async def complete(
@@ -189,19 +190,7 @@ class ChatClient:
         return _retryable(exc) and not (unreachable and not self._reached)
 
     def _unreachable(self, exc: BaseException) -> EndpointError:
-        """The one line for an endpoint that never answered: refused, unresolved, TLS, or silent."""
-        import openai
-
-        where = f"the {self.who} endpoint {self.endpoint}"
-        if not isinstance(exc, openai.APITimeoutError):
-            return EndpointError(f"cannot reach {where}: {root_cause(exc)}")
-        if _connect_timeout(exc):
-            seconds = min(self.timeout, CONNECT_SECONDS)
-            return EndpointError(f"cannot reach {where}: no answer to the connection in {seconds:g} s")
-        return EndpointError(
-            f"{where} accepted the connection but sent nothing in {self.timeout:g} s; if it is still loading its "
-            f"model, or answers this slowly, raise {self.timeout_flag}"
-        )
+        return unreachable(f"the {self.who} endpoint {self.endpoint}", exc, self.timeout, self.timeout_flag)
 
     def _stop(self, error: EndpointError) -> EndpointError:
         """The endpoint is of no use to any call: the first such error is what every later call raises."""
@@ -322,6 +311,30 @@ def api_key(who: str, base_url: str | None) -> str:
 
 def _count(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+def deadline(timeout: float):
+    """openai's timeout for one request: ``timeout`` seconds for the first byte (and between two), at most
+    ``CONNECT_SECONDS`` of them to connect."""
+    from openai import Timeout
+
+    return Timeout(timeout, connect=min(timeout, CONNECT_SECONDS))
+
+
+def unreachable(where: str, exc: BaseException, timeout: float, timeout_flag: str = "--timeout") -> EndpointError:
+    """The one line for an endpoint that never answered: refused, unresolved, TLS, or silent."""
+    import openai
+
+    if not isinstance(exc, openai.APITimeoutError):
+        return EndpointError(f"cannot reach {where}: {root_cause(exc)}")
+    if _connect_timeout(exc):
+        return EndpointError(
+            f"cannot reach {where}: no answer to the connection in {min(timeout, CONNECT_SECONDS):g} s"
+        )
+    return EndpointError(
+        f"{where} accepted the connection but sent nothing in {timeout:g} s; if it is still loading its "
+        f"model, or answers this slowly, raise {timeout_flag}"
+    )
 
 
 def _connect_timeout(exc: BaseException) -> bool:
