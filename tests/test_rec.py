@@ -374,3 +374,39 @@ def test_the_llava_family_is_asked_its_training_question_and_read_on_the_padded_
     unit = numbers(json.loads((tmp_path / "l" / "scores.json").read_text())["units"]["refcocog-rec-val"])
     assert (unit["acc50"], unit["no_box"]) == (40.0, 60.0)
     assert unit["miou"] == round(100 * 2 * 179.84 * 119.68 / (180 * 120) / 5, 1)
+
+
+def test_exported_rec_through_lmms_eval_equals_lmms_evals_rec_functions(data, tmp_path):
+    """``vipbench export-lmms`` covers REC: lmms-eval's evaluator runs the exported task, and on the answers of that
+    run vipbench's Acc@t and mean IoU equal lmms-eval's own refcoco_bbox_rec functions (a model of no family: boxes
+    in lmms-eval's 0–1 convention)."""
+    pytest.importorskip("lmms_eval.evaluator", reason="needs the [lmms] extra: pip install 'vipbench[lmms]'")
+    from test_lmms import evaluate
+
+    from vipbench.lmms.export import export_tasks
+
+    utils = _lmms_rec()
+    record = export_tasks(tmp_path, "refcoco-rec-val", data_dirs={"refcoco": data["refcoco"]})
+    assert record.tasks["vipbench_refcoco_rec_val"].numbers[:1] == ["acc50"]
+    use_script(VAL)
+    result, _ = evaluate(tmp_path, ["vipbench_refcoco_rec_val"], "model=scripted")
+    ours = result["results"]["vipbench_refcoco_rec_val"]
+    samples = {s.id: s for s in INDEX.task("refcoco-rec-val").load_samples(data["refcoco"])}
+    results = []
+    for logged in result["samples"]["vipbench_refcoco_rec_val"]:
+        sample = samples[logged["doc"]["sample_id"]]
+        doc = {"question_id": sample.metadata["question_id"], "answer": "", "bbox": sample.metadata["box"]}
+        results.append(utils.refcoco_bbox_rec_process_result(doc, logged["filtered_resps"])["refcoco_IoU"])
+    assert sorted(logged["filtered_resps"][0] for logged in result["samples"]["vipbench_refcoco_rec_val"]) == sorted(
+        VAL.values()
+    )
+    lmms = {
+        "acc10": utils.refcoco_bbox_rec_acc01(results),
+        "acc30": utils.refcoco_bbox_rec_acc03(results),
+        "acc50": utils.refcoco_bbox_rec_acc05(results),
+        "acc70": utils.refcoco_bbox_rec_acc07(results),
+        "acc90": utils.refcoco_bbox_rec_acc09(results),
+        "miou": utils.refcoco_bbox_rec_iou(results),
+    }
+    assert {k: ours[f"{k},none"] for k in lmms} == {k: round(100 * v, 1) for k, v in lmms.items()}
+    assert ours["acc50,none"] == 40.0 and ours["no_box,none"] == 20.0
