@@ -10,48 +10,25 @@ vipbench's own wording (``--judge-prompt vipbench``) is a labelled deviation.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from vipbench.errors import VipbenchError
+from vipbench.upstream_files import PinnedFile, fetch, local_copy, matches, sha256_of
 
-DEFAULT_BASE_URL = "https://raw.githubusercontent.com"
-#: Seconds a download may take to start answering: offline is known fast, and the file is small.
-TIMEOUT = 10.0
+__all__ = ["PINNED", "UpstreamFile", "kind_of", "local_copy", "matches", "official_file", "pinned", "sha256_of"]
 
 Kind = Literal["evaluator", "rules", "jinja"]
 
 
 @dataclass(frozen=True)
-class UpstreamFile:
-    """One upstream file at a pinned commit, and what it is to a judge."""
+class UpstreamFile(PinnedFile):
+    """One upstream judge file at a pinned commit (``vipbench.upstream_files``), and what it is to a judge."""
 
-    repo: str
-    commit: str
-    path: str
-    sha256: str
     kind: Kind
     """``evaluator``: a grader script whose ``prompt`` string is the judge's prompt (ViP-Bench); ``rules``:
     LLaVA's ``rule.json``, a rule per category (LLaVA-Bench)."""
-
-    @property
-    def label(self) -> str:
-        """How results name it: ``owner/repo@commit7:path``."""
-        return f"{self.repo}@{self.commit[:7]}:{self.path}"
-
-    def url(self, base: str | None = None) -> str:
-        base = base or os.environ.get("VIPBENCH_UPSTREAM_URL") or DEFAULT_BASE_URL
-        return f"{base.rstrip('/')}/{self.repo}/{self.commit}/{self.path}"
-
-    def cache_path(self) -> Path:
-        from vipbench.resources import cache_dir
-
-        return cache_dir() / "upstream" / self.repo.replace("/", "+") / self.commit / Path(self.path).name
 
 
 PINNED: dict[str, UpstreamFile] = {
@@ -83,45 +60,10 @@ def kind_of(path: Path) -> Kind:
     return "evaluator" if path.suffix == ".py" else "rules" if path.suffix == ".json" else "jinja"
 
 
-def sha256_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def matches(pin: UpstreamFile, path: Path) -> bool:
-    """Whether a file is byte for byte the pinned one."""
-    return path.is_file() and sha256_of(path.read_bytes()) == pin.sha256
-
-
-def local_copy(pin: UpstreamFile) -> Path | None:
-    """The cached copy, if it is there and intact (a copy that no longer matches is ignored, then replaced)."""
-    path = pin.cache_path()
-    return path if matches(pin, path) else None
-
-
 def official_file(pin: UpstreamFile, download: bool = True) -> Path | None:
     """The pinned file: the cached copy, else downloaded, checked and cached. None when ``download`` is off and
     there is no cached copy; a download that fails or gives other bytes is one error line."""
-    found = local_copy(pin)
-    if found or not download:
-        return found
-    url = pin.url()
-    try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
-            data = response.read()
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise VipbenchError(_missing(pin, url, f"could not download it ({reason})")) from None
-    got = sha256_of(data)
-    if got != pin.sha256:
-        raise VipbenchError(
-            _missing(pin, url, f"the download's sha256 is {got[:12]}…, not the pinned {pin.sha256[:12]}…")
-        )
-    path = pin.cache_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-    return path
+    return fetch(pin, lambda url, why: _missing(pin, url, why), download)
 
 
 def _missing(pin: UpstreamFile, url: str, why: str) -> str:
