@@ -18,6 +18,13 @@ region_cap_mask_omg_seg_llava.py``, ``configs/finetune/omg_llava_7b_finetune_8gp
   (``postprocess="auto"``) only RefCOCOg's answers are cleaned: on other tasks the cleaning would eat the ":" of
   "10:30" or an OCR'd label; ``region_caption`` cleans every answer, ``none`` none.
 
+Referring segmentation as upstream's RefCOCO tool (``tools/refcoco_omg_seg_llava.py``) does it: "Please segment
+{expression} in this image." (the RES tasks' ``protocols: omg-llava`` block), greedy, 100 new tokens; each
+``[SEG]`` of the answer is decoded into a mask of the original image (``omg_llava_modeling``: the hidden state,
+``projector_text2vision``, OMG-Seg's decoder, un-padding, sigmoid > 0.5) and returned as an output region (its RLE
+and tight box), in the answer's order; the tool scores the first. It has no REC evaluation: for REC the first
+mask's tight box is the answer (vipbench's choice).
+
 Choices of vipbench's: a box is read as its filled rectangle, through the same mask path (``box``); a point
 (``point``) goes through ``forward_point_sam``, in the padded 1024 × 1024 image's pixels as upstream's
 point data are; every region of a question is written "region{k} <mark>". Upstream runs its LLM 4-bit (NF4)
@@ -32,8 +39,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from vipbench import rle
 from vipbench.errors import MissingExtraError, VipbenchError
-from vipbench.models.base import Generation, GenerationSettings
+from vipbench.models.base import Generation, GenerationSettings, OutputRegion
 from vipbench.models.checkpoints import checkpoint_folder, describe_checkpoint, hub_file
 from vipbench.models.native import IMAGE_PLACEHOLDER_ID, EmbeddingsAdapter, numbered_regions, square, to_tensor
 from vipbench.prompting import request_image
@@ -99,6 +107,7 @@ class OMGLLaVAAdapter(EmbeddingsAdapter):
         self.tokenizer.add(list(modeling.ADDED_TOKENS))
         self.tokenizer.add([modeling.MARK])
         self.mark_id = self.tokenizer.token_id(modeling.MARK)
+        self.seg_id = self.tokenizer.token_id(modeling.ADDED_TOKENS[0])
         self.stop_id = self.tokenizer.token_id(STOP)
         # The LLM is built in its dtype (RoPE's frequencies stay float32), the visual side in float32.
         with building(self.dtype):
@@ -150,13 +159,18 @@ class OMGLLaVAAdapter(EmbeddingsAdapter):
             "image_tokens": f"{self.geometry.grid**2} pixel-shuffled features + separator + the valid object queries",
             "regions": "region{k} <mark>; mask/box → padded to square, nearest resize, forward_region_sam; "
             "point → forward_point_sam",
+            "segmentation": "each [SEG] of the answer (not its last token): the last layer's hidden state → "
+            f"projector_text2vision → {self.layout['seg_decoder']} → stride-4 logits, bilinear to the original's "
+            "padded square, un-padded, sigmoid > 0.5 → output region (mask RLE, its tight box)",
             "postprocess": self.postprocess
             + (" (the region-caption tool's cleaning on refcocog tasks only)" if self.postprocess == "auto" else ""),
         }
 
     def cleans(self, task: str) -> bool:
-        """Whether ``task``'s answers get the region-caption tool's cleaning, which is RefCOCOg's protocol."""
-        return self.postprocess == "region_caption" or (self.postprocess == "auto" and task.startswith("refcocog"))
+        """Whether ``task``'s answers get the region-caption tool's cleaning, which is RefCOCOg captioning's
+        protocol (not its REC or RES tasks)."""
+        caption = task.startswith("refcocog") and not task.startswith(("refcocog-rec", "refcocog-res"))
+        return self.postprocess == "region_caption" or (self.postprocess == "auto" and caption)
 
     def chat_template(self) -> str:
         return TEMPLATE
@@ -210,6 +224,10 @@ class OMGLLaVAAdapter(EmbeddingsAdapter):
     def embed(self, request: Request):
         """The input embeddings of one request: its tokens, the image's tokens where ``<image>`` is, each
         region's query token where its ``<mark>`` is."""
+        return self.inputs(request)[0]
+
+    def inputs(self, request: Request):
+        """(the input embeddings, the image's visual-encoder outputs), which a ``[SEG]`` mask is decoded against."""
         import torch
 
         model = self.model
@@ -231,7 +249,7 @@ class OMGLLaVAAdapter(EmbeddingsAdapter):
             else:
                 text[marks] = model.region_tokens(encoded, self.masks(request).to(self.device), index)
         at = int((ids == IMAGE_PLACEHOLDER_ID).nonzero()[0, 0])
-        return torch.cat([text[:at], image, text[at + 1 :]]).to(self.dtype)
+        return torch.cat([text[:at], image, text[at + 1 :]]).to(self.dtype), encoded
 
     def generate(self, requests: Sequence[Request], settings: GenerationSettings) -> list[Generation]:
         import torch
@@ -246,5 +264,60 @@ class OMGLLaVAAdapter(EmbeddingsAdapter):
             text = self.tokenizer.decode(row).strip()
             if self.cleans(request.task):
                 text = clean_caption(text)
-            answers.append(Generation(text, self.prompt(request), ids_hash(self.input_ids(request))))
+            regions = self.seg_regions(request, row)
+            answers.append(Generation(text, self.prompt(request), ids_hash(self.input_ids(request)), regions=regions))
         return answers
+
+    def answer_tokens(self, row: Sequence[int]) -> list[int]:
+        """A generated row up to its first stop token (kept), without the padding after it."""
+        stops = {self.tokenizer.eos_token_id, self.stop_id}
+        end = next((i + 1 for i, t in enumerate(row) if t in stops), len(row))
+        return list(row[:end])
+
+    def seg_regions(self, request: Request, row: Sequence[int]) -> list[OutputRegion]:
+        """One mask per ``[SEG]`` of the answer, in order. As upstream's tool, a ``[SEG]`` that is the answer's
+        last token (cut by the token limit) has no hidden state and no mask."""
+        tokens = self.answer_tokens(row)
+        positions = [i for i, t in enumerate(tokens[:-1]) if t == self.seg_id]
+        if not positions:
+            return []
+        masks = self.decode_masks(request, tokens[: positions[-1] + 1], positions)
+        return [OutputRegion(box=tight_box(m), mask=rle.encode(m)) for m in masks]
+
+    def decode_masks(self, request: Request, tokens: Sequence[int], positions: Sequence[int]):
+        """Binary masks (N, H, W) of the original image for the ``[SEG]`` tokens at ``positions`` of the answer
+        ``tokens``: the language model's last hidden state at each (one pass over the prompt and the answer, the
+        states generation computed, up to rounding), ``projector_text2vision`` and OMG-Seg's ``[SEG]`` decoder
+        against the image, the logits back on the original image (``masks_to_image``)."""
+        import torch
+
+        from vipbench.imaging import image_size
+        from vipbench.models.omg_llava_modeling import masks_to_image
+
+        with torch.inference_mode():
+            seg, encoded = self.seg_hidden_states(request, tokens, positions)
+            index = torch.zeros(len(positions), dtype=torch.long, device=self.device)
+            logits = self.model.seg_logits(encoded.memories, seg, index)
+            return masks_to_image(logits, image_size(request.image_path)).cpu().numpy()
+
+    def seg_hidden_states(self, request: Request, tokens: Sequence[int], positions: Sequence[int]):
+        """(the last layer's hidden states (N, hidden) at answer ``positions``, the image's encoder outputs): the
+        state at the ``[SEG]`` token itself, as upstream's tool reads generation's, not the one that predicted it."""
+        import torch
+
+        embeds, encoded = self.inputs(request)
+        ids = torch.tensor(list(tokens), device=self.device)
+        answer = self.model.llm.get_input_embeddings()(ids).to(embeds.dtype)
+        hidden = self.model.llm.model(inputs_embeds=torch.cat([embeds, answer])[None]).last_hidden_state[0]
+        return hidden[[len(embeds) + p for p in positions]], encoded
+
+
+def tight_box(mask) -> tuple[float, float, float, float] | None:
+    """A binary mask's tight box in pixel edges, ``(x1, y1, x2, y2)`` with x2, y2 one past the last pixel (COCO's
+    box of a mask); None when the mask is empty."""
+    import numpy as np
+
+    ys, xs = np.nonzero(mask)
+    if not len(xs):
+        return None
+    return (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
