@@ -212,3 +212,26 @@ def sample_file(path: Path) -> dict:
     match = re.fullmatch(r"vipbenchSamples\((.*?),(.*)\);\n", path.read_text(encoding="utf-8"), re.S)
     assert match
     return json.loads(match.group(2))
+
+
+def test_the_repair_of_a_judged_run_asks_the_endpoint_it_was_judged_at(tmp_path, vip_bench_dir):
+    """scores.json truncated past reading as JSON, on a manifest that does not say where it was judged: the last
+    grade in judgements.jsonl does, so the command the warning names judges it again there, asking nothing."""
+    from judge_server import JudgeServer
+    from test_judge import ANSWERS, judge, make_run
+
+    run_dir = make_run(tmp_path, vip_bench_dir, ANSWERS)
+    with JudgeServer() as server:
+        assert judge(server, tmp_path, "--runs", "1") == 0
+        asked = server.requests
+        truncate(run_dir / "scores.json", keep=10)
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        manifest["judges"] = {}
+        (run_dir / "manifest.json").write_text(json.dumps(manifest))
+        proc = vipbench("runs", "--results", str(tmp_path))
+        (line,) = proc.stderr.strip().splitlines()
+        repair = f"vipbench judge r --results {tmp_path} --base-url {server.url} --runs 1"
+        assert line.endswith(f"; {repair} rewrites it from the run's grades"), line
+        assert main(shlex.split(repair)[1:]) == 0
+        assert server.requests == asked  # every grade from judgements.jsonl
+    assert json.loads((run_dir / "scores.json").read_text())["units"]

@@ -360,7 +360,8 @@ def test_a_broken_scores_json_names_the_judge_it_recorded_in_the_command_that_re
     tmp_path, vip_bench_dir, server
 ):
     """``vipbench judge`` leaves manifest.json alone; the command that rewrites a broken scores.json takes the judge
-    and endpoint from the units of that scores.json (while it reads as JSON), else from an old manifest's judges."""
+    endpoint and runs from the units of that scores.json (while it reads as JSON), else from an old manifest's
+    judges, else from the last judge grades in judgements.jsonl."""
     from vipbench.results import BrokenRun, read_manifest, read_scores
     from vipbench.store import RunStore
 
@@ -377,9 +378,10 @@ def test_a_broken_scores_json_names_the_judge_it_recorded_in_the_command_that_re
     data = json.loads((run_dir / "scores.json").read_text())
     del data["run_id"]  # still JSON, no longer a scores file
     (run_dir / "scores.json").write_text(json.dumps(data))
-    assert repair() == f"{plain} --judge other-judge --base-url {server.url} rewrites it from the run's grades"
-    (run_dir / "scores.json").write_text('{"units": {')  # cut short: nothing to read the judge from
-    assert repair() == f"{plain} rewrites it from the run's grades"
+    recorded = f"{plain} --judge other-judge --base-url {server.url} --runs 1"
+    assert repair() == f"{recorded} rewrites it from the run's grades"
+    (run_dir / "scores.json").write_text('{"units": {')  # cut short: the last grades in judgements.jsonl say it
+    assert repair() == f"{recorded} rewrites it from the run's grades"
     manifest = json.loads((run_dir / "manifest.json").read_text())
     manifest["judges"] = {"vip-bench-bbox": {"judge_model": "old-judge", "base_url": "http://127.0.0.1:9/v1"}}
     (run_dir / "manifest.json").write_text(json.dumps(manifest))  # as vipbench judge wrote it before

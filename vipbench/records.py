@@ -332,6 +332,10 @@ class TaskProvenance(_Record):
     """Hash of every sample's references."""
     task_hash: str | None = None
     """The per-sample prompt and target hashes (as predictions.jsonl records them) rolled up, in request order."""
+    input_region: str | None = None
+    """``none``: the task gives the model no region, only the whole image and the question in text (POPE, REC, RES),
+    so the region mode decides nothing; ``given``: its regions are rendered in the region mode; None in runs made
+    before it was recorded."""
     rendering: dict[str, Any] | None = None
     """How the task's visual prompts are drawn (renderer version, size anchor, shapes, colours, alphas, seeding)."""
     requests: dict[str, int]
@@ -450,6 +454,8 @@ class Judgement(_Record):
     """The model that was asked for."""
     reported_model: str | None = None
     """The model string the API answered with, e.g. a dated snapshot."""
+    base_url: str | None = None
+    """The endpoint the judge was asked at (None: OpenAI's), so a run can be judged again where it was."""
     template_hash: str | None = None
     status: str
     """``ok`` or ``failed``."""

@@ -62,14 +62,38 @@ def _judge_command(store: RunStore, manifest: Manifest | None) -> str:
     the units of the broken scores.json record them while it still reads as JSON, else as a manifest written
     before scores.json recorded them (its ``judges``)."""
     words = [run_command(store, "judge")]
-    recorded = _recorded_judges(store) or list((manifest.judges if manifest else {}).values())
+    recorded = _recorded_judges(store) or list((manifest.judges if manifest else {}).values()) or _last_judgement(store)
     models = {j.get("judge_model") for j in recorded} - {None}
     urls = {j.get("base_url") for j in recorded} - {None}
+    runs = {j.get("runs") for j in recorded} - {None}
     if len(models) == 1 and manifest and models != {p.scoring.judge.model for p in _judged(manifest)}:
         words += ["--judge", models.pop()]
     if len(urls) == 1:
         words += ["--base-url", urls.pop()]
+    if len(runs) == 1 and manifest and runs != {p.scoring.judge.runs for p in _judged(manifest)}:
+        words += ["--runs", str(runs.pop())]
     return " ".join(words)
+
+
+def _last_judgement(store: RunStore) -> list[dict[str, Any]]:
+    """The judge model, endpoint and number of runs of the run's last judge grading in judgements.jsonl (which
+    every grading appends to), when nothing else records them."""
+    grades = []
+    try:
+        with store.judgements_path.open("rb") as lines:
+            grades = [json.loads(line) for line in lines if b'"judge:' in line]
+    except (OSError, ValueError):
+        return []
+    if not grades:
+        return []
+    last = grades[-1]
+    same = [
+        g
+        for g in grades
+        if (g.get("judge_model"), g.get("base_url")) == (last.get("judge_model"), last.get("base_url"))
+    ]
+    runs = 1 + max(int(g.get("run") or 0) for g in same)
+    return [{"judge_model": last.get("judge_model"), "base_url": last.get("base_url"), "runs": runs}]
 
 
 def _recorded_judges(store: RunStore) -> list[dict[str, Any]]:

@@ -166,6 +166,7 @@ def _judgement(
         version=judge.spec.version,
         judge_model=judge.spec.model,
         reported_model=asked.reported,
+        base_url=judge.base_url,
         template_hash=judge.spec.template.sha256,
         status="ok" if values is not None else "failed",
         values={k: round(v, 4) if isinstance(v, float) else v for k, v in (values or {}).items()},
