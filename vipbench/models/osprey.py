@@ -83,7 +83,7 @@ class OspreyAdapter(EmbeddingsAdapter):
 
         from vipbench.models.checkpoints import resolve_device
         from vipbench.models.osprey_modeling import OspreyModel, load_into, read_state
-        from vipbench.models.weights import no_init
+        from vipbench.models.weights import building
 
         folder = checkpoint_folder(checkpoint, model_path, "osprey")
         config = read_config(folder, "osprey", "Osprey", prefix=True)
@@ -95,10 +95,10 @@ class OspreyAdapter(EmbeddingsAdapter):
         self.tokenizer = llama_tokenizer(folder)
         self.tokenizer.add_tokens([MASK, POS], special_tokens=True)
         self.mask_id, self.pos_id = self.tokenizer.convert_tokens_to_ids([MASK, POS])
-        with no_init():
+        with building(self.dtype):  # in its final dtype at once: the weights are streamed into it
             model = OspreyModel(config)
         load_into(model, read_state(folder, clip), folder)
-        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        self.model = model.to(device=self.device).eval()
         self.geometry = model.geometry
 
     @staticmethod

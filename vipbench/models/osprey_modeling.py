@@ -20,7 +20,7 @@ from torch import nn
 
 from vipbench.errors import VipbenchError
 from vipbench.models.convnext import ConvNeXtTrunk
-from vipbench.models.weights import load_strictly, load_tensors, weight_files
+from vipbench.models.weights import Weight, load_strictly, stored_tensors, weight_files
 
 
 @dataclass(frozen=True)
@@ -130,13 +130,13 @@ def _trunk(rest: str) -> str | None:
     return "vision." + rest if rest.startswith(("stem.", "stages.")) else None
 
 
-def read_state(folder: Path, clip_file: Path) -> dict[str, Any]:
+def read_state(folder: Path, clip_file: Path) -> dict[str, Weight]:
     """Every tensor the model needs, under this module's names: the checkpoint's, and the trunk from the open_clip
-    file when the checkpoint lacks it."""
-    state: dict[str, Any] = {}
+    file when the checkpoint lacks it; none read yet (``load_into`` streams them into the model)."""
+    state: dict[str, Weight] = {}
     unexpected = []
     for shard in weight_files(folder, "Osprey's weights"):
-        for key, tensor in load_tensors(shard).items():
+        for key, tensor in stored_tensors(shard).items():
             name = checkpoint_names(key)
             if name is None:
                 continue
@@ -151,12 +151,12 @@ def read_state(folder: Path, clip_file: Path) -> dict[str, Any]:
                 f"Osprey's vision tower weights not found: {clip_file} (open_clip's convnext_large_d_320, "
                 "laion2B-s29B-b131K-ft-soup: open_clip_pytorch_model.bin; give it with --model-args clip_path=FILE)"
             )
-        for key, tensor in load_tensors(clip_file).items():
+        for key, tensor in stored_tensors(clip_file).items():
             name = clip_names(key)
             if name is not None:
                 state[name] = tensor
     return state
 
 
-def load_into(model, state: Mapping[str, Any], where: Path) -> None:
+def load_into(model, state: Mapping[str, Weight], where: Path) -> None:
     load_strictly(model, state, where, "Osprey")

@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from vipbench.errors import VipbenchError
-from vipbench.models.weights import LORA_KEY, load_strictly, merge_lora, read_tensors
+from vipbench.models.weights import LORA_KEY, Weight, load_strictly, merge_lora, stored_weights
 
 IMAGE_PATCH, IMAGE_START, IMAGE_END, LOC = "<im_patch>", "<im_start>", "<im_end>", "<loc>"
 #: The tokens upstream's builder adds to the tokenizer, in its order; only the first four are read here.
@@ -174,13 +174,13 @@ class BoxFeedback:
 # -------------------------------------------------------------------------------------- the checkpoint
 
 
-def read_checkpoint(folder: Path, lora_alpha: float) -> tuple[dict[str, Any], str]:
-    """The checkpoint's tensors under this module's names, with any LoRA merged, and which layout it had
-    (``merged`` or ``peft``)."""
-    raw = read_tensors(folder, "PerceptionGPT's weights")
+def read_checkpoint(folder: Path, lora_alpha: float) -> tuple[dict[str, Weight], str]:
+    """The checkpoint's tensors under this module's names, with any LoRA to merge, and which layout it had
+    (``merged`` or ``peft``); none read yet: ``load_into`` streams them into the model, merging as it goes."""
+    raw = stored_weights(folder, "PerceptionGPT's weights")
     layout = "peft" if any(k.startswith(PEFT_PREFIX) for k in raw) else "merged"
-    state: dict[str, Any] = {}
-    lora: dict[tuple[str, str], Any] = {}
+    state: dict[str, Weight] = {}
+    lora: dict[tuple[str, str], Weight] = {}
     unexpected = []
     for key, tensor in raw.items():
         name = unwrap_peft(key) if layout == "peft" else key
@@ -231,9 +231,9 @@ def official_key(name: str) -> str:
     return name
 
 
-def read_clip(folder: Path) -> tuple[Any, dict[str, Any]]:
-    """The vision config and the vision tower's tensors (``vision_model.*``) of a CLIP folder: the whole CLIP
-    (``openai/clip-vit-large-patch14``, whose text half is skipped) or a ``CLIPVisionModel`` alone."""
+def read_clip(folder: Path) -> tuple[Any, dict[str, Weight]]:
+    """The vision config and the vision tower's tensors (``vision_model.*``, not read yet) of a CLIP folder: the
+    whole CLIP (``openai/clip-vit-large-patch14``, whose text half is skipped) or a ``CLIPVisionModel`` alone."""
     from transformers import CLIPVisionConfig
 
     try:
@@ -241,7 +241,7 @@ def read_clip(folder: Path) -> tuple[Any, dict[str, Any]]:
     except (OSError, ValueError) as exc:
         raise VipbenchError(f"cannot read the CLIP config in {folder}: {str(exc).splitlines()[0]}") from None
     state = {}
-    for key, tensor in read_tensors(folder, "the CLIP weights").items():
+    for key, tensor in stored_weights(folder, "the CLIP weights").items():
         if key.startswith("vision_model.") and not key.endswith("position_ids"):
             state["vision." + key.removeprefix("vision_model.")] = tensor
         elif not key.startswith(("text_model.", "text_projection.", "visual_projection.", "logit_scale")):
@@ -250,7 +250,7 @@ def read_clip(folder: Path) -> tuple[Any, dict[str, Any]]:
     return config, state
 
 
-def load_into(model: PerceptionGPTModel, state: Mapping[str, Any], where: Path) -> None:
+def load_into(model: PerceptionGPTModel, state: Mapping[str, Weight], where: Path) -> None:
     """Copy ``state`` into ``model``, refusing any missing or unexpected key and any shape that differs; keys are
     named as the checkpoint names them."""
     if hasattr(model.vision, "vision_model"):  # transformers 4.x nests CLIP's tower one level deeper
