@@ -235,3 +235,27 @@ def test_the_oracle_scores_100_on_every_res_split(data, tmp_path):
         assert numbers(unit) == {"ciou": 100.0, "giou": 100.0, "no_mask": 0.0}, name
     first = lines(folder / "predictions.jsonl")[0]["output_regions"][0]
     assert first["box"] == [40.0, 80.0, 200.0, 200.0] and first["mask"]["size"] == [400, 400]
+
+
+def test_the_manifest_records_that_text_only_tasks_give_no_region(data, tmp_path):
+    """POPE, LLaVA-Bench, REC and RES give the model no region (``input_region: none``); a region task records
+    ``given``; an unknown value is a one-line error."""
+    assert {name for name, c in INDEX.configs.items() if c.input_region == "none"} >= {
+        "pope-random",
+        "llava-bench-wild",
+        "refcoco-rec-val",
+        "refcocog-res-test",
+    }
+    assert INDEX.configs["vip-bench-bbox"].input_region == "given"
+    use_script({})
+    folder = run(tmp_path, "refcoco-res-val,refcoco-rec-val", [f"refcoco={data['refcoco']}"])
+    tasks = json.loads((folder / "manifest.json").read_text())["tasks"]
+    assert tasks["refcoco-res-val"]["input_region"] == tasks["refcoco-rec-val"]["input_region"] == "none"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "task: bad\nloader: !function hooks.load\ndataset: {key: x}\nscorer: {metric: exact_match}\ninput_region: box\n"
+    )
+    from vipbench.taskconfig import config_from_yaml
+
+    with pytest.raises(VipbenchError, match="input_region must be one of given, none"):
+        config_from_yaml(bad)

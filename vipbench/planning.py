@@ -167,6 +167,7 @@ def _provenance(
         image_hash=images_hash(samples),
         target_hash=stable_hash([target_hash(s) for s in samples]),
         task_hash=stable_hash([[r.sample.id, request_hash(r), target_hash(r.sample)] for r in requests]),
+        input_region=task.config.input_region,
         rendering=rendering_parameters(overlays, draws) if overlays else None,
         requests=dict(Counter(unit_name(r.task, r.prompt_style) for r in requests)),
         asked=asked,

@@ -91,6 +91,10 @@ class TaskConfig:
     description: str = ""
     groups: tuple[str, ...] = ()
     region_modes: tuple[str, ...] = ("overlay",)
+    input_region: str = "given"
+    """``given``: the samples' regions are rendered for the model in its region mode; ``none``: the task gives no
+    region, so every model gets the whole image and the question in text whatever its mode (POPE, REC, RES). The
+    manifest records it."""
     prompt_styles: bool = False
     """True when regions can be redrawn from source annotations (``--prompt-style``)."""
     generation: Mapping[str, Any] = field(default_factory=dict)
@@ -176,6 +180,7 @@ def check_keys(path: Path, data: dict[str, Any], cls: type, where: str = "") -> 
 
 
 _NESTED = {"dataset": DatasetConfig, "scorer": ScorerConfig}
+INPUT_REGIONS = ("given", "none")
 _TUPLES = {"groups", "region_modes", "breakdowns"}
 
 
@@ -202,6 +207,8 @@ def _task_config(path: Path, data: dict[str, Any]) -> TaskConfig:
         data[key] = tuple(data[key])
     if "protocols" in data:
         data["protocols"] = protocol_configs(path, data["protocols"])
+    if data.get("input_region", "given") not in INPUT_REGIONS:
+        raise VipbenchError(f"{path}: input_region must be one of {', '.join(INPUT_REGIONS)}")
     bad_modes = [m for m in data.get("region_modes", ()) if m not in REGION_MODES]
     if bad_modes:
         raise VipbenchError(f"{path}: unknown region mode(s) {bad_modes}; known: {', '.join(REGION_MODES)}")
