@@ -169,3 +169,14 @@ def test_tasks_all_names_every_missing_dataset_in_one_error(capsys, tmp_path, no
 def test_one_missing_dataset_keeps_its_own_message(capsys, tmp_path, no_model):
     code, line = run(capsys, tmp_path, "--tasks", "vcr-qa,vcr-qar")
     assert code == 2 and line == "error: the vcr dataset cannot be downloaded; pass --data-dir vcr=PATH"
+
+
+def test_export_lmms_names_every_missing_dataset_in_one_error(capsys, tmp_path):
+    from vipbench.cli import main
+
+    args = ["export-lmms", str(tmp_path / "out"), "--tasks", "pope-random,refcocog-val,vip-bench-bbox"]
+    assert main([*args, "--data-dir", "pope=/no/such"]) == 2  # HF_HUB_OFFLINE=1 in the tests, with an empty cache
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: 3 datasets are missing, so nothing was run; give each one's folder with")
+    assert all(key in line for key in ("pope", "refcocog", "vip-bench"))
+    assert not (tmp_path / "out").exists()  # nothing written

@@ -90,7 +90,7 @@ def export_tasks(
     """Write ``tasks`` (task and group names, as ``vipbench run --tasks``) into ``folder``; tasks exported there
     before are kept. Every sample is loaded and rendered now, so bad data fails here, in one line."""
     from vipbench import __version__
-    from vipbench.data import resolve_data_root
+    from vipbench.data import resolve_data_roots
     from vipbench.lmms.docs import make_doc
     from vipbench.records import request_hash, sample_hash
     from vipbench.scoring.spec import scoring_spec
@@ -98,16 +98,16 @@ def export_tasks(
 
     includes = [str(Path(p).expanduser().resolve()) for p in include_paths]
     index = TaskIndex([Path(p) for p in includes])
-    names = index.resolve(tasks)
+    tasks_by_name = {name: index.task(name) for name in index.resolve(tasks)}
+    dirs = {k: Path(v) for k, v in (data_dirs or {}).items()}
+    roots = resolve_data_roots({n: t.config.dataset for n, t in tasks_by_name.items()}, dirs)  # all missing at once
     folder.mkdir(parents=True, exist_ok=True)
     record = read_record(folder) if (folder / RECORD).is_file() else ExportRecord(vipbench_version=__version__)
     record.vipbench_version, record.judge_base_url = __version__, judge_base_url
     record.include_paths = list(dict.fromkeys([*record.include_paths, *includes]))
-    dirs = {k: Path(v) for k, v in (data_dirs or {}).items()}
-    for name in names:
-        task = index.task(name)
+    for name, task in tasks_by_name.items():
         mode = _region_mode(task, region_mode)
-        root, source = resolve_data_root(task.config.dataset, dirs)
+        root, source = roots[task.config.dataset.key]
         samples = task.load_samples(root)[:limit]
         if not samples:
             raise VipbenchError(f"task {name} has no samples to export")
