@@ -180,3 +180,17 @@ def test_export_lmms_names_every_missing_dataset_in_one_error(capsys, tmp_path):
     assert line.startswith("error: 3 datasets are missing, so nothing was run; give each one's folder with")
     assert all(key in line for key in ("pope", "refcocog", "vip-bench"))
     assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_two_parquet_folders_of_one_name_are_each_read_as_themselves(tmp_path):
+    """datasets keys its cache of a local folder by the folder's name: the RLE copy of RefCOCO, read after the
+    polygon one of the same name, came back as the polygon one (the files' fingerprint is now part of the key)."""
+    from vipbench.examples.refcoco import write_refcoco, write_refcoco_rle
+
+    task = TaskIndex().task("refcoco-res-val")
+    polygons = task.load_samples(write_refcoco(tmp_path / "a" / "RefCOCO"))
+    rles = task.load_samples(write_refcoco_rle(tmp_path / "b" / "RefCOCO"))
+    assert polygons[0].metadata["image_size"] == [400, 400] and isinstance(polygons[0].metadata["segmentation"], list)
+    assert rles[0].metadata["image_size"] == [480, 320] and isinstance(rles[0].metadata["segmentation"], dict)
+    write_refcoco_rle(tmp_path / "a" / "RefCOCO")  # the files of a folder replaced
+    assert task.load_samples(tmp_path / "a" / "RefCOCO")[0].metadata["image_size"] == [480, 320]

@@ -181,13 +181,24 @@ def load_parquet_split(root: Path, split: str, config: str | None = None):
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
     where = f"{root} (config {config!r}, split {split!r})" if config else f"{root} (split {split!r})"
+    cache = cache_dir() / "hf-datasets" / files_fingerprint(root)
     try:
-        ds = datasets.load_dataset(str(root), name=config, split=split, cache_dir=str(cache_dir() / "hf-datasets"))
+        ds = datasets.load_dataset(str(root), name=config, split=split, cache_dir=str(cache))
     except Exception as exc:  # noqa: BLE001 - datasets raises many types for a folder that is not the dataset
         raise DataError(f"cannot read {where}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
     if "image" in ds.features:
         ds = ds.cast_column("image", datasets.Image(decode=False))
     return ds
+
+
+def files_fingerprint(root: Path) -> str:
+    """A hash of the folder and of every file in it (name, size, modification time). ``datasets`` keys its cache
+    of a local folder by the folder's name and the config alone: without this, a second folder of the same name,
+    or a folder whose files were replaced, would be read from the first one's cache."""
+    root = Path(root).resolve()
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    stats = [(str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    return hashlib.sha256(json.dumps([str(root), stats]).encode()).hexdigest()[:16]
 
 
 def image_file(value: Mapping[str, Any], dataset: str, where: str) -> Path:
