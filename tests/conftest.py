@@ -10,6 +10,9 @@ from fixture_data import write_vip_bench
 # (tests/upstream_standins.py); it is a deviation, and the scores say so. Set for the whole session, module-scoped
 # fixtures and subprocesses included.
 os.environ["VIPBENCH_JUDGE_PROMPT"] = "vipbench"
+# Likewise the question-template files some protocols draw from (PerceptionGPT's): a fixed question, a deviation,
+# unless a test supplies a template file (tests/test_upstream_inputs_native.py).
+os.environ["VIPBENCH_PROTOCOL_TEMPLATES"] = "vipbench"
 
 
 def pytest_addoption(parser) -> None:

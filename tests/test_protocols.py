@@ -164,3 +164,42 @@ def test_the_vipbench_protocol_draws_colours_in_pool_order_and_says_so(v7w_dir):
     pool = vipbench.requests[0].text
     assert "A. The object within the red rectangle\nB. The object within the lime rectangle" in pool
     assert pool != official.requests[0].text
+
+
+def test_a_template_is_drawn_as_upstreams_dataset_draws_it():
+    """``numpy.random.default_rng(seed).choice`` over the file's list (Shikra's MInstrDataset.get_template), from
+    the sample's own seed: the same seed the same template, and every template reachable."""
+    import numpy as np
+
+    from vipbench.protocols import draw_template, sample_seed
+
+    templates = [f"t{i} <question>" for i in range(7)]
+    seeds = [sample_seed(0, "pope-random", str(i)) for i in range(200)]
+    drawn = [draw_template(templates, s) for s in seeds]
+    assert drawn == [templates[np.random.default_rng(s).integers(0, 7)] for s in seeds]
+    assert set(drawn) == set(templates)
+
+
+def test_a_template_is_filled_with_the_question_expression_and_region(tmp_path):
+    from vipbench.protocols import ProtocolConfig, _templated
+    from vipbench.types import Region, Sample
+
+    config = ProtocolConfig(follows="x", template_file="perceptiongpt-vqa", drop_suffix="\nShort.")
+    pope = Sample(id="1", image=None, question="Is it red?\nShort.", references=("yes",), template="Is it red?\nShort.")
+    assert _templated(config, pope, ["Q: <question> in <image>"], 0).template == "Q: Is it red? in <image>"
+    region = Region(box=(0, 0, 1, 1), label="obj")
+    reg = Sample(id="2", image=None, question=None, references=("a", "b"), regions=(region,), template="Own <obj>.")
+    first = ProtocolConfig(follows="x", template_file="perceptiongpt-reg", references="first")
+    done = _templated(first, reg, ["Describe <objs> in <image>."], 0)
+    assert (done.template, done.question, done.references) == ("Describe <obj> in <image>.", None, ("a",))
+
+
+def test_a_task_file_adds_protocol_entries_over_its_base():
+    """llava-bench-wild keeps _default.yaml's llava entry and sets its own for the families lmms-eval runs with
+    llava_in_the_wild's 4096 tokens."""
+    wild, coco = (TaskIndex().task(t).config.protocols for t in ("llava-bench-wild", "llava-bench-coco"))
+    assert wild["llava"] == coco["llava"]
+    assert (wild["omg-llava"].generation["max_new_tokens"], coco["omg-llava"].generation["max_new_tokens"]) == (
+        4096,
+        1024,
+    )

@@ -95,8 +95,10 @@ def test_pope_osprey_rule_parses_and_scores_as_its_evaluate_py():
 
 
 def test_pope_lmms_eval_rule_for_families_without_a_script():
-    for family in ("omg-llava", "perceptiongpt", None):
+    for family in ("omg-llava", None):
         assert protocol_args("yes_no", {"rule": "family"}, "official", family) == {"rule": "lmms-eval"}
+    # PerceptionGPT has a POPE dataset of its own, answered "The answer is yes ." (test_upstream_inputs_native.py)
+    assert protocol_args("yes_no", {"rule": "family"}, "official", "perceptiongpt") == {"rule": "shikra"}
     for setting, data in LMMS["pope"]["settings"].items():
         grades = [yes_no(record(i["output"], [i["answer"]]), rule="lmms-eval") for i in data["items"]]
         assert [g["score"] / 10 for g in grades] == [i["score"] for i in data["items"]], setting

@@ -14,7 +14,7 @@ from vipbench.models import MODELS
 from vipbench.models.base import GenerationSettings, ModelAdapter
 from vipbench.prompting.draws import DrawSettings
 from vipbench.prompting.render import rendering_parameters
-from vipbench.protocols import INPUT_OPTIONS, VIPBENCH, Protocol, apply_to_samples, deviations
+from vipbench.protocols import INPUT_OPTIONS, VIPBENCH, Protocol, apply_to_samples, deviations, template_deviations
 from vipbench.records import (
     GroupSpec,
     RunSpec,
@@ -59,7 +59,8 @@ def _plan_task(
         # mode the region would reach the model nowhere, so the task's own question runs, labelled.
         own = f"region mode {mode}: the task's own question (official: {protocol.config.marker.shape} drawn, overlay)"
         protocol = replace(protocol, config=None, deviations=(*protocol.deviations, own))
-    samples = apply_to_samples(protocol.config, every[: spec.limit])
+    samples = apply_to_samples(protocol.config, every[: spec.limit], generation.seed, task.name)
+    protocol = replace(protocol, deviations=(*protocol.deviations, *template_deviations(protocol.config)))
     draws = prompt_draws(spec, generation)
     styles = _prompt_styles(task, spec, warn)
     requests = [task.build_request(s, mode, style, draws) for style in styles for s in samples]

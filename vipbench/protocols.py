@@ -11,11 +11,14 @@ command-line override (``--temperature``, ``--conv-template``, ...).
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vipbench.errors import VipbenchError
+from vipbench.upstream_files import PinnedFile, fetch
 
 OFFICIAL, VIPBENCH = "official", "vipbench"
 PROTOCOLS = (OFFICIAL, VIPBENCH)
@@ -24,6 +27,29 @@ FAMILIES = ("llava", "osprey", "omg-llava", "perceptiongpt")
 INPUT_OPTIONS = ("conv_template", "image_preprocess", "prefix")
 #: Where a protocol's question puts the sample's referring expression (Shikra's and PerceptionGPT's placeholder).
 EXPR = "<expr>"
+#: Shikra's (PerceptionGPT's) template placeholders: the sample's question, and its region(s) (``<objs>`` in REG
+#: templates, ``<boxes>`` elsewhere; each becomes the sample's ``<obj>`` placeholder, so the adapter writes it).
+QUESTION, REGION_PLACEHOLDERS = "<question>", ("<objs>", "<boxes>")
+#: Upstream question-template files a protocol draws its question from, one per sample (``template_file:``). They
+#: are upstream prose: read from vipbench's cache or downloaded at the pinned commit and hash-checked, never
+#: embedded (``vipbench.upstream_files``).
+TEMPLATE_FILES: dict[str, PinnedFile] = {
+    "perceptiongpt-vqa": PinnedFile(
+        repo="pipilurj/perceptionGPT",
+        commit="fd8e3eb1a3afdcbfcb9cbd8880f096a6b7951258",
+        path="config/_base_/dataset/template/VQA.json",
+        sha256="54b48684319c36184fb0900cd2b9164742dba97a9d93956e1af6a284376c53ae",
+    ),
+    "perceptiongpt-reg": PinnedFile(
+        repo="pipilurj/perceptionGPT",
+        commit="fd8e3eb1a3afdcbfcb9cbd8880f096a6b7951258",
+        path="config/_base_/dataset/template/REG.json",
+        sha256="33ec6b4c36c5b17dd0341d9129ce1f4914058c553eaf9083e18321a72ddd8b78",
+    ),
+}
+#: ``$VIPBENCH_PROTOCOL_TEMPLATES``: ``official`` (default) reads the template files; ``vipbench`` asks the protocol's
+#: fixed ``question:`` (or the task's own) instead, a recorded deviation (an offline CI without the files).
+TEMPLATES_ENV = "VIPBENCH_PROTOCOL_TEMPLATES"
 
 
 @dataclass(frozen=True)
@@ -46,6 +72,11 @@ class ProtocolConfig:
     marker: Marker | None = None
     """How an overlay model sees the region when the script draws its own marker (lmms-eval's 1-px red box),
     drawn on every region of the sample whether or not the question names it."""
+    template_file: str | None = None
+    """A key of ``TEMPLATE_FILES``: the question is one of that file's templates, drawn per sample as upstream
+    draws it (uniformly; seeded by ``sample_seed``), ``<question>`` the sample's question (without ``drop_suffix``),
+    ``<expr>`` its expression, ``<objs>``/``<boxes>`` its region, ``<image>`` where the image goes. Without the
+    file (``$VIPBENCH_PROTOCOL_TEMPLATES=vipbench``) ``question`` is asked, else the task's own: a deviation."""
 
 
 @dataclass(frozen=True)
@@ -91,11 +122,85 @@ def sample_seed(base: int, task: str, sample_id: str) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
-def apply_to_samples(config: ProtocolConfig | None, samples: Sequence[Any]) -> list[Any]:
-    """The samples as the script reads them: its question, without the suffix it does not ask, its references."""
+def apply_to_samples(config: ProtocolConfig | None, samples: Sequence[Any], seed: int = 0, task: str = "") -> list[Any]:
+    """The samples as the script reads them: its question (drawn from its template file per sample, seeded by the
+    run's ``seed``, the ``task`` and the sample), without the suffix it does not ask, its references."""
     if config is None:
         return list(samples)
+    templates = question_templates(config)
+    if templates is not None:
+        return [_templated(config, s, templates, sample_seed(seed, task, s.id)) for s in samples]
     return [_applied(config, s) for s in samples]
+
+
+def templates_official() -> bool:
+    value = os.environ.get(TEMPLATES_ENV) or OFFICIAL
+    if value not in PROTOCOLS:
+        raise VipbenchError(f"{TEMPLATES_ENV}={value!r}: expected official or vipbench")
+    return value == OFFICIAL
+
+
+def template_file(name: str) -> PinnedFile:
+    if name not in TEMPLATE_FILES:
+        raise VipbenchError(f"unknown question-template file {name!r} (known: {', '.join(sorted(TEMPLATE_FILES))})")
+    return TEMPLATE_FILES[name]
+
+
+def question_templates(config: ProtocolConfig) -> list[str] | None:
+    """The templates of the protocol's file, None when it has none or ``$VIPBENCH_PROTOCOL_TEMPLATES=vipbench``;
+    the file's absence offline is one error line saying where to get it."""
+    if config.template_file is None or not templates_official():
+        return None
+    pin = template_file(config.template_file)
+    path = fetch(pin, lambda url, why: _missing_templates(pin, url, why))
+    assert path is not None
+    templates = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(templates, list) or not templates or not all(isinstance(t, str) for t in templates):
+        raise VipbenchError(f"{path}: expected a JSON list of question templates")
+    return templates
+
+
+def template_deviations(config: ProtocolConfig | None) -> tuple[str, ...]:
+    """The deviation of a run that asks a fixed question where the protocol draws one from its template file."""
+    if config is None or config.template_file is None or templates_official():
+        return ()
+    asked = repr(config.question) if config.question else "the task's own"
+    label = template_file(config.template_file).label
+    return (f"question={asked} ({TEMPLATES_ENV}=vipbench; official: drawn per sample from {label})",)
+
+
+def _missing_templates(pin: PinnedFile, url: str, why: str) -> str:
+    return (
+        f"the official protocol asks questions from upstream's {pin.label} and {why}: download {url} to "
+        f"{pin.cache_path()}, or set {TEMPLATES_ENV}=vipbench for a fixed question (a recorded deviation)"
+    )
+
+
+def draw_template(templates: Sequence[str], seed: int) -> str:
+    """One template, as upstream's ``MInstrDataset.get_template`` draws it (``numpy.random.default_rng(seed)
+    .choice``: uniform), from the sample's own seed."""
+    import numpy as np
+
+    return str(np.random.default_rng(seed).choice(list(templates)))
+
+
+def _templated(config: ProtocolConfig, sample: Any, templates: Sequence[str], seed: int) -> Any:
+    """The sample asked with a template drawn from the file: the question, expression and region put in."""
+    own = sample.template if sample.template is not None else sample.question
+    if config.drop_suffix and own is not None:
+        own = own.removesuffix(config.drop_suffix)
+    text = draw_template(templates, seed).replace(QUESTION, own or "")
+    if EXPR in text:
+        text = _question(text, sample)
+    for placeholder in REGION_PLACEHOLDERS:
+        if placeholder in text:
+            if len(sample.regions) != 1:
+                raise VipbenchError(f"sample {sample.id}: the template's {placeholder} needs one region")
+            text = text.replace(placeholder, f"<{sample.regions[0].label}>")
+    changes: dict[str, Any] = {"template": text, "question": None if sample.regions else text}
+    if config.references == "first":
+        changes["references"] = tuple(sample.references[:1])
+    return replace(sample, **changes)
 
 
 def _applied(config: ProtocolConfig, sample: Any) -> Any:

@@ -156,6 +156,8 @@ def read_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     include = data.pop("include", None)
     if include:
         base = read_yaml(path.parent / include, (*_seen, path))
+        if isinstance(base.get("protocols"), dict) and isinstance(data.get("protocols"), dict):
+            data["protocols"] = {**base["protocols"], **data["protocols"]}  # a task's entries over the base's
         base.update(data)
         data = base
     return data

@@ -132,6 +132,37 @@ UPSTREAM: dict[str, dict[str, Any]] = {
             "lmms_eval/tasks/refcocog/refcocog_bbox_val.yaml": "5a6290056d5d8fbee2d9c9931851865898f032f0",
         },
     },
+    "omg-llava": {
+        "repo": "lxtGH/OMG-Seg",
+        "commit": "1ae2e7d446a607fddaefabf4ace312a2cdf7ab55",
+        "out": "omg_llava_1ae2e7d.json",
+        "blobs": {
+            "omg_llava/omg_llava/tools/region_cap_mask_omg_seg_llava.py": "68911e51fa60a1b37a39855315361dffbf371f73",
+            "omg_llava/omg_llava/dataset/utils/utils.py": "7b4a6cdd89e09c4f3a78fc2270b6c12cc5b6d77d",
+            "omg_llava/xtuner/utils/templates.py": "da1d96d2c640f216c1c65a3804dcf92ead42dc14",
+            "omg_llava/xtuner/utils/constants.py": "2862c8ab50bb3f811795f5b8aea0d991505d6a41",
+        },
+    },
+    "perceptiongpt": {
+        "repo": "pipilurj/perceptionGPT",
+        "commit": "fd8e3eb1a3afdcbfcb9cbd8880f096a6b7951258",
+        "out": "perceptiongpt_fd8e3eb.json",
+        "blobs": {
+            "mllm/conversation/__init__.py": "4eb9bdf74eec1dee51ff477ec6a56439b3831228",
+            "mllm/conversation/base_conversation.py": "444568cf50de34b2d87c34c5f2762d73a724d9da",
+            "mllm/dataset/root.py": "f9eccda77011f88ccfa15bf7e6e8ea92bc9ed0bc",
+            "mllm/dataset/utils/mixin.py": "d8ca96daa53781ff38d28437850ff4e18f79307c",
+            "mllm/dataset/single_image_dataset/pope.py": "648fcfd18c6d9455b5edc676f321a0101e84d328",
+            "mllm/dataset/single_image_dataset/reg.py": "d5886f8795d769729f6a4f2a64f8cd7c93f21b1e",
+            "mllm/dataset/process_function/shikra_process_function.py": "155829eb594368e101f8d92bb304f0e8e9e0616c",
+            "mllm/dataset/process_function/box_process_function.py": "d2e9f9246849903f3744f86cf79c1f9cb55392a8",
+            "config/_base_/dataset/DEFAULT_TEST_POPE_VARIANT.py": "07b501828ae05ccb78588f4cc12cca955dd4e119",
+            "config/_base_/model/shikra.py": "0d2f34d508fb1571f569c6c0423f43fa221e7af4",
+            "config/_base_/dataset/template/VQA.json": "746d367b20396fcf7a77b1483e8d328b843d7a3d",
+            "mllm/engine/perception_trainer.py": "499d8b1ed321fa386e7b3a7819c3664cfd48a0cd",
+            "config/_base_/dataset/template/REG.json": "2791ceb91586afa50470e4999d43187dbe861c3f",
+        },
+    },
 }
 
 #: The vipbench fixtures used, as ``vipbench example-data KEY DIR --layout LAYOUT`` writes them.
@@ -1635,15 +1666,478 @@ def job_lmms_eval(root: Path, fx: Path, work: Path) -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# OMG-LLaVA: its region-caption tool, main() as its README runs it
+# ---------------------------------------------------------------------------------------------------------------
+
+#: Scripted captions (tricky for the tool's cleaning: "region1", ":", tags, [SEG], quotes, runs of spaces).
+OMG_CAPTIONS = [
+    "region1: a man riding a horse.\n",
+    "<p> Region1 </p> two dogs [SEG] playing   in the snow",
+    "'a red car: parked  on the street'",
+]
+
+
+class AttrDict(dict):
+    """mmengine's ConfigDict as far as the tool uses it: a dict with attribute access."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+
+class OMGTokenizer:
+    """bos 1 (``encode`` adds it unless told not to), then code points; ``decode`` gives the scripted reply."""
+
+    bos_token_id, eos_token_id, pad_token_id = 1, 2, 0
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        return ([self.bos_token_id] if add_special_tokens else []) + [ord(c) for c in text]
+
+    def decode(self, ids: Any, skip_special_tokens: bool = True) -> str:
+        return "".join(chr(i) for i in (ids.tolist() if hasattr(ids, "tolist") else ids) if i > 2)
+
+
+class OMGStandIns:
+    """The model, visual encoder and projector of the tool: records what the tool passes, answers as scripted."""
+
+    def __init__(self) -> None:
+        import torch
+
+        self.replies: list[str] = []
+        self.calls: list[dict[str, Any]] = []
+        self.tokenizer = OMGTokenizer()
+        identity = types.SimpleNamespace(weight=torch.zeros(1))
+        self.projector = types.SimpleNamespace(
+            model=types.SimpleNamespace(query_proj=lambda x: x, model=lambda x: x),
+            cuda=lambda: None,
+            eval=lambda: None,
+        )
+        self.projector.model.query_proj.weight = identity.weight  # type: ignore[attr-defined]
+        self.projector = _Callable(self.projector, lambda x: x)
+        self.visual_encoder = _Callable(
+            types.SimpleNamespace(dtype=torch.float32, cuda=lambda: None, eval=lambda: None),
+            lambda image, **_: image,
+        )
+        self.visual_encoder.forward_region_sam = self.region_sam
+        self.llm = types.SimpleNamespace(eval=lambda: None, generate=self.generate)
+        self.model = types.SimpleNamespace(
+            llm=self.llm,
+            tokenizer=self.tokenizer,
+            visual_encoder=self.visual_encoder,
+            projector=self.projector,
+            projector_text2vision=None,
+            mark_token_idx=-1,
+            load_state_dict=lambda *a, **k: None,
+            cuda=lambda: None,
+            eval=lambda: None,
+        )
+
+    def region_sam(self, masks: Any, batch_idxs: Any) -> Any:
+        import torch
+
+        self.calls.append({"masks": {**clean(masks), "pixels_on": int((masks > 0).sum().item())}})
+        return torch.zeros(len(masks), 1, 1)
+
+    def prepare(self, llm: Any = None, input_ids: Any = None, **kwargs: Any) -> dict[str, Any]:
+        self.calls[-1]["ids"] = input_ids[0].tolist()
+        return {"input_ids": input_ids}
+
+    def generate(self, generation_config: Any = None, stopping_criteria: Any = None, **kwargs: Any) -> Any:
+        config = generation_config.to_dict()
+        self.calls[-1]["settings"] = {k: config[k] for k in ("max_new_tokens", "do_sample", "num_beams")}
+        self.calls[-1]["stop_words"] = stopping_criteria
+        reply = self.replies.pop(0)
+        return types.SimpleNamespace(sequences=[[1] + [ord(c) for c in reply]])
+
+
+class _Callable:
+    """An object that can be called as the tool calls the encoder and projector, with attributes beside."""
+
+    def __init__(self, attrs: Any, call: Callable[..., Any]) -> None:
+        self.__dict__.update(vars(attrs))
+        self._call = call
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call(*args, **kwargs)
+
+
+def install_omg_llava(root: Path, stand: OMGStandIns) -> dict[str, Any]:
+    """Stand-ins for mmengine, xtuner's builders and the model; xtuner's real templates and constants."""
+    from transformers import CLIPImageProcessor
+
+    cpu_torch()
+    module("mmengine", __path__=[])
+    config = type("Config", (AttrDict,), {"fromfile": staticmethod(lambda path: omg_config())})
+    module("mmengine.config", ConfigDict=AttrDict, Config=config)
+    templates = load(root / "omg_llava/xtuner/utils/templates.py", "upstream_xtuner_templates")
+    constants = load(root / "omg_llava/xtuner/utils/constants.py", "upstream_xtuner_constants")
+    module(
+        "mmengine.dist",
+        collect_results=lambda results, n: results,
+        get_dist_info=lambda: (0, 1),
+        get_rank=lambda: 0,
+        init_dist=lambda *a: None,
+        master_only=lambda f: f,
+    )
+    module("mmengine.utils", __path__=[])
+    module("mmengine.utils.dl_utils", set_multi_processing=lambda **k: None)
+    module("mmengine.fileio", PetrelBackend=type("PetrelBackend", (), {}), get_file_backend=lambda p: object())
+    module("xtuner", __path__=[])
+    module("xtuner.model", __path__=[])
+    module("xtuner.model.utils", LoadWoInit=object, guess_load_checkpoint=lambda p: {})
+    module("xtuner.tools", __path__=[])
+    module("xtuner.tools.utils", get_stop_criteria=lambda tokenizer, stop_words: list(stop_words), is_cn_string=None)
+    module(
+        "xtuner.utils",
+        DEFAULT_IMAGE_TOKEN=constants.DEFAULT_IMAGE_TOKEN,
+        IMAGE_TOKEN_INDEX=constants.IMAGE_TOKEN_INDEX,
+        PROMPT_TEMPLATE=templates.PROMPT_TEMPLATE,
+    )
+    module("xtuner.registry", BUILDER=types.SimpleNamespace(build=lambda cfg: stand.model))
+    module("xtuner.configs", cfgs_name_path={})
+    module("omg_llava", __path__=[])
+    module("omg_llava.model", __path__=[])
+    module("omg_llava.model.utils", prepare_inputs_labels_for_multimodal_with_visual_prompts=stand.prepare)
+    module("omg_llava.dataset", __path__=[])
+    utils = load(root / "omg_llava/omg_llava/dataset/utils/utils.py", "omg_llava.dataset.utils")
+    sys.modules["omg_llava.dataset"].utils = utils  # type: ignore[attr-defined]
+
+    def processor(**kwargs: Any) -> Any:
+        return CLIPImageProcessor(**kwargs)
+
+    global _OMG_PROCESSOR
+    _OMG_PROCESSOR = processor
+    return {"internlm2_chat": dict(templates.PROMPT_TEMPLATE["internlm2_chat"])}
+
+
+_OMG_PROCESSOR: Any = None
+
+
+def omg_config() -> AttrDict:
+    """What the tool reads of its config: the model type, and the image processor (CLIP's, 1024 px, OMG's mean)."""
+    mean, std = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
+    processor = {
+        "type": _OMG_PROCESSOR,
+        "do_resize": True,
+        "size": 1024,
+        "resample": 3,
+        "do_center_crop": True,
+        "crop_size": 1024,
+        "do_rescale": True,
+        "do_normalize": True,
+        "image_mean": mean,
+        "image_std": std,
+        "do_convert_rgb": True,
+    }
+    return AttrDict(model=AttrDict(type="OMG_LLaVA"), image_processor=processor)
+
+
+def omg_refcocog_files(fx: Path, work: Path) -> tuple[Path, list[dict[str, Any]]]:
+    """The tool's inputs at the paths it reads (relative to the folder it runs in): the RefCOCOg file (one COCO
+    'image' per region, its annotation under the same id, as the tool looks it up) and the images by file name."""
+    ann, images, rows = osprey_refcocog_file(fx, work)
+    data = json.loads(ann.read_text())
+    for image, annotation in zip(data["images"], data["annotations"]):
+        annotation["id"] = image["id"]
+    cwd = work / "omg_run"
+    target = cwd / "data/region_caption/refcocog/finetune_refcocog_val_with_mask.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(data))
+    folder = cwd / "data/glamm_data/images/coco2014/train2014"
+    folder.mkdir(parents=True, exist_ok=True)
+    for image in data["images"]:
+        shutil.copy(images / image["file_name"].split("_")[-1], folder / image["file_name"])
+    return cwd, rows
+
+
+def job_omg_llava(root: Path, fx: Path, work: Path) -> dict[str, Any]:
+    stand = OMGStandIns()
+    template = install_omg_llava(root, stand)
+    cwd, rows = omg_refcocog_files(fx, work)
+    stand.replies = list(OMG_CAPTIONS)
+    tool = root / "omg_llava/omg_llava/tools/region_cap_mask_omg_seg_llava.py"
+    out_file = work / "region_cap_pred.json"
+    config = cwd / "omg_llava_7b_finetune_8gpus.py"  # the tool checks that it exists; Config.fromfile is a stand-in
+    config.write_text("# stand-in: see omg_config()\n")
+    _, printed = run_main(tool, [config.name, "omg_llava_7b_finetune_8gpus.pth", "--output-path", str(out_file)], cwd)
+    results = json.loads(out_file.read_text())
+    items = []
+    for row, call, output, result in zip(rows, stand.calls, OMG_CAPTIONS, results):
+        items.append(
+            {
+                "question_id": row["question_id"],
+                "reference": row["caption"],
+                "prompt": prompt_of(call["ids"], image_index=-200),
+                "ids": id_runs(call["ids"]),
+                "masks": call["masks"],
+                "output": output,
+                "caption": result["caption"],
+            }
+        )
+    return {
+        "upstream": provenance("omg-llava"),
+        "tokenizer": TOKENIZER_NOTE,
+        "prompt_template": template,
+        "refcocog": {
+            "source": src(
+                "omg-llava",
+                "omg_llava/omg_llava/tools/region_cap_mask_omg_seg_llava.py",
+                "omg_llava/xtuner/utils/templates.py",
+                "omg_llava/omg_llava/dataset/utils/utils.py",
+                script="omg_llava/README.md (xtuner region_cap_mask_omg_seg_llava CONFIG PTH --output-path ...)",
+            ),
+            "flags": {"--prompt-template": "internlm2_chat (default)", "--max-new-tokens": "300 (default)"},
+            "decoding": {**stand.calls[0]["settings"], "stop_words": stand.calls[0]["stop_words"]},
+            "items": items,
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# PerceptionGPT: its test datasets' __getitem__ (Shikra's), the conversation and tokenization it evaluates with
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class TensorTokenizer(CodepointTokenizer):
+    """The stand-in tokenizer returning tensors, as ShikraTextProcess calls it."""
+
+    def __call__(self, texts: Any, add_special_tokens: bool = True, **_: Any) -> types.SimpleNamespace:
+        import torch
+
+        rows = [([self.bos_token_id] if add_special_tokens else []) + [ord(c) for c in t] for t in texts]
+        return types.SimpleNamespace(input_ids=torch.tensor(rows))
+
+
+def install_perceptiongpt(root: Path) -> dict[str, Any]:
+    """Its dataset, conversation and process-function files, loaded with stand-ins for mmengine's registries,
+    image reading and the training utilities the box formatter imports."""
+    from PIL import Image
+
+    sys.path.insert(0, str(root))
+
+    class Registry:
+        def __init__(self, *a: Any, **k: Any) -> None:
+            pass
+
+        def register_module(self, *a: Any, **k: Any) -> Callable[[Any], Any]:
+            return lambda cls: cls
+
+    module("mmengine", DATASETS=Registry(), TRANSFORMS=Registry(), METRICS=Registry(), FUNCTIONS=Registry())
+    sys.modules["mmengine"].Registry = Registry  # type: ignore[attr-defined]
+    package(root, "mllm")
+    module("mllm.utils", smart_tokenizer_and_embedding_resize=None)
+    package(root, "mllm.dataset")
+    package(root, "mllm.dataset.utils")
+    module("mllm.dataset.utils.io", read_img_general=lambda path: Image.open(path).convert("RGB"))
+    module("mllm.dataset.utils.transform", norm_box_xyxy=None, norm_point_xyxy=None)
+    mixin = importlib.import_module("mllm.dataset.utils.mixin")
+    sys.modules["mllm.dataset.utils"].MInstrDataset = mixin.MInstrDataset  # type: ignore[attr-defined]
+    package(root, "mllm.dataset.single_image_dataset")
+    package(root, "mllm.dataset.process_function")
+    return {
+        "pope": importlib.import_module("mllm.dataset.single_image_dataset.pope"),
+        "reg": importlib.import_module("mllm.dataset.single_image_dataset.reg"),
+        "shikra": importlib.import_module("mllm.dataset.process_function.shikra_process_function"),
+        "boxes": importlib.import_module("mllm.dataset.process_function.box_process_function"),
+        "conversation": importlib.import_module("mllm.conversation"),
+    }
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """A PerceptionGPT config file's dicts (plain Python literals; ``{{fileDirname}}`` left as written)."""
+    scope: dict[str, Any] = {}
+    exec(compile(path.read_text(), str(path), "exec"), scope)  # noqa: S102 - upstream config, data only
+    return {k: v for k, v in scope.items() if not k.startswith("__")}
+
+
+def shikra_prompt(mods: dict[str, Any], conv_cfg: dict[str, Any], question: str, boxes_seq: Any) -> dict[str, Any]:
+    """The evaluation text of one item: the box formatter, ShikraConvProcess (the image tokens),
+    vicuna_v1.1 and ShikraTextProcess's eval tokenization, as upstream's SingleImageConvDataset chains them."""
+    value = mods["boxes"].UnifiedFormatter()(question, boxes_seq) if boxes_seq else question
+    raw = [{"from": "human", "value": value}, {"from": "gpt", "value": "x"}]
+    raw = mods["shikra"].ShikraConvProcess()(raw, {"conv": conv_cfg}, None)
+    conv = mods["conversation"].get_conv_template("vicuna_v1.1")
+    for turn, role in zip(raw, conv.roles):
+        conv.append_message(role, turn["value"])
+    tokenizer = TensorTokenizer()
+    ret = mods["shikra"].ShikraTextProcess().tk_conv_colon_two_eval(conv, tokenizer, return_tensors="pt")
+    ids = ret["input_ids"].tolist()
+    image = "<im_start>" + "<im_patch>" * conv_cfg["image_token_len"] + "<im_end>"
+    text = prompt_of(ids).replace(image, "<image>")
+    asked = raw[0]["value"].replace(image, "<image>")  # the question as the conversation holds it
+    assert text.count(asked) == 1, (text, asked)
+    around = text.replace("{", "{{").replace("}", "}}").replace(asked, "{question}")
+    return {"prompt": text, "around": around, "image_tokens": prompt_of(ids).count("<im_patch>"), "ids_len": len(ids)}
+
+
+def drawn_template(templates: list[str], question: str, filled: dict[str, str]) -> dict[str, Any]:
+    """Which template of the file the dataset drew (its index, its sha256), found by filling each in as the
+    dataset does: the data then names it without holding upstream's prose."""
+
+    def fill(template: str) -> str:
+        for placeholder, value in filled.items():
+            template = template.replace(placeholder, value)
+        return template
+
+    (index,) = [i for i, t in enumerate(templates) if fill(str(t)) == question]
+    return {"template_index": index, "template_sha256": sha256(str(templates[index])), "filled": filled}
+
+
+def prose_free(built: dict[str, Any]) -> dict[str, Any]:
+    """The record of a prompt without upstream's template prose: the prompt with the drawn, filled-in template as
+    ``{question}`` (braces elsewhere doubled), the image's token count and the number of ids."""
+    return {"prompt_around": built["around"], "image_tokens": built["image_tokens"], "ids_len": built["ids_len"]}
+
+
+def perceptiongpt_pope(root: Path, fx: Path, mods: dict[str, Any], conv_cfg: dict[str, Any]) -> dict[str, Any]:
+    from vipbench.protocols import sample_seed
+
+    variant = read_config(root / "config/_base_/dataset/DEFAULT_TEST_POPE_VARIANT.py")["DEFAULT_TEST_POPE_VARIANT"]
+    template = root / "config/_base_/dataset/template/VQA.json"
+    settings = {}
+    for setting in POPE_REPLIES:
+        cfg = variant[f"COCO_POPE_{setting.upper()}_q_a"]
+        label_file = fx / "pope-rucaibox/output/coco" / f"coco_pope_{setting}.json"
+        items = []
+        for index, line in enumerate(read_jsonl(label_file)):
+            seed = sample_seed(0, f"pope-{setting}", str(line["question_id"]))
+            dataset = mods["pope"].POPEVQADataset(
+                filename=str(label_file),
+                image_folder=str(fx / "pope-rucaibox/val2014"),
+                template_file=str(template),
+                seed=seed,
+            )
+            item = dataset[index]
+            human, gpt = item["conversations"]
+            built = shikra_prompt(mods, conv_cfg, human["value"], None)
+            drawn = drawn_template(dataset.templates, human["value"], {"<question>": line["text"]})
+            items.append(
+                {"question_id": line["question_id"], "seed": seed, **drawn, **prose_free(built)}
+                | {"target": gpt["value"]}
+            )
+        settings[setting] = {"config": f"COCO_POPE_{setting.upper()}_q_a", "template_file": cfg["template_file"]}
+        settings[setting]["items"] = items
+    return {
+        "source": src(
+            "perceptiongpt",
+            "config/_base_/dataset/DEFAULT_TEST_POPE_VARIANT.py",
+            "mllm/dataset/single_image_dataset/pope.py",
+            "mllm/dataset/utils/mixin.py",
+            "config/_base_/dataset/template/VQA.json",
+            "mllm/dataset/process_function/shikra_process_function.py",
+            "mllm/conversation/base_conversation.py",
+        ),
+        "seeds": "each item's dataset built with seed=vipbench.protocols.sample_seed(0, task, question_id) "
+        "(upstream passes none: numpy's default_rng(None)); the template drawn by its rng.choice",
+        "settings": settings,
+    }
+
+
+def perceptiongpt_refcocog(root: Path, fx: Path, work: Path, mods: dict[str, Any], conv_cfg: dict) -> dict:
+    """REGDataset on the fixture's val split: one item per region, its first expression, its box (xyxy)."""
+    from vipbench.protocols import sample_seed
+
+    docs = hf_docs(fx / "refcocog/data/val-00000-of-00001.parquet")
+    folder = work / "pgpt_images"
+    folder.mkdir(exist_ok=True)
+    lines = []
+    for doc in docs:
+        doc["image"].save(folder / doc["file_name"])
+        x, y, w, h = (float(v) for v in doc["bbox"])
+        lines.append({"img_path": doc["file_name"], "expression": doc["answer"][0], "bbox": [x, y, x + w, y + h]})
+    data_file = work / "pgpt_refcocog_val.jsonl"
+    write_jsonl(data_file, lines)
+    items = []
+    for index, doc in enumerate(docs):
+        seed = sample_seed(0, "refcocog-val", str(doc["question_id"]))
+        dataset = mods["reg"].REGDataset(
+            filename=str(data_file),
+            image_folder=str(folder),
+            template_file=str(root / "config/_base_/dataset/template/REG.json"),
+            seed=seed,
+        )
+        item = dataset[index]
+        human, gpt = item["conversations"]
+        boxes = [[item["target"]["boxes"][i] for i in seq] for seq in human["boxes_seq"]]
+        built = shikra_prompt(mods, conv_cfg, human["value"], boxes)
+        drawn = drawn_template(dataset.templates, human["value"], {"<objs>": "<boxes>"})
+        drawn["filled"] = {"<objs>": "<loc>"}  # <boxes> as the box formatter writes one box
+        items.append(
+            {"question_id": doc["question_id"], "seed": seed, **drawn, **prose_free(built)} | {"target": gpt["value"]}
+        )
+    return {
+        "source": src(
+            "perceptiongpt",
+            "mllm/dataset/single_image_dataset/reg.py",
+            "mllm/dataset/utils/mixin.py",
+            "config/_base_/dataset/template/REG.json",
+            "mllm/dataset/process_function/box_process_function.py",
+            "mllm/dataset/process_function/shikra_process_function.py",
+            "mllm/conversation/base_conversation.py",
+        ),
+        "input_file": "REGDataset's layout from the fixture's val split: img_path, the first expression, the box xyxy",
+        "items": items,
+    }
+
+
+def perceptiongpt_decoding(root: Path) -> dict[str, Any]:
+    """The generation settings its trainer sets for prediction (``perception_trainer.py``)."""
+    text = (root / "mllm/engine/perception_trainer.py").read_text()
+    found = dict(re.findall(r'gen_kwargs\["(max_new_tokens|num_beams)"\] = (\d+)', text))
+    return {k: int(v) for k, v in found.items()}
+
+
+def job_perceptiongpt(root: Path, fx: Path, work: Path) -> dict[str, Any]:
+    mods = install_perceptiongpt(root)
+    model = read_config(root / "config/_base_/model/shikra.py")["model_args"]
+    conv_cfg = {
+        "image_token_len": model["image_token_len"],
+        "sep_image_conv_front": model["sep_image_conv_front"],
+        "use_im_start_end": model["mm_use_im_start_end"],
+    }
+    folder = root / "config/_base_/dataset/template"
+    templates = {
+        name: {
+            "sha256": sha256((folder / name).read_bytes()),
+            "templates": len(json.loads((folder / name).read_text())),
+        }
+        for name in ("VQA.json", "REG.json")
+    }
+    return {
+        "upstream": provenance("perceptiongpt"),
+        "tokenizer": TOKENIZER_NOTE,
+        "conv": {**conv_cfg, "conv_template": model["conv_args"]["conv_template"]},
+        "decoding": perceptiongpt_decoding(root),
+        "template_files": templates,
+        "pope": perceptiongpt_pope(root, fx, mods, conv_cfg),
+        "refcocog": perceptiongpt_refcocog(root, fx, work, mods, conv_cfg),
+    }
+
+
 #: The example datasets each job reads.
 JOB_FIXTURES = {
     "llava": ["pope-rucaibox", "llava-bench-wild", "llava-bench-coco"],
     "vip-llava": ["vip-bench", "v7w", "pointqa", "vcr", "pope-rucaibox", "llava-bench-wild"],
     "osprey": ["pope-rucaibox", "refcocog"],
     "lmms-eval": ["pope-hf", "refcocog"],
+    "omg-llava": ["refcocog"],
+    "perceptiongpt": ["pope-rucaibox", "refcocog"],
 }
 
-JOBS = {"llava": job_llava, "vip-llava": job_vip_llava, "osprey": job_osprey, "lmms-eval": job_lmms_eval}
+JOBS = {
+    "llava": job_llava,
+    "vip-llava": job_vip_llava,
+    "osprey": job_osprey,
+    "lmms-eval": job_lmms_eval,
+    "omg-llava": job_omg_llava,
+    "perceptiongpt": job_perceptiongpt,
+}
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -185,8 +185,11 @@ class PerceptionGPTAdapter(EmbeddingsAdapter):
         return request.text.replace(REGION_TOKEN, LOC)
 
     def prompt(self, request: Request) -> str:
-        """The text the model reads, the image as its ``<im_start>``, patches and ``<im_end>`` tokens."""
-        return TEMPLATE.replace("<image>", self.image_text, 1).format(question=self.question(request))
+        """The text the model reads, the image as its ``<im_start>``, patches and ``<im_end>`` tokens: before the
+        question, or where the question puts ``<image>`` (upstream's question templates place it)."""
+        question = self.question(request)
+        template = TEMPLATE if "<image>" not in question else TEMPLATE.replace("<image> ", "", 1)
+        return template.format(question=question).replace("<image>", self.image_text, 1)
 
     def input_ids(self, request: Request) -> list[int]:
         """The prompt's token ids as upstream's tokenizer reads it (its pinned transformers' slow

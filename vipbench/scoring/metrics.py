@@ -101,12 +101,14 @@ def _ten(right: bool) -> float:
 
 
 #: The POPE answer rule of each model family's own script, and of lmms-eval for the families without one.
-POPE_RULES = {"llava": "llava", "osprey": "osprey", "omg-llava": "lmms-eval", "perceptiongpt": "lmms-eval"}
+POPE_RULES = {"llava": "llava", "osprey": "osprey", "omg-llava": "lmms-eval", "perceptiongpt": "shikra"}
+#: Shikra's (PerceptionGPT's) answer extraction (``PointQAComputeMetrics.extract_ans``): exactly one match.
+SHIKRA_ANSWER = re.compile(r"(?:The answer is (.+?)\.)")
 
 
-@metric(version=2)
+@metric(version=3)
 def yes_no(
-    record: PredictionRecord, rule: Literal["llava", "osprey", "lmms-eval", "strict", "family"] = "llava"
+    record: PredictionRecord, rule: Literal["llava", "osprey", "lmms-eval", "shikra", "strict", "family"] = "llava"
 ) -> dict[str, Any]:
     """A yes/no answer (POPE) as ``answer`` beside its ``label``, 10 when they agree.
 
@@ -116,6 +118,9 @@ def yes_no(
     - ``osprey``: Osprey's ``osprey/eval/pope/evaluate.py``: the same after lower-casing ("NO", "Not sure." → no).
     - ``lmms-eval``: lmms-eval's ``pope_process_results``: the answer lower-cased and stripped must be exactly
       "yes" or "no"; anything else is unparseable (``answer`` None) and wrong.
+    - ``shikra``: PerceptionGPT's (Shikra's) answers, trained as "The answer is yes .": the one "The answer is X."
+      of the reply (its ``PointQAComputeMetrics.extract_ans``; none or several: unparseable), X exactly "yes" or
+      "no" (upstream compares the extracted strings as they are); it has no POPE scorer of its own.
     - ``strict`` (vipbench): only "yes" or "no" in any case, surrounding punctuation ignored; else unparseable.
     - ``family``: the model family's own rule (``POPE_RULES``), resolved when a run is scored
       (``protocol_args``); where no family is known (an lmms-eval export), lmms-eval's.
@@ -129,6 +134,10 @@ def yes_no(
         answer = "no" if {"No", "no", "not"} & set(words) else "yes"
     elif rule == "lmms-eval":
         word = text.lower().strip()
+        answer = word if word in ("yes", "no") else None
+    elif rule == "shikra":
+        found = SHIKRA_ANSWER.findall(text.strip())
+        word = found[0].strip() if len(found) == 1 else None
         answer = word if word in ("yes", "no") else None
     else:  # strict
         word = text.strip().strip(".,!?;:'\"").lower()
