@@ -218,6 +218,22 @@ def test_a_model_through_lmms_eval_scores_as_vipbench_run(model, limit, synth, t
         assert 0 < numbers["mean,none"] < 100
 
 
+@pytest.mark.parametrize("model", ["oracle", "blind"])
+def test_res_through_lmms_eval_grades_the_models_masks_as_vipbench_run(model, tmp_path):
+    """lmms-eval hands process_results the answer's text alone: the vipbench model passes the masks it produced
+    beside it, so RES scores as in vipbench run (the oracle's true masks: cIoU 100; a text-only model: no mask)."""
+    needs_lmms()
+    from vipbench.examples.refcoco import write_refcoco_rle
+
+    dirs = {"refcoco": str(write_refcoco_rle(tmp_path / "RefCOCO"))}
+    export_tasks(tmp_path / "export", "refcoco-res-val", data_dirs=dirs)
+    result, _ = evaluate(tmp_path / "export", ["vipbench_refcoco_res_val"], f"model={model}")
+    numbers = result["results"]["vipbench_refcoco_res_val"]
+    unit, _ = vipbench_run(tmp_path / "runs", model, "refcoco-res-val", "run", data_dirs=dirs)
+    assert numbers["ciou,none"] == unit["total"]["mean"] == (100.0 if model == "oracle" else 0.0)
+    assert numbers["no_mask,none"] == unit["secondary"]["no_mask"]["mean"] == (0.0 if model == "oracle" else 100.0)
+
+
 def test_the_lmms_eval_command_runs_an_exported_task(synth, tmp_path):
     """``lmms-eval --model vipbench ... --include_path DIR``, the command itself, in a fresh process: the model
     is found through the entry point, the tasks through the tag. (It runs in the repository, where ``./vipbench``

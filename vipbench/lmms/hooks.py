@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from vipbench.lmms.docs import TASK_FIELD, doc_request
 from vipbench.lmms.export import BREAKDOWN_SEP, ExportedTask, lmms_task_name, read_record
+from vipbench.models.base import Generation, OutputRegion
 from vipbench.prompting import request_image
 from vipbench.records import Judgement, PredictionRecord, ScorerSpec, prediction_record, stable_hash
 from vipbench.scoring.aggregate import Row, Summary
@@ -29,9 +30,19 @@ from vipbench.types import Request
 if TYPE_CHECKING:
     from vipbench.scoring.plan import UnitPlan
 
+_REGIONS: dict[tuple[str, str], list[OutputRegion]] = {}
+"""(lmms-eval task, sample id) → the regions the vipbench model produced with that answer: lmms-eval
+hands ``process_results`` the text alone, and REC/RES grade the decoded box or mask."""
+
 _FOLDERS: dict[Path, ExportedTasks] = {}
 _BY_TASK: dict[str, ExportedTasks] = {}
 """lmms-eval task name → the export that defines it, for the vipbench model wrapper."""
+
+
+def remember_regions(lmms_task: str, sample_id: str, regions: Sequence[OutputRegion]) -> None:
+    """Called by the vipbench lmms-eval model for each answer that came with regions."""
+    if regions:
+        _REGIONS[(lmms_task, sample_id)] = list(regions)
 
 
 def exported(folder: Path) -> ExportedTasks:
@@ -81,7 +92,10 @@ class ExportedTasks:
         prediction = results[0] if results else ""
         values = None
         if exported.scoring.metric is not None:
-            values = grade_with_metric(exported.scoring, prediction_record(self.request(doc), prediction))
+            request = self.request(doc)
+            regions = _REGIONS.pop((exported.lmms_task, request.sample.id), [])
+            answer = Generation(prediction, regions=regions)  # another lmms-eval model's answer is text only
+            values = grade_with_metric(exported.scoring, prediction_record(request, answer))
         item = {
             TASK_FIELD: doc[TASK_FIELD],
             "region_mode": doc["region_mode"],

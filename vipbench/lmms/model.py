@@ -62,6 +62,7 @@ class VipbenchLMM(lmms):
 
     def generate_until(self, requests) -> list[str]:
         from vipbench.batching import batches
+        from vipbench.lmms.hooks import remember_regions
 
         answers: list[str | None] = [None] * len(requests)
         units: dict[tuple[str, GenerationSettings], list[tuple[int, Request, list[str]]]] = {}
@@ -75,11 +76,12 @@ class VipbenchLMM(lmms):
         for (task, settings), members in units.items():
             wanted = [request for _, request, _ in members]
             self.adapter.begin_task(task, wanted)
-            texts: dict[int, str] = {}
+            made: dict[int, Generation] = {}
             for batch, outputs, _ in batches(self.adapter, wanted, settings, self.size):
-                texts.update((id(r), o.text if isinstance(o, Generation) else o) for r, o in zip(batch, outputs))
+                made.update((id(r), o if isinstance(o, Generation) else Generation(o)) for r, o in zip(batch, outputs))
             for i, request, until in members:
-                answers[i] = _cut(texts[id(request)], until)
+                answers[i] = _cut(made[id(request)].text, until)
+                remember_regions(requests[i].args[4], request.sample.id, made[id(request)].regions)
                 self.cache_hook.add_partial("generate_until", requests[i].args[:2], answers[i])
         return [a or "" for a in answers]
 
