@@ -62,7 +62,7 @@ class TestPerceptionGPTContract(AdapterContract):
 
 def test_the_prompt_is_vicuna_v1_1_with_the_image_as_its_tokens(adapter, requests):
     two = next(r for r in requests if len(r.regions) == 2)
-    image = "<im_start>" + "<im_patch>" * 16 + "<im_end>"  # the tiny CLIP: 28 px, patch 7 → 16 tokens
+    image = "<im_start>" + "<im_patch>" * 16 + "<im_end>"  # the tiny CLIP: 64 px, patch 16 → 16 tokens
     assert adapter.prompt(two) == (
         f"{SYSTEM} USER: {image} Where is the object <loc> relative to the object <loc>? ASSISTANT:"
     )

@@ -23,6 +23,12 @@ upstream's REC and captioning templates ("<image> Where is <expr>?"); and each g
 metadata's ``boxes`` keep each one as written, on the padded square, with its step), and fed back through
 ``bbox_encoder``, as upstream's generation loop does (``decode_boxes=false`` turns both off). REC reads the first
 decoded box (tasks/refcoco_rec: upstream's ``RECDataset`` question, ``Where is <expr>?``).
+
+Each decoded ``<loc>`` also carries its mask, as upstream's generation loop decodes one beside each box
+(``predict_mask`` on the same hidden state; ``perceptiongpt_masks``): the logits on the padded square resized to its
+side, the padding cut off, sigmoid > 0.35 (the threshold of upstream's RES ``validate``), recorded as the region's
+RLE at the original image's size beside its box (``decode_masks=false`` leaves the masks out and skips their
+CLIP pass). RES reads the first region's mask (tasks/refcoco_res: the first question of upstream's RES.json).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from vipbench import rle
 from vipbench.errors import MissingExtraError, VipbenchError
 from vipbench.models.base import Generation, GenerationSettings, OutputRegion
 from vipbench.models.checkpoints import checkpoint_folder, describe_checkpoint, llama_tokenizer, read_config
@@ -70,6 +77,7 @@ class PerceptionGPTAdapter(EmbeddingsAdapter):
         device: str = "auto",
         dtype: str = "auto",
         decode_boxes: bool = True,
+        decode_masks: bool = True,
         lora_alpha: float = 64.0,
     ):
         try:
@@ -90,7 +98,7 @@ class PerceptionGPTAdapter(EmbeddingsAdapter):
         folder = checkpoint_folder(checkpoint or "", model_path, "perceptiongpt")
         config = read_config(folder, "shikra", "PerceptionGPT")
         self.checkpoint, self.source = checkpoint, str(folder)
-        self.decode_boxes, self.lora_alpha = decode_boxes, lora_alpha
+        self.decode_boxes, self.decode_masks, self.lora_alpha = decode_boxes, decode_masks, lora_alpha
         self.device, self.dtype = resolve_device(device, dtype)
         self.weights = self._weights(config, checkpoint, model_path)
         clip = self._clip_folder(folder, config, clip_path)
@@ -170,6 +178,10 @@ class PerceptionGPTAdapter(EmbeddingsAdapter):
             "image_preprocess": f"pad to square (white), resize to {self.model.image_size}x{self.model.image_size}",
             "regions": "one <loc> per box (x1y1x2y2 on the padded square, 0-1, 3 decimals) through bbox_encoder",
             "decode_boxes": self.decode_boxes,
+            "decode_masks": self.decode_masks and self.decode_boxes,
+            "masks": "each decoded <loc>'s mask: its hidden state through decoder_mapping and mask_decoder against the "
+            f"{self.model.mask_grid}x{self.model.mask_grid} merge_coef_higher features, on the padded square, "
+            "un-padded, sigmoid > 0.35",
         }
 
     def chat_template(self) -> str:
@@ -264,18 +276,21 @@ class PerceptionGPTAdapter(EmbeddingsAdapter):
         kwargs = settings.generate_kwargs(pad if pad is not None else self.tokenizer.unk_token_id)
         kwargs["use_cache"] = True  # upstream saves use_cache false (set for training); the box feedback needs it
         found: list[list[tuple[int, list[float]]]] = [[] for _ in requests]
+        masks: list[list[Any]] = [[] for _ in requests]
         with torch.inference_mode():
             embeds, attention = self.batch(requests)
             if self.decode_boxes:
                 with BoxFeedback(self.model, self.loc_id) as feedback:
                     output = self.model.llm.generate(inputs_embeds=embeds, attention_mask=attention, **kwargs)
                 found = feedback.boxes(output)
+                if self.decode_masks:
+                    masks = self.decoded_masks(requests, found, feedback.states)
             else:
                 output = self.model.llm.generate(inputs_embeds=embeds, attention_mask=attention, **kwargs)
         texts = self.tokenizer.batch_decode(output, skip_special_tokens=True)
         answers = []
-        for text, request, boxes in zip(texts, requests, found):
-            regions, metadata = self._decoded(request, boxes)
+        for text, request, boxes, decoded in zip(texts, requests, found, masks):
+            regions, metadata = self._decoded(request, boxes, decoded)
             answers.append(
                 Generation(
                     text.strip(), self.prompt(request), ids_hash(self.input_ids(request)), metadata, regions=regions
@@ -283,12 +298,33 @@ class PerceptionGPTAdapter(EmbeddingsAdapter):
             )
         return answers
 
+    def decoded_masks(
+        self, requests: Sequence[Request], found: list[list[tuple[int, list[float]]]], states
+    ) -> list[list[Any]]:
+        """Per request, the binary mask (H × W of its image) of each ``<loc>`` it generated, in order: the hidden
+        state that chose it (``states``, by (row, step)) against its image's mask features."""
+        import torch
+
+        from vipbench.imaging import image_size
+        from vipbench.models.perceptiongpt_masks import masks_to_image
+
+        out: list[list[Any]] = [[] for _ in requests]
+        for row, (request, locs) in enumerate(zip(requests, found)):
+            if not locs:
+                continue
+            pixels = self.pixels(request).unsqueeze(0).to(self.device, self.dtype)
+            features = self.model.mask_features(pixels)
+            hidden = torch.stack([states[(row, step)] for step, _ in locs])
+            logits = self.model.mask_logits(hidden, features.expand(len(locs), -1, -1))
+            out[row] = list(masks_to_image(logits, image_size(request.image_path)).cpu().numpy())
+        return out
+
     def _decoded(
-        self, request: Request, found: list[tuple[int, list[float]]]
+        self, request: Request, found: list[tuple[int, list[float]]], masks: Sequence[Any] = ()
     ) -> tuple[list[OutputRegion], dict[str, Any]]:
         """The boxes the model generated, in output order: as regions in the original image's pixels (the padding
-        undone, clamped to the image), and in the metadata as it wrote them (0–1 on the padded square) with the
-        step of their ``<loc>``."""
+        undone, clamped to the image), each with its mask where ``masks`` has one, and in the metadata as it wrote
+        them (0–1 on the padded square) with the step of their ``<loc>``."""
         if not self.decode_boxes:
             return [], {}
         from vipbench.imaging import image_size
@@ -296,9 +332,10 @@ class PerceptionGPTAdapter(EmbeddingsAdapter):
         w, h = image_size(request.image_path)
         side, dx, dy = square((w, h))
         regions, written = [], []
-        for step, (x1, y1, x2, y2) in found:
+        for k, (step, (x1, y1, x2, y2)) in enumerate(found):
             pixels = [(x1 * side - dx, w), (y1 * side - dy, h), (x2 * side - dx, w), (y2 * side - dy, h)]
             box = tuple(round(min(max(v, 0.0), limit), 1) for v, limit in pixels)
-            regions.append(OutputRegion(box=box))  # type: ignore[arg-type]
+            mask = rle.encode(masks[k]) if k < len(masks) else None
+            regions.append(OutputRegion(box=box, mask=mask))  # type: ignore[arg-type]
             written.append({"token": step, "box_normalized": [round(v, 3) for v in (x1, y1, x2, y2)]})
         return regions, {"boxes": written}

@@ -9,7 +9,11 @@ Facts from ``pipilurj/perceptionGPT@fd8e3eb`` (read, not copied; the code is CC 
   the class token dropped; ``Linear(1024, 4096)`` (``mm_projector``); ``bbox_encoder`` = MLP 4 → 512 → 512 →
   hidden, ReLU between (a box's ``<loc>`` embedding); ``bbox_decoder`` = MLP hidden → 512 → 512 → 4 with a
   sigmoid (a box read from the hidden state that predicted a ``<loc>``); a ``LlamaForCausalLM``.
-- ``BoxFeedback``: upstream's decoding of ``<loc>`` tokens, on top of ``generate``.
+- the mask branch (``perceptiongpt_masks``): ``merge_coef_higher`` (the mix of a finer CLIP pass),
+  ``decoder_mapping`` = ``Linear(hidden, CLIP width)``, ``visual_adaptor``, ``mask_decoder`` (SAM's two-way
+  transformer and an upscaler): a mask read from the same hidden state as the box.
+- ``BoxFeedback``: upstream's decoding of ``<loc>`` tokens, on top of ``generate``; it keeps each ``<loc>``'s
+  hidden state for its mask.
 
 The checkpoint layout the reader expects. No PerceptionGPT weights have been published, so none of this is
 checked against a real file: it is **UNCONFIRMED**, derived from the module tree above.
@@ -19,9 +23,10 @@ checked against a real file: it is **UNCONFIRMED**, derived from the module tree
   ``mm_use_im_start_end`` (true).
 - weights (``pytorch_model.bin``, its shards and index, or the ``model.safetensors`` equivalents):
   ``model.embed_tokens``, ``model.layers.*``, ``model.norm``, ``lm_head``, ``model.mm_projector``,
-  ``merge_coef_lower``, ``bbox_encoder.layers.{0,1,2}``, ``bbox_decoder.layers.{0,1,2}``. The mask branch
-  (``merge_coef_higher``, ``mask_encoder``, ``mask_decoder``, ``decoder_mapping``, ``visual_adaptor``) is read and
-  skipped: boxes are the only regions the released forward pass feeds in.
+  ``merge_coef_lower``, ``bbox_encoder.layers.{0,1,2}``, ``bbox_decoder.layers.{0,1,2}``, and the mask branch
+  ``merge_coef_higher``, ``decoder_mapping``, ``visual_adaptor.{shortcut,linear1,linear2}``,
+  ``mask_decoder.transformer.*``, ``mask_decoder.output_upscaling.*``, ``mask_decoder.output_hypernetworks_mlp.*``
+  (all loaded strictly). ``mask_encoder.*`` is read and skipped: inference never uses it (``perceptiongpt_masks``).
 - or the same weights as upstream's training script saves them (``model.module.save_pretrained`` with its LoRA
   still wrapped by peft): ``model.base_model.model.*``, with ``q_proj``/``v_proj`` as ``base_layer.weight`` (peft
   ≥ 0.7; ``weight`` before) plus ``lora_A.default.weight`` and ``lora_B.default.weight``. The LoRA is merged on
@@ -40,6 +45,7 @@ import torch
 from torch import nn
 
 from vipbench.errors import VipbenchError
+from vipbench.models import perceptiongpt_masks as masks
 from vipbench.models.weights import LORA_KEY, Weight, load_strictly, merge_lora, stored_weights
 
 IMAGE_PATCH, IMAGE_START, IMAGE_END, LOC = "<im_patch>", "<im_start>", "<im_end>", "<loc>"
@@ -47,8 +53,8 @@ IMAGE_PATCH, IMAGE_START, IMAGE_END, LOC = "<im_patch>", "<im_start>", "<im_end>
 ADDED_TOKENS = (IMAGE_PATCH, IMAGE_START, IMAGE_END, LOC, "<obj_vis_s>", "<obj_vis_e>", "<obj_text_s>", "<obj_text_e>")
 #: The width of the box MLPs' hidden layers, fixed in upstream's code.
 BOX_HIDDEN = 512
-#: Checkpoint keys of the mask branch, which the box path never runs.
-MASK_BRANCH = ("merge_coef_higher", "mask_encoder.", "mask_decoder.", "decoder_mapping.", "visual_adaptor.")
+#: Checkpoint keys of the mask branch, loaded as they are named.
+MASK_BRANCH = ("merge_coef_higher", "mask_decoder.", "decoder_mapping.", "visual_adaptor.")
 PEFT_PREFIX = "model.base_model.model."
 
 
@@ -79,15 +85,20 @@ class PerceptionGPTModel(nn.Module):
         llama = LlamaConfig(
             **{k: v for k, v in config.items() if not k.startswith(("mm_", "vipbench_")) and k not in ours}
         )
-        hidden, layers = llama.hidden_size, vision_config.num_hidden_layers
+        hidden, layers, width = llama.hidden_size, vision_config.num_hidden_layers, vision_config.hidden_size
         self.vision = CLIPVisionModel(vision_config)
         self.merge_coef_lower = nn.Parameter(torch.full((layers,), 1 / layers))
-        self.projector = nn.Linear(vision_config.hidden_size, hidden)
+        self.projector = nn.Linear(width, hidden)
         self.bbox_encoder = BoxMLP([4, BOX_HIDDEN, BOX_HIDDEN, hidden])
         self.bbox_decoder = BoxMLP([hidden, BOX_HIDDEN, BOX_HIDDEN, 4], sigmoid=True)
+        self.merge_coef_higher = nn.Parameter(torch.full((layers,), 1 / layers))
+        self.decoder_mapping = nn.Linear(hidden, width)
+        self.visual_adaptor = masks.VisualAdaptor(width)
+        self.mask_decoder = masks.MaskDecoder(width)
         self.llm = LlamaForCausalLM(llama)
         self.image_size = vision_config.image_size
         self.image_tokens = (vision_config.image_size // vision_config.patch_size) ** 2
+        self.mask_grid = vision_config.image_size // masks.MASK_PATCH
 
     def image_features(self, pixels):
         """(B, image_tokens, hidden): every CLIP hidden state but the last, mixed by softmax(merge_coef_lower),
@@ -97,6 +108,19 @@ class PerceptionGPTModel(nn.Module):
         fused = torch.stack(states, dim=-1) @ weights
         return self.projector(fused[:, 1:])
 
+    def mask_features(self, pixels):
+        """(B, mask_grid², CLIP width): the finer CLIP pass's hidden states but the last, mixed by
+        softmax(merge_coef_higher), the class token dropped (upstream's ``image_features_ori``)."""
+        states = masks.fine_hidden_states(self.vision, pixels)[:-1]
+        weights = self.merge_coef_higher.softmax(dim=0).to(states[0].dtype)
+        return (torch.stack(states, dim=-1) @ weights)[:, 1:]
+
+    def mask_logits(self, states, features):
+        """Mask logits (N, 8·grid, 8·grid) on the padded square, one per ``<loc>``: ``states`` (N, hidden) the
+        hidden states that chose them, ``features`` (N, grid², width) their images' ``mask_features``."""
+        tokens = self.visual_adaptor(features)
+        return self.mask_decoder(tokens, self.mask_grid, self.decoder_mapping(states.to(tokens.dtype)))
+
 
 def check_config(config: Mapping[str, Any], vision_config) -> None:
     if not config.get("mm_use_im_start_end", True):
@@ -105,6 +129,12 @@ def check_config(config: Mapping[str, Any], vision_config) -> None:
     if width != vision_config.hidden_size:
         raise VipbenchError(
             f"config.json's mm_hidden_size {width} does not match the vision tower's width {vision_config.hidden_size}"
+        )
+    grid = vision_config.image_size // masks.MASK_PATCH
+    if grid % 4:
+        raise VipbenchError(
+            f"PerceptionGPT's mask grid is the vision tower's {vision_config.image_size} px / {masks.MASK_PATCH}: "
+            f"{grid}, which its mask decoder's positions need a multiple of 4"
         )
 
 
@@ -121,13 +151,15 @@ class BoxFeedback:
         self.model, self.loc_id = model, loc_id
         self.found: dict[tuple[int, int], list[float]] = {}
         """(row, step) → the normalised x1y1x2y2 box decoded for the ``<loc>`` generated there."""
+        self.states: dict[tuple[int, int], Any] = {}
+        """(row, step) → the hidden state that chose that ``<loc>`` (its mask's query)."""
         self._last: Any = None
         self._steps = 0
         self._hooks: list[Any] = []
 
     def __enter__(self) -> BoxFeedback:
         llm = self.model.llm
-        self.found, self._last, self._steps = {}, None, 0
+        self.found, self.states, self._last, self._steps = {}, {}, None, 0
         self._hooks = [
             llm.model.norm.register_forward_hook(self._keep),
             llm.get_input_embeddings().register_forward_hook(self._feed),
@@ -144,9 +176,11 @@ class BoxFeedback:
 
     def _decode(self, rows) -> Any:
         """The boxes of ``rows`` (a mask over the batch) at the last step, recorded."""
-        boxes = self.model.bbox_decoder(self._last[rows])
-        for row, box in zip(rows.nonzero()[:, 0].tolist(), boxes.float().tolist()):
+        states = self._last[rows]
+        boxes = self.model.bbox_decoder(states)
+        for row, box, state in zip(rows.nonzero()[:, 0].tolist(), boxes.float().tolist(), states):
             self.found[(row, self._steps - 1)] = box
+            self.states[(row, self._steps - 1)] = state.clone()  # not a view holding the step's output
         return boxes
 
     def _feed(self, module, inputs, output):
@@ -188,7 +222,7 @@ def read_checkpoint(folder: Path, lora_alpha: float) -> tuple[dict[str, Weight],
         if match:
             lora[(match["module"], match["which"])] = tensor
             continue
-        if name.startswith(MASK_BRANCH):
+        if name.startswith(masks.UNREAD):
             continue
         ours = module_name(name)
         if ours is None:
@@ -215,7 +249,7 @@ def module_name(key: str) -> str | None:
         return "projector." + key.removeprefix("model.mm_projector.")
     if key.startswith(("model.embed_tokens.", "model.layers.", "model.norm.")) or key == "lm_head.weight":
         return "llm." + key
-    if key == "merge_coef_lower" or key.startswith(("bbox_encoder.", "bbox_decoder.")):
+    if key == "merge_coef_lower" or key.startswith(("bbox_encoder.", "bbox_decoder.", *MASK_BRANCH)):
         return key
     return None
 

@@ -4,6 +4,10 @@ real loader: the only PerceptionGPT weights anyone can run, since none are publi
 The folder holds config.json (``model_type`` shikra, upstream's ``mm_*`` keys), two ``.bin`` shards and their
 index (transformers' ``save_pretrained`` of 2023, which upstream pins), the tokenizer with upstream's added
 tokens, and a tiny CLIP beside them under the name ``mm_vision_tower`` gives (``clip-vit-large-patch14``).
+The CLIP reads 64 px in 16-px patches (a 4 × 4 grid, 16 image tokens) so that the mask branch's finer pass, 8-px
+patches as upstream's, has an 8 × 8 grid (its positions need a multiple of 4): both resizings it does are run.
+The weights include the whole mask branch under upstream's names, and a few ``mask_encoder`` tensors as upstream
+saves them (the loader skips that module).
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from vipbench.models.tiny import TINY_LLAMA, cached_build, save_two_shards, tiny
 from vipbench.resources import cache_dir
 
 #: Bump when the recipe changes, so cached copies are rebuilt.
-VERSION = 2
+VERSION = 3
 #: Upstream's LoRA rank is 16; the tiny model's layers are 32 wide.
 TINY_LORA_RANK = 4
+#: How much the tiny mask decoder's last layer is scaled up, so that its masks are neither empty nor full.
+MASK_LOGIT_SCALE = 30.0
 
 
 def tiny_perceptiongpt() -> Path:
@@ -60,8 +66,8 @@ def build_tiny_perceptiongpt(
                 "eos_token_id": 2,
             },
             vision_config={
-                "image_size": 28,
-                "patch_size": 7,
+                "image_size": 64,
+                "patch_size": 16,
                 "hidden_size": 32,
                 "num_hidden_layers": 2,
                 "num_attention_heads": 4,
@@ -89,16 +95,17 @@ def build_tiny_perceptiongpt(
     model = PerceptionGPTModel(config, clip.config.vision_config)
     tower = getattr(model.vision, "vision_model", model.vision)  # transformers 4.x nests it, 5.x does not
     tower.load_state_dict(clip.vision_model.state_dict())
-    with torch.no_grad():  # upstream starts the mix at 1/24 each; random, it shows which layer is which
+    with torch.no_grad():  # upstream starts the mixes at 1/24 each; random, they show which layer is which
         model.merge_coef_lower.normal_()
+        model.merge_coef_higher.normal_()
+        # Random, the mask logits are all near 0 (sigmoid ≈ 0.5 > 0.35: every mask full); scaled, they vary.
+        model.mask_decoder.output_hypernetworks_mlp.layers[-1].weight.mul_(MASK_LOGIT_SCALE)
     official = _official(model)
-    # The mask branch upstream saves beside the box heads (a few tensors under its names; the loader skips it).
+    # Upstream's mask_encoder (a ResNet over input masks, never read at inference): its first tensors.
     official |= {
-        "merge_coef_higher": torch.full((2,), 0.5),
-        "mask_encoder.conv1.weight": torch.zeros(4, 1, 3, 3),
-        "mask_decoder.output_upscaling.0.weight": torch.zeros(4, 2, 2, 2),
-        "decoder_mapping.weight": torch.zeros(8, 32),
-        "visual_adaptor.shortcut.weight": torch.zeros(8, 32),
+        "mask_encoder.conv1.weight": torch.randn(32, 1, 7, 7) * 0.1,
+        "mask_encoder.norm1.weight": torch.ones(32),
+        "mask_encoder.norm1.bias": torch.zeros(32),
     }
     if layout == "peft":
         official = _wrap_in_peft(official, lora_alpha)
