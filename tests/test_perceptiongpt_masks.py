@@ -121,6 +121,15 @@ def test_a_changed_expression_changes_the_mask(run):
     assert first["output_regions"][0]["mask"] != second["output_regions"][0]["mask"]
 
 
+def test_the_leaderboard_shows_each_decoded_mask_with_its_pixels(run):
+    from vipbench.leaderboard import build_site
+
+    site = build_site(run.parent).parent
+    pages = " ".join(p.read_text(errors="ignore") for p in site.rglob("*") if p.suffix in (".html", ".json", ".js"))
+    for grade in lines(run / "judgements.jsonl"):
+        assert f"({grade['values']['intersection']} / {grade['values']['union']} pixels)" in pages
+
+
 # ------------------------------------------------------------------------------------------- the mask path
 
 
