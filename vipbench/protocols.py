@@ -77,6 +77,10 @@ class ProtocolConfig:
     draws it (uniformly; seeded by ``sample_seed``), ``<question>`` the sample's question (without ``drop_suffix``),
     ``<expr>`` its expression, ``<objs>``/``<boxes>`` its region, ``<image>`` where the image goes. Without the
     file (``$VIPBENCH_PROTOCOL_TEMPLATES=vipbench``) ``question`` is asked, else the task's own: a deviation."""
+    question_layout: str | None = None
+    """The name of the layout the script's dataset writes the sample's question in (Shikra's VCR options, its
+    PointQA question with the exemplar's box after it): ``<question>`` of the drawn template is then the sample's
+    ``metadata["question_layouts"][name]``, written by the task's loader, ``<objN>`` where the regions go."""
 
 
 @dataclass(frozen=True)
@@ -187,7 +191,9 @@ def draw_template(templates: Sequence[str], seed: int) -> str:
 def _templated(config: ProtocolConfig, sample: Any, templates: Sequence[str], seed: int) -> Any:
     """The sample asked with a template drawn from the file: the question, expression and region put in."""
     own = sample.template if sample.template is not None else sample.question
-    if config.drop_suffix and own is not None:
+    if config.question_layout is not None:
+        own = _layout(config.question_layout, sample)
+    elif config.drop_suffix and own is not None:
         own = own.removesuffix(config.drop_suffix)
     text = draw_template(templates, seed).replace(QUESTION, own or "")
     if EXPR in text:
@@ -201,6 +207,15 @@ def _templated(config: ProtocolConfig, sample: Any, templates: Sequence[str], se
     if config.references == "first":
         changes["references"] = tuple(sample.references[:1])
     return replace(sample, **changes)
+
+
+def _layout(name: str, sample: Any) -> str:
+    layout = (sample.metadata.get("question_layouts") or {}).get(name)
+    if not isinstance(layout, str):
+        raise VipbenchError(
+            f"sample {sample.id}: the protocol asks the question in the {name!r} layout; the task wrote no such layout"
+        )
+    return layout
 
 
 def _applied(config: ProtocolConfig, sample: Any) -> Any:

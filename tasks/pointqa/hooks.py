@@ -8,6 +8,10 @@ The question ends as ViP-LLaVA's does, "... The exemplary object is within the r
 using a single word or phrase." (``create_question_prompt_direct_pointQA``: a red rectangle whose colour the text
 does not say, nothing drawn at random). The ``pool`` colour rule (vipbench's protocol) names it: "within the red
 rectangle".
+
+``metadata["question_layouts"]["shikra"]`` is the question as PerceptionGPT's (Shikra's) ``Point_QA_twice`` lays it
+out in version ``gq-b`` (the general question as given, the exemplar's ``<boxes>`` right after it), for that
+family's protocol (``question_layout: shikra``).
 """
 
 from __future__ import annotations
@@ -45,7 +49,12 @@ def _sample(sample_id: str, image: Path, question: str, box: object, answer: obj
         regions=(Region(box=(x1, y1, x2, y2), label="obj"),),
         template=TEMPLATE.format(question=str(question).strip()),
         source_image=image,
-        metadata={"prompt_style": "rectangle", "prompt_colors": ["red"], "prompt_phrases": [UPSTREAM_PHRASE]},
+        metadata={
+            "prompt_style": "rectangle",
+            "prompt_colors": ["red"],
+            "prompt_phrases": [UPSTREAM_PHRASE],
+            "question_layouts": {"shikra": f"{question}<obj>"},
+        },
     )
 
 

@@ -12,6 +12,9 @@ red point" when drawn (ViP-LLaVA draws every referenced object as a point), "the
 or box, or its coordinates. Drawn, colours and "the" are drawn as ViP-LLaVA's organizer draws them
 (``vipbench.prompting.draws``): the regions are listed in its object order, and ``object_names`` says the text
 names each object's class (upstream draws, and ignores, an "object"/"instance" swap before each mention).
+
+``metadata["question_layouts"]["shikra"]`` is the question as PerceptionGPT's (Shikra's) ``VCRDataset`` lays it out
+(versions ``qc-a`` and ``qac-r``: ``shikra_layout``), for that family's protocol (``question_layout: shikra``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,14 @@ from vipbench.taskconfig import TaskConfig
 from vipbench.types import Region, Sample
 
 PUNCTUATION = {".", ",", "?", "!", ":", ";"}
+#: Shikra's ``VCRDataset`` (versions ``qc-a``, ``qac-r``): its labels and the instruction after the options.
+SHIKRA_QA = ("QUESTION:", "\nOPTIONS:", "You should decide on the best choice and output the corresponding letter.")
+SHIKRA_QAR = (
+    "QUESTION:",
+    "\nANSWER:",
+    "\nRATIONALE OPTIONS:",
+    "You should decide on the best choice that explains the above answer and output the corresponding letter.",
+)
 RATIONALE = (
     "I give you a question and its answer, I need you to provide a rationale explaining why the answer is right. "
     '"{question}" The answer is "{answer}".What is the rationale for this decision?'
@@ -160,8 +171,33 @@ def _sample(item: Item, mode: str) -> Sample:
         regions=tuple(_regions(item.metadata, referenced)),
         template=template,
         source_image=item.image,
-        metadata={"options": 4, "prompt_style": "point", "object_names": True},
+        metadata={
+            "options": 4,
+            "prompt_style": "point",
+            "object_names": True,
+            "question_layouts": {"shikra": shikra_layout(item, mode)},
+        },
     )
+
+
+def shikra_layout(item: Item, mode: str) -> str:
+    """The question as Shikra's ``VCRDataset`` (PerceptionGPT's) writes it: tokens joined by single spaces, each
+    object reference one ``<boxes>`` (here its objects' ``<objN>`` joined by ";", as its ``UnifiedFormatter``
+    writes the boxes of one ``<boxes>``), options as "(A) ...", then the version's instruction: ``qc-a`` for Q→A,
+    ``qac-r`` (the right answer given) for QA→R."""
+
+    def sentence(tokens: list) -> str:
+        return " ".join(";".join(f"<obj{i}>" for i in t) if isinstance(t, list) else str(t) for t in tokens)
+
+    def options(choices: list[list]) -> str:
+        return " ".join(f"({letter}) {sentence(c)}" for letter, c in zip(LETTERS, choices))
+
+    if mode == "qa":
+        question, listed, ask = SHIKRA_QA
+        return " ".join([question, sentence(item.question), listed, options(item.answers), ask])
+    question, answer, listed, ask = SHIKRA_QAR
+    gold = sentence(item.answers[item.answer_label])
+    return " ".join([question, sentence(item.question), answer, gold, listed, options(item.rationales), ask])
 
 
 def upstream_order(corpus: list[list]) -> list[int]:

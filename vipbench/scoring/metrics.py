@@ -47,17 +47,42 @@ def upstream_exact(prediction: str, references: Sequence[str]) -> bool:
     return any(prediction.strip().lower() == r.lower() for r in references)
 
 
-@metric(version=4)
+#: Shikra's (PerceptionGPT's) answer extraction (``PointQAComputeMetrics.extract_ans``): exactly one match.
+SHIKRA_ANSWER = re.compile(r"(?:The answer is (.+?)\.)")
+#: The official answer rule of VCR and PointQA per model family (``rule: family``): ViP-LLaVA's exact match
+#: (``upstream_exact``), else the family's own; resolved when a run is scored (``protocol_args``).
+ANSWER_RULES = {"perceptiongpt": "shikra"}
+AnswerRule = Literal["vip-llava", "shikra", "family"]
+
+
+def shikra_answer(text: str) -> str | None:
+    """The X of the one "The answer is X." in a reply, stripped; None when there is none or several."""
+    found = SHIKRA_ANSWER.findall(text.strip())
+    return found[0].strip() if len(found) == 1 else None
+
+
+def shikra_exact(prediction: str, target: str) -> bool:
+    """PerceptionGPT's (Shikra's) ``BaseComputeMetrics.calculate_metric`` on one item: the answers extracted from
+    the reply and from the target its dataset writes are equal (as they are: case counts); an unreadable target
+    is wrong."""
+    gold = shikra_answer(target)
+    return gold is not None and shikra_answer(prediction) == gold
+
+
+@metric(version=5)
 def exact_match(
     record: PredictionRecord,
     extract: Literal["whole", "first_word", "choice"] = "whole",
     max_words: int = 5,
     headline: Literal["normalised", "exact"] = "normalised",
+    rule: AnswerRule = "vip-llava",
 ) -> dict[str, Any]:
     """10 when the answer equals a reference, else 0. ``normalised`` compares after normalisation (case, accents,
-    punctuation, articles, number words as digits: "Two." = "2"); ``exact`` is the upstream academic scripts' rule
-    (``upstream_exact``). Both are in the grade; ``headline`` says which one is ``score`` (PointQA's official
-    protocol: ``exact``). ``answer`` is the normalised answer compared.
+    punctuation, articles, number words as digits: "Two." = "2"); ``exact`` is the official rule: ``rule``
+    ``vip-llava``, the upstream academic scripts' (``upstream_exact``), or ``shikra``, PerceptionGPT's PointQA
+    reading (``shikra_exact`` against its target "The answer is <reference> ."). Both are in the grade;
+    ``headline`` says which one is ``score`` (PointQA's official protocol: ``exact``). ``answer`` is the
+    normalised answer compared.
 
     ``extract`` says what counts as the answer besides the whole normalised prediction:
 
@@ -76,23 +101,32 @@ def exact_match(
         elif extract == "choice":
             choices = [normalize(str(c)) for c in record.metadata.get("choices", ())]
             answer = named_choice(prediction, choices, max_words) or prediction
-    grades = {
-        "normalised": _ten(answer in references),
-        "exact": _ten(upstream_exact(record.prediction, record.references)),
-    }
+    if rule == "shikra":
+        exact = any(shikra_exact(record.prediction, f"The answer is {r} .") for r in record.references)
+    else:
+        exact = upstream_exact(record.prediction, record.references)
+    grades = {"normalised": _ten(answer in references), "exact": _ten(exact)}
     return {"score": grades[headline], "answer": answer, **grades}
 
 
-@metric(version=2)
-def choice_letter(record: PredictionRecord, headline: Literal["exact", "letter"] = "exact") -> dict[str, Any]:
-    """Multiple choice with letter answers (Visual7W, VCR), 10 or 0. ``exact`` is the official rule, the whole
-    prediction equal to the letter (``upstream_exact``: "A." and "(A)" are wrong); ``letter`` is vipbench's
+@metric(version=3)
+def choice_letter(
+    record: PredictionRecord, headline: Literal["exact", "letter"] = "exact", rule: AnswerRule = "vip-llava"
+) -> dict[str, Any]:
+    """Multiple choice with letter answers (Visual7W, VCR), 10 or 0. ``exact`` is the official rule: ``rule``
+    ``vip-llava``, the whole prediction equal to the letter (``upstream_exact``: "A." and "(A)" are wrong), or
+    ``shikra``, PerceptionGPT's (``shikra_exact`` against its VCR target "The answer is (A)."; it ships no VCR
+    scorer: its answer format read as its ``PointQAComputeMetrics`` reads answers). ``letter`` is vipbench's
     lenient reading, the letter the prediction gives (``vipbench.multiple_choice.extract_letter``: "A", "(A)",
     "A. the cup", "The answer is A", ...). Both are in the grade; ``headline`` says which one is ``score``."""
     count = int(record.metadata.get("options", 4))
     answer = extract_letter(record.prediction, count)
     gold = record.references[0].strip().upper()
-    grades = {"exact": _ten(upstream_exact(record.prediction, record.references[:1])), "letter": _ten(answer == gold)}
+    if rule == "shikra":
+        exact = shikra_exact(record.prediction, f"The answer is ({record.references[0]}).")
+    else:
+        exact = upstream_exact(record.prediction, record.references[:1])
+    grades = {"exact": _ten(exact), "letter": _ten(answer == gold)}
     return {"score": grades[headline], "answer": answer, **grades}
 
 
@@ -102,8 +136,6 @@ def _ten(right: bool) -> float:
 
 #: The POPE answer rule of each model family's own script, and of lmms-eval for the families without one.
 POPE_RULES = {"llava": "llava", "osprey": "osprey", "omg-llava": "lmms-eval", "perceptiongpt": "shikra"}
-#: Shikra's (PerceptionGPT's) answer extraction (``PointQAComputeMetrics.extract_ans``): exactly one match.
-SHIKRA_ANSWER = re.compile(r"(?:The answer is (.+?)\.)")
 
 
 @metric(version=3)
@@ -136,8 +168,7 @@ def yes_no(
         word = text.lower().strip()
         answer = word if word in ("yes", "no") else None
     elif rule == "shikra":
-        found = SHIKRA_ANSWER.findall(text.strip())
-        word = found[0].strip() if len(found) == 1 else None
+        word = shikra_answer(text)
         answer = word if word in ("yes", "no") else None
     else:  # strict
         word = text.strip().strip(".,!?;:'\"").lower()
@@ -160,6 +191,8 @@ def protocol_args(name: str, args: Mapping[str, Any], protocol: str | None, fami
     resolved = dict(args)
     if name == "yes_no" and resolved.get("rule") == "family":
         resolved["rule"] = POPE_RULES.get(family or "", "lmms-eval")
+    if name in ("choice_letter", "exact_match") and resolved.get("rule") == "family":
+        resolved["rule"] = ANSWER_RULES.get(family or "", "vip-llava")
     if name == "text_box" and resolved.get("convention") == "family":
         resolved["convention"] = REC_CONVENTIONS.get(family or "", "unit")
     if protocol == "vipbench":
