@@ -22,6 +22,8 @@ from test_upstream_inputs import data_dirs, inputs, planned  # noqa: F401 - the 
 from vipbench.errors import VipbenchError
 from vipbench.models import create_model
 from vipbench.protocols import TEMPLATE_FILES, TEMPLATES_ENV
+from vipbench.records import prediction_record
+from vipbench.scoring.metrics import choice_letter, exact_match, protocol_args
 
 pytest.importorskip("torch")
 
@@ -124,8 +126,13 @@ def test_llava_bench_follows_lmms_eval_generation_kwargs(model, task, tokens, da
     assert "lmms-eval@75571cf" in item.provenance.follows and item.provenance.deviations == []
 
 
-@pytest.mark.parametrize("task", ["vip-bench-bbox", "vcr-qa", "v7w", "pointqa-twice"])
-@pytest.mark.parametrize("model", ["omg-llava-tiny", "perceptiongpt-tiny"])
+@pytest.mark.parametrize(
+    "model,task",
+    [
+        *[("omg-llava-tiny", t) for t in ("vip-bench-bbox", "vcr-qa", "v7w", "pointqa-twice")],
+        *[("perceptiongpt-tiny", t) for t in ("vip-bench-bbox", "v7w")],
+    ],
+)
 def test_no_script_anywhere_runs_the_tasks_own_settings_and_says_why(model, task, data_dirs):  # noqa: F811
     item = planned(model, task, data_dirs)
     own = planned(model, task, data_dirs, protocol="vipbench")
@@ -185,6 +192,59 @@ def test_perceptiongpt_pope_answers_are_read_as_shikras():
     assert [read(t) for t in ("yes", "The answer is Yes .", "The answer is yes . The answer is no .")] == [None] * 3
 
 
+def request_objects(request) -> list[str]:
+    return [r.label for r in request.regions]
+
+
+@pytest.mark.parametrize("task", ["vcr-qa", "vcr-qar"])
+def test_perceptiongpt_vcr_input_is_its_vcr_dataset(task, template_files, data_dirs, models):  # noqa: F811
+    """VCRDataset qc-a (Q→A) and qac-r (QA→R): the drawn template around its option layout, one <loc> per object
+    of each reference (";" between), the boxes in its order."""
+    item = planned("perceptiongpt-tiny", task, data_dirs)
+    adapter = models("perceptiongpt-tiny")
+    got = shown_image_as_placeholder(adapter, inputs(adapter, item))
+    upstream = PGPT["vcr"]["tasks"][task]["items"]
+    assert got == {i["id"]: upstream_text(i, "perceptiongpt-vqa") for i in upstream}
+    assert [request_objects(r) for r in item.requests] == [
+        [f"obj{o}" for group in i["boxes_seq"] for o in group] for i in upstream
+    ]
+    assert [r.sample.references for r in item.requests] == [(i["target"].split("(")[1][0],) for i in upstream]
+    assert (item.generation.max_new_tokens, item.generation.sampling) == (PGPT["decoding"]["max_new_tokens"], False)
+    config = PGPT["vcr"]["tasks"][task]["config"]
+    assert item.provenance.deviations == [] and config in item.provenance.follows
+
+
+def test_perceptiongpt_pointqa_input_is_its_point_qa_twice(template_files, data_dirs, models):  # noqa: F811
+    """Point_QA_twice gq-b: the general question, the exemplar's <loc> right after it, in the drawn template."""
+    item = planned("perceptiongpt-tiny", "pointqa-twice", data_dirs)
+    adapter = models("perceptiongpt-tiny")
+    got = shown_image_as_placeholder(adapter, inputs(adapter, item))
+    upstream = PGPT["pointqa"]["items"]
+    assert got == {i["id"]: upstream_text(i, "perceptiongpt-vqa") for i in upstream}
+    assert [request_objects(r) for r in item.requests] == [["obj"]] * len(upstream)
+    assert [r.sample.references for r in item.requests] == [(i["target"].split()[3],) for i in upstream]
+    assert (item.generation.max_new_tokens, item.generation.sampling) == (PGPT["decoding"]["max_new_tokens"], False)
+    assert item.provenance.deviations == [] and PGPT["pointqa"]["config"] in item.provenance.follows
+
+
+@pytest.mark.parametrize("task", ["vcr-qa", "vcr-qar", "pointqa-twice"])
+def test_perceptiongpt_vcr_pointqa_answers_are_graded_as_its_compute_metrics(task, template_files, data_dirs):  # noqa: F811
+    """The official grade of each scripted reply is upstream's PointQAComputeMetrics on it, under the task's
+    scoring with ``rule: family`` resolved for PerceptionGPT; other families keep ViP-LLaVA's exact match."""
+    item = planned("perceptiongpt-tiny", task, data_dirs)
+    scorer = item.task.config.scorer
+    args = protocol_args(scorer.metric, scorer.metric_args, "official", "perceptiongpt")
+    assert args["rule"] == "shikra"
+    assert protocol_args(scorer.metric, scorer.metric_args, "official", "llava")["rule"] == "vip-llava"
+    grade = {"choice_letter": choice_letter, "exact_match": exact_match}[scorer.metric]
+    upstream = (PGPT["pointqa"] if task == "pointqa-twice" else PGPT["vcr"]["tasks"][task])["items"]
+    by_id = {r.sample.id: r for r in item.requests}
+    for case in upstream:
+        records = [prediction_record(by_id[case["id"]], reply) for reply in case["scored"]["replies"]]
+        assert [grade(r, **args)["exact"] == 10.0 for r in records] == case["scored"]["right"], case["id"]
+        assert [grade(r, **args)["score"] for r in records] == [10.0 * x for x in case["scored"]["right"]]
+
+
 def test_template_file_offline_is_one_line_saying_where_to_get_it(monkeypatch, data_dirs):  # noqa: F811
     monkeypatch.delenv(TEMPLATES_ENV, raising=False)
     monkeypatch.setenv("VIPBENCH_UPSTREAM_URL", "http://127.0.0.1:9")
@@ -201,3 +261,14 @@ def test_without_the_template_file_a_fixed_question_is_a_deviation(monkeypatch, 
     assert [r.text for r in item.requests][0] == "Is there a dog in the image?"  # the bare question, no suffix
     (deviation,) = item.provenance.deviations
     assert deviation.startswith("question=the task's own") and "template/VQA.json" in deviation
+
+
+def test_a_layout_the_task_did_not_write_is_one_line(template_files, data_dirs):  # noqa: F811
+    """A protocol asking for a question layout the task's loader does not write stops with one line."""
+    from vipbench.protocols import ProtocolConfig, apply_to_samples
+
+    sample = planned("perceptiongpt-tiny", "pope-random", data_dirs).requests[0].sample
+    config = ProtocolConfig(follows="x", template_file="perceptiongpt-vqa", question_layout="shikra")
+    with pytest.raises(VipbenchError) as error:
+        apply_to_samples(config, [sample])
+    assert "\n" not in str(error.value) and "'shikra' layout" in str(error.value)

@@ -161,6 +161,11 @@ UPSTREAM: dict[str, dict[str, Any]] = {
             "config/_base_/dataset/template/VQA.json": "746d367b20396fcf7a77b1483e8d328b843d7a3d",
             "mllm/engine/perception_trainer.py": "499d8b1ed321fa386e7b3a7819c3664cfd48a0cd",
             "config/_base_/dataset/template/REG.json": "2791ceb91586afa50470e4999d43187dbe861c3f",
+            "mllm/dataset/single_image_dataset/vcr.py": "0c9e651b5d1d15bff30460259db843e008cd2b3e",
+            "mllm/dataset/single_image_dataset/point_qa.py": "7150099eb060a06a27c062b28f21dd73786f35f2",
+            "mllm/dataset/utils/compute_metrics.py": "dc67a0d9efac0a24fbb11a7f97117c1d495b58b5",
+            "config/_base_/dataset/DEFAULT_TEST_VCR_VARIANT.py": "cd7eb9501617223b36e67100c6eaffbc061ab683",
+            "config/_base_/dataset/DEFAULT_TEST_POINT_VARIANT.py": "f886d911340afe354f80074d2976657cc59f2a1a",
         },
     },
 }
@@ -1931,18 +1936,22 @@ def install_perceptiongpt(root: Path) -> dict[str, Any]:
     module("mmengine", DATASETS=Registry(), TRANSFORMS=Registry(), METRICS=Registry(), FUNCTIONS=Registry())
     sys.modules["mmengine"].Registry = Registry  # type: ignore[attr-defined]
     package(root, "mllm")
-    module("mllm.utils", smart_tokenizer_and_embedding_resize=None)
+    module("mllm.utils", smart_tokenizer_and_embedding_resize=None, decode_generate_ids=None)
     package(root, "mllm.dataset")
     package(root, "mllm.dataset.utils")
     module("mllm.dataset.utils.io", read_img_general=lambda path: Image.open(path).convert("RGB"))
     module("mllm.dataset.utils.transform", norm_box_xyxy=None, norm_point_xyxy=None)
     mixin = importlib.import_module("mllm.dataset.utils.mixin")
     sys.modules["mllm.dataset.utils"].MInstrDataset = mixin.MInstrDataset  # type: ignore[attr-defined]
+    metrics = importlib.import_module("mllm.dataset.utils.compute_metrics")
+    sys.modules["mllm.dataset"].BaseComputeMetrics = metrics.BaseComputeMetrics  # type: ignore[attr-defined]
     package(root, "mllm.dataset.single_image_dataset")
     package(root, "mllm.dataset.process_function")
     return {
         "pope": importlib.import_module("mllm.dataset.single_image_dataset.pope"),
         "reg": importlib.import_module("mllm.dataset.single_image_dataset.reg"),
+        "vcr": importlib.import_module("mllm.dataset.single_image_dataset.vcr"),
+        "point_qa": importlib.import_module("mllm.dataset.single_image_dataset.point_qa"),
         "shikra": importlib.import_module("mllm.dataset.process_function.shikra_process_function"),
         "boxes": importlib.import_module("mllm.dataset.process_function.box_process_function"),
         "conversation": importlib.import_module("mllm.conversation"),
@@ -2086,6 +2095,179 @@ def perceptiongpt_refcocog(root: Path, fx: Path, work: Path, mods: dict[str, Any
     }
 
 
+def drawn_question(templates: list[str], value: str) -> tuple[int, str]:
+    """The template a dataset drew and what it put for ``<question>``, read back from the text it built (a
+    template's text around ``<question>`` fits exactly one of the file's)."""
+    found = []
+    for i, template in enumerate(templates):
+        before, _, after = str(template).partition("<question>")
+        if value.startswith(before) and value.endswith(after) and len(value) >= len(before) + len(after):
+            found.append((i, value[len(before) : len(value) - len(after)]))
+    (one,) = found
+    return one
+
+
+def shikra_item(mods: dict[str, Any], conv_cfg: dict, dataset: Any, index: int, seed: int) -> dict[str, Any]:
+    """One item of a ``<question>``-template dataset whose question holds ``<boxes>``: the template drawn, the
+    question filled in as the box formatter writes it, the object indices of each ``<boxes>``, the prompt around."""
+    item = dataset[index]
+    human, gpt = item["conversations"]
+    seq = human["boxes_seq"]
+    boxes = [[item["target"]["boxes"][i] for i in group] for group in seq]
+    built = shikra_prompt(mods, conv_cfg, human["value"], boxes)
+    template_index, question = drawn_question(dataset.templates, human["value"])
+    filled = {"<question>": mods["boxes"].UnifiedFormatter()(question, boxes)}
+    return {
+        "seed": seed,
+        "template_index": template_index,
+        "template_sha256": sha256(str(dataset.templates[template_index])),
+        "filled": filled,
+        "boxes_seq": seq,
+        **prose_free(built),
+        "target": gpt["value"],
+    }
+
+
+def shikra_scores(mods: dict[str, Any], replies: list[str], target: str) -> list[bool]:
+    """Upstream's ``PointQAComputeMetrics.calculate_metric`` on each reply against the item's target: right or
+    not (its accuracy over that one pair)."""
+    metric = mods["point_qa"].PointQAComputeMetrics(preprocessor={"text": None})
+    return [metric.calculate_metric([reply], [target])["accuracy"] == 1.0 for reply in replies]
+
+
+#: Scripted replies scored by upstream's answer reading ({} the item's right answer): its own format, then the
+#: near misses (case, no space, no period, two answers, a bare answer).
+SHIKRA_REPLIES = {
+    "vcr": [
+        "The answer is ({}).",
+        "The answer is ({}) .",
+        "({})",
+        "{}",
+        "The answer is {}.",
+        "the answer is ({}).",
+        "The answer is (A). The answer is (B).",
+        "The answer is (A).",
+    ],
+    "pointqa": [
+        "The answer is {} .",
+        "The answer is {}.",
+        "{}",
+        "The answer is {} ",
+        "The answer is 2.5 .",
+        "The answer is TWO .",
+        "The answer is 3 . The answer is 3 .",
+        "The answer is 3 .",
+    ],
+}
+
+
+def perceptiongpt_vcr(root: Path, fx: Path, work: Path, mods: dict[str, Any], conv_cfg: dict) -> dict[str, Any]:
+    """VCRDataset as VCR_val_qc_a (vipbench's vcr-qa) and VCR_val_qac_r (vcr-qar) on the fixture's val split."""
+    from vipbench.protocols import sample_seed
+
+    variant = read_config(root / "config/_base_/dataset/DEFAULT_TEST_VCR_VARIANT.py")["DEFAULT_TEST_VCR_VARIANT"]
+    rows = json.loads((fx / "vcr/vcr-val.json").read_text())
+    kept = ("question", "answer_choices", "answer_label", "rationale_choices", "rationale_label")
+    lines = []
+    for row in rows:
+        meta = json.loads((fx / "vcr" / row["meta_dir"].replace("./dataset/", "", 1)).read_text())
+        lines.append({"img_fn": row["image"], "boxes": meta["boxes"], **{k: row[k] for k in kept}})
+    data_file = work / "pgpt_vcr_val.jsonl"
+    write_jsonl(data_file, lines)
+    tasks = {}
+    for task, name in (("vcr-qa", "VCR_val_qc_a"), ("vcr-qar", "VCR_val_qac_r")):
+        cfg = variant[name]
+        template = root / "config/_base_/dataset" / cfg["template_file"].replace("{{fileDirname}}/", "")
+        items = []
+        for index, row in enumerate(rows):
+            seed = sample_seed(0, task, row["id"])
+            dataset = mods["vcr"].VCRDataset(
+                filename=str(data_file),
+                image_folder=str(fx / "vcr"),
+                template_file=str(template),
+                version=cfg["version"],
+                seed=seed,
+            )
+            record = shikra_item(mods, conv_cfg, dataset, index, seed)
+            right = record["target"].split("(")[1][0]
+            replies = [r.format(right) for r in SHIKRA_REPLIES["vcr"]]
+            scores = {"replies": replies, "right": shikra_scores(mods, replies, record["target"])}
+            items.append({"id": row["id"], **record, "scored": scores})
+        tasks[task] = {"config": name, "version": cfg["version"], "template_file": cfg["template_file"], "items": items}
+    return {
+        "source": src(
+            "perceptiongpt",
+            "config/_base_/dataset/DEFAULT_TEST_VCR_VARIANT.py",
+            "mllm/dataset/single_image_dataset/vcr.py",
+            "mllm/dataset/utils/mixin.py",
+            "config/_base_/dataset/template/VQA.json",
+            "mllm/dataset/process_function/box_process_function.py",
+            "mllm/dataset/process_function/shikra_process_function.py",
+            "mllm/conversation/base_conversation.py",
+            "mllm/dataset/single_image_dataset/point_qa.py",
+            "mllm/dataset/utils/compute_metrics.py",
+        ),
+        "input_file": "VCRDataset's layout from the fixture's vcr-val.json: img_fn, the image metadata's boxes, the "
+        "question, choices and labels as given",
+        "scoring": "no VCR metric upstream: 'scored' is its PointQAComputeMetrics (the one 'The answer is X.' of a "
+        "reply equal to the target's) on scripted replies against the item's target, the rule vipbench applies",
+        "tasks": tasks,
+    }
+
+
+def perceptiongpt_pointqa(root: Path, fx: Path, work: Path, mods: dict[str, Any], conv_cfg: dict) -> dict:
+    """Point_QA_twice as POINT_TWICE_gq_b_test (vipbench's pointqa-twice) on the fixture's test split."""
+    from vipbench.protocols import sample_seed
+
+    variant = read_config(root / "config/_base_/dataset/DEFAULT_TEST_POINT_VARIANT.py")["DEFAULT_TEST_POINT_VARIANT"]
+    cfg = variant["POINT_TWICE_gq_b_test"]
+    rows = json.loads((fx / "pointqa/pointQA_twice_test.json").read_text())
+    lines = []
+    for row in rows:
+        (box,) = row["bboxes"]
+        point = [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]
+        lines.append(
+            {"file_path": row["image"], "general_question": row["general_question"], "answer": row["answer"]}
+            | {"bbox": box, "point": point}
+        )
+    data_file = work / "pgpt_pointqa_twice_test.jsonl"
+    write_jsonl(data_file, lines)
+    template = root / "config/_base_/dataset" / cfg["template_file"].replace("{{fileDirname}}/", "")
+    items = []
+    for index, row in enumerate(rows):
+        seed = sample_seed(0, "pointqa-twice", row["id"])
+        dataset = mods["point_qa"].Point_QA_twice(
+            filename=str(data_file),
+            image_folder=str(fx / "pointqa/images"),
+            template_file=str(template),
+            version=cfg["version"],
+            seed=seed,
+        )
+        record = shikra_item(mods, conv_cfg, dataset, index, seed)
+        replies = [r.format(row["answer"]) for r in SHIKRA_REPLIES["pointqa"]]
+        scores = {"replies": replies, "right": shikra_scores(mods, replies, record["target"])}
+        items.append({"id": row["id"], **record, "scored": scores})
+    return {
+        "source": src(
+            "perceptiongpt",
+            "config/_base_/dataset/DEFAULT_TEST_POINT_VARIANT.py",
+            "mllm/dataset/single_image_dataset/point_qa.py",
+            "mllm/dataset/utils/mixin.py",
+            "config/_base_/dataset/template/VQA.json",
+            "mllm/dataset/process_function/box_process_function.py",
+            "mllm/dataset/process_function/shikra_process_function.py",
+            "mllm/conversation/base_conversation.py",
+            "mllm/dataset/utils/compute_metrics.py",
+        ),
+        "input_file": "Point_QA_twice's layout from the fixture's pointQA_twice_test.json: file_path, "
+        "general_question, answer, bbox (its one box), point (the box's centre: read, unused by version b)",
+        "config": "POINT_TWICE_gq_b_test",
+        "version": cfg["version"],
+        "scoring": "'scored': its PointQAComputeMetrics on scripted replies against the item's target",
+        "items": items,
+    }
+
+
 def perceptiongpt_decoding(root: Path) -> dict[str, Any]:
     """The generation settings its trainer sets for prediction (``perception_trainer.py``)."""
     text = (root / "mllm/engine/perception_trainer.py").read_text()
@@ -2117,6 +2299,8 @@ def job_perceptiongpt(root: Path, fx: Path, work: Path) -> dict[str, Any]:
         "template_files": templates,
         "pope": perceptiongpt_pope(root, fx, mods, conv_cfg),
         "refcocog": perceptiongpt_refcocog(root, fx, work, mods, conv_cfg),
+        "vcr": perceptiongpt_vcr(root, fx, work, mods, conv_cfg),
+        "pointqa": perceptiongpt_pointqa(root, fx, work, mods, conv_cfg),
     }
 
 
@@ -2127,7 +2311,7 @@ JOB_FIXTURES = {
     "osprey": ["pope-rucaibox", "refcocog"],
     "lmms-eval": ["pope-hf", "refcocog"],
     "omg-llava": ["refcocog"],
-    "perceptiongpt": ["pope-rucaibox", "refcocog"],
+    "perceptiongpt": ["pope-rucaibox", "refcocog", "vcr", "pointqa"],
 }
 
 JOBS = {
