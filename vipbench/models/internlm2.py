@@ -76,10 +76,7 @@ def llama_config(config: Mapping[str, Any], vocab_size: int | None = None):
 def split_wqkv(wqkv, heads: int, kv_heads: int):
     """(q, k, v) rows of a fused ``wqkv`` weight (or bias): per key-value group, its query heads, key, value."""
     group = heads // kv_heads
-    rows = wqkv.shape[0]
-    head_dim = rows // (heads + 2 * kv_heads)
-    if head_dim * (heads + 2 * kv_heads) != rows:
-        raise VipbenchError(f"attention.wqkv has {rows} rows, not a multiple of {heads} + 2 × {kv_heads} heads")
+    head_dim = _head_dim(wqkv.shape[0], heads, kv_heads)
     grouped = wqkv.reshape(kv_heads, group + 2, head_dim, *wqkv.shape[1:])
     rest = wqkv.shape[1:]
     q = grouped[:, :group].reshape(heads * head_dim, *rest)
@@ -88,9 +85,23 @@ def split_wqkv(wqkv, heads: int, kv_heads: int):
     return q.contiguous(), k.contiguous(), v.contiguous()
 
 
+def wqkv_shapes(shape: tuple[int, ...], heads: int, kv_heads: int) -> tuple[tuple[int, ...], ...]:
+    """The shapes ``split_wqkv`` gives a fused weight of ``shape``, known before it is read."""
+    head_dim, rest = _head_dim(shape[0], heads, kv_heads), tuple(shape[1:])
+    return (heads * head_dim, *rest), (kv_heads * head_dim, *rest), (kv_heads * head_dim, *rest)
+
+
+def _head_dim(rows: int, heads: int, kv_heads: int) -> int:
+    head_dim = rows // (heads + 2 * kv_heads)
+    if head_dim * (heads + 2 * kv_heads) != rows:
+        raise VipbenchError(f"attention.wqkv has {rows} rows, not a multiple of {heads} + 2 × {kv_heads} heads")
+    return head_dim
+
+
 def to_llama(state: Mapping[str, Any], heads: int, kv_heads: int, where: Path | str) -> dict[str, Any]:
     """InternLM2 tensors (``model.tok_embeddings.weight``, ``model.layers.N.attention.wqkv.weight``, ...) under
-    ``LlamaForCausalLM``'s names; a key InternLM2 does not have is an error that names it."""
+    ``LlamaForCausalLM``'s names; a key InternLM2 does not have is an error that names it. A fused ``wqkv`` still in
+    its file (``weights.Stored``) is split as it is read: its parts are ``weights.Split``'s."""
     out: dict[str, Any] = {}
     unexpected = []
     for key, tensor in state.items():
@@ -98,7 +109,7 @@ def to_llama(state: Mapping[str, Any], heads: int, kv_heads: int, where: Path | 
         layer = LAYER.match(name)
         if layer and layer[2] == "attention.wqkv":
             prefix = f"model.layers.{layer[1]}.self_attn"
-            for proj, part in zip(("q_proj", "k_proj", "v_proj"), split_wqkv(tensor, heads, kv_heads)):
+            for proj, part in zip(("q_proj", "k_proj", "v_proj"), _split(tensor, heads, kv_heads)):
                 out[f"{prefix}.{proj}.{kind}"] = part
         elif layer and layer[2] in RENAMES:
             out[f"model.layers.{layer[1]}.{RENAMES[layer[2]]}.{kind}"] = tensor
@@ -109,6 +120,15 @@ def to_llama(state: Mapping[str, Any], heads: int, kv_heads: int, where: Path | 
     if unexpected:
         raise VipbenchError(f"{where}: unexpected InternLM2 key(s): {', '.join(sorted(unexpected)[:5])}")
     return out
+
+
+def _split(wqkv, heads: int, kv_heads: int) -> tuple[Any, ...]:
+    from vipbench.models.weights import Split, Stored
+
+    if not isinstance(wqkv, Stored):
+        return split_wqkv(wqkv, heads, kv_heads)
+    shapes = wqkv_shapes(tuple(wqkv.shape), heads, kv_heads)
+    return tuple(Split(wqkv, lambda whole: split_wqkv(whole, heads, kv_heads), shapes).parts)
 
 
 # ------------------------------------------------------------------------------------------- the tokenizer

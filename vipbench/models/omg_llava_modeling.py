@@ -63,7 +63,15 @@ from vipbench.errors import VipbenchError
 from vipbench.models import internlm2
 from vipbench.models.convnext import ConvNeXtTrunk
 from vipbench.models.omg_seg import HeadGeometry, Memories, OMGSegHead, resize_matrix
-from vipbench.models.weights import LORA_KEY, load_strictly, load_tensors, merge_lora, read_tensors
+from vipbench.models.weights import (
+    LORA_KEY,
+    Weight,
+    load_strictly,
+    load_tensors,
+    merge_lora,
+    stored_tensors,
+    stored_weights,
+)
 
 LLM_FOLDER = "internlm2-chat-7b"
 HEAD_FILE = "omg_seg_convl.pth"
@@ -271,9 +279,10 @@ def pixel_shuffle(x, ratio: int):
 
 @dataclass
 class Checkpoint:
-    """Every tensor the model needs under this module's names, with what was learnt reading them."""
+    """Every tensor the model needs under this module's names (none read yet: ``load_into`` streams them into the
+    model, merging the LoRA and splitting InternLM2's fused q, k, v as it goes), with what was learnt reading them."""
 
-    state: dict[str, Any]
+    state: dict[str, Weight]
     classes: torch.Tensor
     llm_config: Any
     lora_pairs: int
@@ -296,7 +305,7 @@ def read_checkpoint(folder: Path, finetune: str, clip_file: Callable[[], Path | 
     heads = config.get("num_attention_heads")
     kv_heads = config.get("num_key_value_heads") or heads
 
-    llm = dict(read_tensors(llm_folder, "InternLM2's weights"))
+    llm = stored_weights(llm_folder, "InternLM2's weights")
     projector, lora, count = _read_finetune(folder / finetune, llm)
     merge_lora(llm, lora, lora_alpha, folder / finetune)
     vocab = llm["model.tok_embeddings.weight"].shape[0] if "model.tok_embeddings.weight" in llm else None
@@ -321,14 +330,12 @@ def read_checkpoint(folder: Path, finetune: str, clip_file: Callable[[], Path | 
     )
 
 
-def _read_finetune(path: Path, llm: dict[str, Any]) -> tuple[dict[str, Any], dict[tuple[str, str], Any], int]:
+def _read_finetune(path: Path, llm: dict[str, Weight]) -> tuple[dict[str, Weight], dict[tuple[str, str], Weight], int]:
     """The projectors (and the ``[SEG]`` decoder copy, as ``head.*``), and the LLM's LoRA pairs; the LLM weights it
     saved in full replace the base's in ``llm``."""
-    raw = load_tensors(path)
-    if isinstance(raw, dict) and isinstance(raw.get("state_dict"), dict):
-        raw = raw["state_dict"]
-    projector: dict[str, Any] = {}
-    lora: dict[tuple[str, str], Any] = {}
+    raw = stored_tensors(path, inside="state_dict")
+    projector: dict[str, Weight] = {}
+    lora: dict[tuple[str, str], Weight] = {}
     unexpected = []
     for key, tensor in raw.items():
         if key.startswith(("projector.", "projector_text2vision.")):
@@ -354,12 +361,13 @@ def _read_finetune(path: Path, llm: dict[str, Any]) -> tuple[dict[str, Any], dic
     return projector, lora, len({m for m, _ in lora})
 
 
-def _read_head(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def _read_head(path: Path) -> tuple[dict[str, Weight], dict[str, Weight]]:
     """``panoptic_head.*`` → ``head.*``; ``backbone.stem`` / ``backbone.layerN`` → ``trunk.stem`` /
     ``trunk.stages.(N-1)``; the backbone's CLIP heads are skipped; anything else is an error."""
-    raw = load_tensors(path)
-    raw = raw.get("state_dict", raw) if isinstance(raw, dict) else raw
-    head, trunk, unexpected = {}, {}, []
+    raw = stored_tensors(path, inside="state_dict")
+    head: dict[str, Weight] = {}
+    trunk: dict[str, Weight] = {}
+    unexpected = []
     for key, tensor in raw.items():
         if key.startswith("panoptic_head."):
             name = key.removeprefix("panoptic_head.")
@@ -380,7 +388,7 @@ def _read_head(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return head, trunk
 
 
-def _read_clip(path: Path | None) -> dict[str, Any]:
+def _read_clip(path: Path | None) -> dict[str, Weight]:
     if path is None or not path.is_file():
         raise VipbenchError(
             f"OMG-LLaVA's vision trunk weights not found{f': {path}' if path else ''} (open_clip's "
@@ -388,7 +396,7 @@ def _read_clip(path: Path | None) -> dict[str, Any]:
             "--model-args clip_path=FILE)"
         )
     trunk = {}
-    for key, tensor in load_tensors(path).items():
+    for key, tensor in stored_tensors(path).items():
         rest = key.removeprefix("visual.trunk.")
         if key.startswith("visual.trunk.") and rest.startswith(("stem.", "stages.")):
             trunk["trunk." + rest] = tensor

@@ -108,6 +108,13 @@ class Mapped(Stored):
     def done(self, tensor: torch.Tensor) -> None:
         _drop_pages(tensor)
 
+    def copy_into(self, target: torch.Tensor) -> None:
+        """A block of rows at a time, each block's pages dropped before the next: a 760 MB embedding never sits
+        whole in memory beside its parameter."""
+        for block in row_blocks(self.tensor):
+            target[block].copy_(self.tensor[block])
+            self.done(self.tensor[block])
+
 
 @dataclass(eq=False)
 class InSafetensors(Stored):
@@ -120,18 +127,30 @@ class InSafetensors(Stored):
     shape: torch.Size
 
     def read(self) -> torch.Tensor:
+        tensor = torch.empty(self.shape, dtype=self.dtype)
+        self._read_into(tensor)
+        return tensor
+
+    def copy_into(self, target: torch.Tensor) -> None:
+        """Straight into ``target`` when it has the file's dtype and layout (no copy in between)."""
+        if target.dtype == self.dtype and target.is_contiguous() and target.shape == self.shape:
+            self._read_into(target)
+        else:
+            super().copy_into(target)
+
+    def _read_into(self, tensor: torch.Tensor) -> None:
         if self.nbytes == 0:
-            return torch.empty(self.shape, dtype=self.dtype)
-        buffer = bytearray(self.nbytes)
+            return
+        if tensor.numel() * tensor.element_size() != self.nbytes:
+            raise VipbenchError(f"cannot read weights {self.path}: a tensor's bytes do not match its shape and dtype")
         try:
             with open(self.path, "rb") as file:
                 file.seek(self.start)
-                complete = file.readinto(buffer) == self.nbytes
+                complete = file.readinto(tensor.view(-1).view(torch.uint8).numpy()) == self.nbytes
         except OSError as exc:
             raise VipbenchError(f"cannot read weights {self.path}: {exc}") from None
         if not complete:
             raise VipbenchError(f"cannot read weights {self.path}: the file is shorter than its header says")
-        return torch.frombuffer(buffer, dtype=self.dtype).reshape(self.shape)
 
 
 @dataclass(eq=False)
@@ -150,14 +169,57 @@ class LoraMerged(Stored):
     def copy_into(self, target: torch.Tensor) -> None:
         base, a, b = (_read(w) for w in (self.base, self.a, self.b))
         down = a.float()
-        rows = max(1, 2**22 // max(1, base.shape[1]))  # 16 MB of float32 a block
-        for start in range(0, base.shape[0], rows):
-            block = slice(start, start + rows)
+        for block in row_blocks(base):
             merged = base[block].float() + self.scale * (b[block].float() @ down)
             target[block].copy_(merged.to(base.dtype))
+            for weight, tensor in ((self.base, base), (self.b, b)):
+                if isinstance(weight, Stored):
+                    weight.done(tensor[block])
         for weight, tensor in zip((self.base, self.a, self.b), (base, a, b)):
             if isinstance(weight, Stored):
                 weight.done(tensor)
+
+
+def row_blocks(tensor: torch.Tensor, elements: int = 2**22) -> list[Any]:
+    """Index ranges over ``tensor``'s first dimension, each about ``elements`` values (16 MB of float32); the whole
+    tensor, once, for a scalar."""
+    if tensor.dim() == 0 or tensor.numel() == 0:
+        return [...]
+    rows = max(1, elements // (tensor.numel() // tensor.shape[0]))
+    return [slice(start, start + rows) for start in range(0, tensor.shape[0], rows)]
+
+
+class Split:
+    """The tensors ``split`` makes of one stored weight (InternLM2's fused q, k, v): the weight is read once, when
+    the first part is copied, and let go when the last one has been."""
+
+    def __init__(self, whole: Stored, split: Callable[[torch.Tensor], tuple[torch.Tensor, ...]], shapes):
+        self.whole, self.split = whole, split
+        self.parts = [Part(self, i, torch.Size(shape), whole.dtype) for i, shape in enumerate(shapes)]
+        self._made: list[Any] | None = None
+
+    def take(self, index: int) -> torch.Tensor:
+        if self._made is None or self._made[index] is None:  # the first part asked for (or one asked for again)
+            whole = torch.empty(self.whole.shape, dtype=self.whole.dtype)
+            self.whole.copy_into(whole)
+            self._made = list(self.split(whole))
+        part, self._made[index] = self._made[index], None
+        if all(p is None for p in self._made):
+            self._made = None
+        return part
+
+
+@dataclass(eq=False)
+class Part(Stored):
+    """One tensor of a ``Split``."""
+
+    split: Split
+    index: int
+    shape: torch.Size
+    dtype: torch.dtype
+
+    def read(self) -> torch.Tensor:
+        return self.split.take(self.index)
 
 
 def _read(weight: Weight) -> torch.Tensor:
@@ -181,8 +243,9 @@ def stored_weights(folder: Path, what: str) -> dict[str, Weight]:
 
 
 def stored_tensors(path: Path, inside: str | None = None) -> dict[str, Weight]:
-    """One weights file's tensors (or, with ``inside``, those of the dict under that key of a torch pickle), none
-    of them read yet. A torch pickle too old to be mapped is read whole, as ``load_tensors`` does."""
+    """One weights file's tensors, none of them read yet; with ``inside``, those of the dict under that key when
+    the file has one (mmengine's ``{"meta": ..., "state_dict": ...}``). A torch pickle too old to be mapped is read
+    whole, as ``load_tensors`` does."""
     if path.suffix == ".safetensors":
         return _safetensors_entries(path)
     try:
@@ -190,11 +253,10 @@ def stored_tensors(path: Path, inside: str | None = None) -> dict[str, Weight]:
         wrap: Callable[[torch.Tensor], Weight] = Mapped
     except (OSError, RuntimeError, ValueError):  # not a zip archive (torch < 1.6): no mapping; or unreadable
         loaded, wrap = load_tensors(path), lambda tensor: tensor
-    if inside is not None:
-        loaded = loaded.get(inside) if isinstance(loaded, dict) else None
+    if inside is not None and isinstance(loaded, dict) and isinstance(loaded.get(inside), dict):
+        loaded = loaded[inside]
     if not isinstance(loaded, dict):
-        under = f" under {inside!r}" if inside else ""
-        raise VipbenchError(f"cannot read weights {path}: not a dict of tensors{under}")
+        raise VipbenchError(f"cannot read weights {path}: not a dict of tensors")
     return {k: wrap(v) if isinstance(v, torch.Tensor) else v for k, v in loaded.items()}
 
 
@@ -248,12 +310,16 @@ _MADVISE = _libc_madvise()
 
 
 def _drop_pages(tensor: torch.Tensor) -> None:
-    """Drop the whole pages of a mapped tensor's storage from this process (Linux; elsewhere the kernel reclaims
-    them when memory runs short). Only for a file mapping: its pages come back from the file if read again."""
+    """Drop the whole pages a mapped tensor spans from this process (Linux; elsewhere the kernel reclaims them
+    when memory runs short). Only for a file mapping: its pages come back from the file if read again."""
     if _MADVISE is None:
         return
-    storage = tensor.untyped_storage()
-    start, stop = storage.data_ptr(), storage.data_ptr() + storage.nbytes()
+    if tensor.is_contiguous():
+        start = tensor.data_ptr()
+        stop = start + tensor.numel() * tensor.element_size()
+    else:
+        storage = tensor.untyped_storage()
+        start, stop = storage.data_ptr(), storage.data_ptr() + storage.nbytes()
     first, last = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE, stop // mmap.PAGESIZE * mmap.PAGESIZE
     if last > first:
         _MADVISE(first, last - first, mmap.MADV_DONTNEED)
