@@ -13,6 +13,9 @@ os.environ["VIPBENCH_JUDGE_PROMPT"] = "vipbench"
 # Likewise the question-template files some protocols draw from (PerceptionGPT's): a fixed question, a deviation,
 # unless a test supplies a template file (tests/test_upstream_inputs_native.py).
 os.environ["VIPBENCH_PROTOCOL_TEMPLATES"] = "vipbench"
+# huggingface_hub reads HF_HUB_OFFLINE once, when first imported: a module-scoped fixture that imports it before
+# the per-test setting below would leave the whole session online (tests then see "unreachable", not "offline").
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 
 def pytest_addoption(parser) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vipbench.errors import DataError, VipbenchError
-from vipbench.taskconfig import DatasetConfig
+from vipbench.taskconfig import DatasetConfig, TaskConfig
 
 
 class MissingData(DataError):
@@ -189,6 +189,23 @@ def load_parquet_split(root: Path, split: str, config: str | None = None):
     if "image" in ds.features:
         ds = ds.cast_column("image", datasets.Image(decode=False))
     return ds
+
+
+def split_rows(root: Path, config: TaskConfig) -> Iterator[tuple[dict, str]]:
+    """Each row of the task's split (``dataset.options``: ``split``, and ``config`` when the repo has several),
+    with where it is, for error messages."""
+    split = config.dataset.options["split"]
+    for i, row in enumerate(load_parquet_split(root, split, config.dataset.options.get("config"))):
+        yield row, f"{root} [{split}] row {i}"
+
+
+def referring_expressions(row: Mapping[str, Any], where: str) -> list[str]:
+    """The row's referring expressions (lmms-lab's RefCOCO ``answer``: a list, or one string); none is an error."""
+    expressions = field(row, "answer", where)
+    expressions = [expressions] if isinstance(expressions, str) else list(expressions)
+    if not expressions:
+        raise DataError(f"{where}: no referring expression")
+    return [str(e) for e in expressions]
 
 
 def files_fingerprint(root: Path) -> str:

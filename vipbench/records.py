@@ -83,7 +83,7 @@ class OutputRegionRecord(_Record):
     """A region the model produced (``vipbench.models.base.OutputRegion``), in the original image's pixels."""
 
     box: list[float] | None = None
-    """``[x1, y1, x2, y2]``; for a mask, its tight box."""
+    """``[x1, y1, x2, y2]``: the decoded box, or a mask's tight box where the model decodes only a mask."""
     mask: dict[str, Any] | None = None
     """COCO compressed RLE at the image's own resolution (``{"size": [h, w], "counts": "..."}``)."""
     source: str = "decoded"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vipbench.data import field, image_file, load_parquet_split, xywh_to_xyxy
+from vipbench.data import field, image_file, referring_expressions, split_rows, xywh_to_xyxy
 from vipbench.errors import DataError
 from vipbench.imaging import image_size
 from vipbench.taskconfig import TaskConfig
@@ -32,12 +32,7 @@ def box_text(box: tuple[float, ...]) -> str:
 
 
 def load_samples(root: Path, config: TaskConfig) -> list[Sample]:
-    split = config.dataset.options["split"]
-    rows = load_parquet_split(root, split, config.dataset.options.get("config"))
-    samples: list[Sample] = []
-    for i, row in enumerate(rows):
-        samples.extend(_samples(row, config.dataset.key, f"{root} [{split}] row {i}"))
-    return samples
+    return [sample for row, where in split_rows(root, config) for sample in _samples(row, config.dataset.key, where)]
 
 
 def _samples(row: dict, dataset: str, where: str) -> list[Sample]:
@@ -47,15 +42,11 @@ def _samples(row: dict, dataset: str, where: str) -> list[Sample]:
     image = image_file(field(row, "image", where), dataset, where)
     w, h = image_size(image)
     truth = (x1 / w, y1 / h, x2 / w, y2 / h)  # not clamped, as lmms-eval
-    expressions = field(row, "answer", where)
-    if isinstance(expressions, str):
-        expressions = [expressions]
-    if not expressions:
-        raise DataError(f"{where}: no referring expression")
+    expressions = referring_expressions(row, where)
     question_id = str(field(row, "question_id", where))
     samples = []
     for k, expression in enumerate(expressions):
-        text = QUESTION + str(expression)
+        text = QUESTION + expression
         samples.append(
             Sample(
                 id=f"{question_id}-{k}",
@@ -65,7 +56,7 @@ def _samples(row: dict, dataset: str, where: str) -> list[Sample]:
                 template=text,
                 source_image=image,
                 metadata={
-                    "expression": str(expression),
+                    "expression": expression,
                     "box": list(truth),
                     "image_size": [w, h],
                     "question_id": question_id,

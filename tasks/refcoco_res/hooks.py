@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vipbench.data import field, image_file, load_parquet_split, xywh_to_xyxy
-from vipbench.errors import DataError
+from vipbench.data import field, image_file, referring_expressions, split_rows, xywh_to_xyxy
 from vipbench.imaging import image_size
 from vipbench.scoring.masks import truth_rle
 from vipbench.taskconfig import TaskConfig
@@ -26,12 +25,7 @@ QUESTION = "What is {expression} in this image? Please output segmentation mask.
 
 
 def load_samples(root: Path, config: TaskConfig) -> list[Sample]:
-    split = config.dataset.options["split"]
-    rows = load_parquet_split(root, split, config.dataset.options.get("config"))
-    samples: list[Sample] = []
-    for i, row in enumerate(rows):
-        samples.extend(_samples(row, config.dataset.key, f"{root} [{split}] row {i}"))
-    return samples
+    return [sample for row, where in split_rows(root, config) for sample in _samples(row, config.dataset.key, where)]
 
 
 def _samples(row: dict, dataset: str, where: str) -> list[Sample]:
@@ -40,11 +34,7 @@ def _samples(row: dict, dataset: str, where: str) -> list[Sample]:
     segmentation = field(row, "segmentation", where)
     truth_rle(segmentation, w, h, f"{where}: segmentation")  # a malformed truth fails here, not when graded
     x1, y1, x2, y2 = xywh_to_xyxy(field(row, "bbox", where))
-    expressions = field(row, "answer", where)
-    if isinstance(expressions, str):
-        expressions = [expressions]
-    if not expressions:
-        raise DataError(f"{where}: no referring expression")
+    expressions = referring_expressions(row, where)
     question_id = str(field(row, "question_id", where))
     return [
         Sample(

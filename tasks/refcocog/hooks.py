@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vipbench.data import field, flat_polygon, image_file, load_parquet_split, xywh_to_xyxy
+from vipbench.data import field, flat_polygon, image_file, split_rows, xywh_to_xyxy
 from vipbench.errors import DataError
 from vipbench.taskconfig import TaskConfig
 from vipbench.types import Region, Sample
@@ -20,9 +20,7 @@ QUESTION = "Provide a short description of the region <obj>."
 
 
 def load_samples(root: Path, config: TaskConfig) -> list[Sample]:
-    split = config.dataset.options["split"]
-    rows = load_parquet_split(root, split, config.dataset.options.get("config"))
-    return [_sample(row, f"{root} [{split}] row {i}") for i, row in enumerate(rows)]
+    return [_sample(row, where) for row, where in split_rows(root, config)]
 
 
 def _sample(row: dict, where: str) -> Sample:

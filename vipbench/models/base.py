@@ -84,7 +84,8 @@ class OutputRegion:
     grading and the leaderboard need neither the model nor its preprocessing."""
 
     box: tuple[float, float, float, float] | None = None
-    """``(x1, y1, x2, y2)``; for a mask, the mask's tight box (None when the mask is empty)."""
+    """``(x1, y1, x2, y2)``: the box the model decoded (PerceptionGPT's ``<loc>``), or a mask's tight box where the
+    model decodes only a mask (OMG-LLaVA's ``[SEG]``; None when the mask is empty)."""
     mask: dict[str, Any] | None = None
     """The binary mask as COCO compressed RLE (``vipbench.rle.encode``: ``{"size": [h, w], "counts": str}``)."""
     source: str = "decoded"
