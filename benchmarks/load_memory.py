@@ -269,7 +269,7 @@ def _child_load(family: str, folder: Path, dtype: str) -> None:
     peak = _status("VmHWM")
     with torch.no_grad():  # read every weight, as a forward pass or a move to the GPU does: mmapped pages count now
         for t in [*model.parameters(), *model.buffers()]:
-            t.float().sum() if t.numel() < 2**26 else t.view(-1)[:: 2**20].sum() + t.sum()
+            t.sum()  # in its own dtype: no float32 copy of the tensor, which would count as the load's memory
     touched = _status("VmHWM")
     print(json.dumps({"peak": peak, "touched": touched, "before": before, "numel": numel, "s": seconds}))
 
