@@ -13,35 +13,20 @@ from pycocotools import mask as coco_mask
 
 torch = pytest.importorskip("torch")
 
+from forcing import SegForcingOMGLLaVA, register  # noqa: E402
+
 from vipbench import rle  # noqa: E402
 from vipbench.cli import main  # noqa: E402
 from vipbench.examples.refcoco import write_refcoco_rle  # noqa: E402
-from vipbench.models import MODELS  # noqa: E402
-from vipbench.models.omg_llava import OMGLLaVAAdapter  # noqa: E402
 from vipbench.models.tiny.omg_llava import build_tiny_omg_llava  # noqa: E402
 from vipbench.scoring.masks import truth_rle  # noqa: E402
 from vipbench.scoring.metrics import box_iou  # noqa: E402
 
 
-class SegForcingOMGLLaVA(OMGLLaVAAdapter):
-    """The real adapter, its lm_head biased towards [SEG], so the random tiny model writes "[SEG][SEG]..."."""
-
-    def __init__(self, checkpoint: str = "zhangtao-whu/OMG-LLaVA", **options):
-        super().__init__(checkpoint, **options)
-        head = self.model.llm.lm_head
-        biased = torch.nn.Linear(head.in_features, head.out_features, bias=True, dtype=head.weight.dtype)
-        with torch.no_grad():
-            biased.weight.copy_(head.weight)
-            biased.bias.zero_()
-            biased.bias[self.seg_id] = 1e4
-        self.model.llm.lm_head = biased
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """refcoco-res-val and refcoco-rec-val, run by the [SEG]-forced tiny OMG-LLaVA on RLE truths (480 × 320)."""
-    if "omg-llava-segs" not in MODELS:
-        MODELS.register("omg-llava-segs", SegForcingOMGLLaVA, "OMG-LLaVA forced to write [SEG]")
+    register("omg-llava-segs", SegForcingOMGLLaVA)
     base = tmp_path_factory.mktemp("omg-regions")
     checkpoint = build_tiny_omg_llava(base / "OMG-LLaVA")
     data = write_refcoco_rle(base / "RefCOCO")

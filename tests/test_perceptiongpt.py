@@ -14,13 +14,14 @@ from sentencepiece_models import LLAMA, train_sentencepiece
 
 torch = pytest.importorskip("torch")
 
+from forcing import LocForcingPerceptionGPT, bias_towards, register  # noqa: E402
 from judge_server import JudgeServer  # noqa: E402
 
 from vipbench.cli import main  # noqa: E402
 from vipbench.errors import VipbenchError  # noqa: E402
-from vipbench.models import MODELS, create_model  # noqa: E402
+from vipbench.models import create_model  # noqa: E402
 from vipbench.models.base import GenerationSettings  # noqa: E402
-from vipbench.models.perceptiongpt import ARCHITECTURE_ONLY, USER_CHECKPOINT, PerceptionGPTAdapter  # noqa: E402
+from vipbench.models.perceptiongpt import ARCHITECTURE_ONLY, USER_CHECKPOINT  # noqa: E402
 from vipbench.models.perceptiongpt_modeling import BoxFeedback  # noqa: E402
 from vipbench.models.tiny.perceptiongpt import build_tiny_perceptiongpt  # noqa: E402
 from vipbench.scoring.metrics import box_iou  # noqa: E402
@@ -151,13 +152,7 @@ def test_a_user_checkpoint_is_labelled_as_such(checkpoint, tmp_path):
 def forcing_loc(checkpoint):
     """An adapter whose every next token is <loc>: its lm_head gets a large bias on that row."""
     adapter = load(checkpoint)
-    head = adapter.model.llm.lm_head
-    biased = torch.nn.Linear(head.in_features, head.out_features, bias=True)
-    with torch.no_grad():
-        biased.weight.copy_(head.weight)
-        biased.bias.zero_()
-        biased.bias[adapter.loc_id] = 1e4
-    adapter.model.llm.lm_head = biased
+    bias_towards(adapter.model.llm, adapter.loc_id)
     return adapter
 
 
@@ -367,29 +362,13 @@ def test_the_tiny_alias_runs_offline(tmp_path):
 # ------------------------------------------------------------------------------------------- REC: boxes out
 
 
-class LocForcingPerceptionGPT(PerceptionGPTAdapter):
-    """The real adapter, its lm_head biased towards <loc> (as ``forcing_loc``), so a random model answers REC with
-    a decoded box."""
-
-    def __init__(self, **options):
-        super().__init__(**options)
-        head = self.model.llm.lm_head
-        biased = torch.nn.Linear(head.in_features, head.out_features, bias=True)
-        with torch.no_grad():
-            biased.weight.copy_(head.weight)
-            biased.bias.zero_()
-            biased.bias[self.loc_id] = 1e4
-        self.model.llm.lm_head = biased
-
-
 def test_rec_end_to_end_scores_the_decoded_box(checkpoint, tmp_path):
     """PerceptionGPT answers REC with the box its first <loc> decodes to: asked upstream's REC question, the box
     recorded as the prediction's output region (original-image pixels) and graded from it (source "decoded"); a
     changed expression on the same image changes the box."""
     from vipbench.examples.refcoco import write_refcoco
 
-    if "perceptiongpt-locs" not in MODELS:
-        MODELS.register("perceptiongpt-locs", LocForcingPerceptionGPT, "PerceptionGPT forced to write <loc>")
+    register("perceptiongpt-locs", LocForcingPerceptionGPT)
     data = write_refcoco(tmp_path / "RefCOCO")
     args = ["run", "--model", "perceptiongpt-locs", "--model-path", str(checkpoint), "--tasks", "refcoco-rec-val"]
     args += ["--data-dir", f"refcoco={data}", "--max-new-tokens", "2", "--results", str(tmp_path), "--run-id", "r"]

@@ -17,12 +17,13 @@ from pycocotools import mask as coco_mask
 
 torch = pytest.importorskip("torch")
 
+from forcing import LocForcingPerceptionGPT, register  # noqa: E402
+
 from vipbench import rle  # noqa: E402
 from vipbench.cli import main  # noqa: E402
 from vipbench.examples.refcoco import RLE_SIZE, write_refcoco_rle  # noqa: E402
-from vipbench.models import MODELS, create_model  # noqa: E402
+from vipbench.models import create_model  # noqa: E402
 from vipbench.models.base import GenerationSettings  # noqa: E402
-from vipbench.models.perceptiongpt import PerceptionGPTAdapter  # noqa: E402
 from vipbench.models.perceptiongpt_masks import (  # noqa: E402
     fine_hidden_states,
     masks_to_image,
@@ -35,20 +36,6 @@ from vipbench.scoring.masks import truth_rle  # noqa: E402
 W, H = RLE_SIZE  # 480 × 320: pads to 480 × 480, the image 80 px down
 
 
-class LocForcingPerceptionGPT(PerceptionGPTAdapter):
-    """The real adapter, its lm_head biased towards <loc>, so the random tiny model writes "<loc><loc>..."."""
-
-    def __init__(self, **options):
-        super().__init__(**options)
-        head = self.model.llm.lm_head
-        biased = torch.nn.Linear(head.in_features, head.out_features, bias=True)
-        with torch.no_grad():
-            biased.weight.copy_(head.weight)
-            biased.bias.zero_()
-            biased.bias[self.loc_id] = 1e4
-        self.model.llm.lm_head = biased
-
-
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     return build_tiny_perceptiongpt(tmp_path_factory.mktemp("perceptiongpt-masks") / "perceptiongpt-7b")
@@ -57,11 +44,10 @@ def checkpoint(tmp_path_factory):
 @pytest.fixture(scope="module")
 def run(checkpoint, tmp_path_factory):
     """refcoco-res-val run by the <loc>-forced tiny PerceptionGPT on RLE truths (480 × 320), two tokens each."""
-    if "perceptiongpt-locs-res" not in MODELS:
-        MODELS.register("perceptiongpt-locs-res", LocForcingPerceptionGPT, "PerceptionGPT forced to write <loc>")
+    register("perceptiongpt-locs", LocForcingPerceptionGPT)
     base = tmp_path_factory.mktemp("perceptiongpt-res")
     data = write_refcoco_rle(base / "RefCOCO")
-    args = ["run", "--model", "perceptiongpt-locs-res", "--model-path", str(checkpoint), "--tasks", "refcoco-res-val"]
+    args = ["run", "--model", "perceptiongpt-locs", "--model-path", str(checkpoint), "--tasks", "refcoco-res-val"]
     args += ["--data-dir", f"refcoco={data}", "--max-new-tokens", "2", "--results", str(base), "--run-id", "res"]
     assert main(args) == 0
     return base / "res"

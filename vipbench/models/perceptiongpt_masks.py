@@ -33,6 +33,7 @@ same-named classes in ``perceptionGPT/mask_decoder.py`` and ``enhancer/transform
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -172,16 +173,29 @@ class Upscaler(nn.Module):
         return self.conv(x)
 
 
+class MLP(nn.Module):
+    """Linear layers (``layers.N``) with a ReLU between them, and a sigmoid at the end where asked: upstream's
+    ``MLP``, for the box encoder and decoder and the mask decoder's hypernetwork."""
+
+    def __init__(self, sizes: Sequence[int], sigmoid: bool = False):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.sigmoid = sigmoid
+
+    def forward(self, x):
+        for i, layer in enumerate(self.layers):
+            x = layer(x) if i == len(self.layers) - 1 else torch.relu(layer(x))
+        return torch.sigmoid(x) if self.sigmoid else x
+
+
 class MaskDecoder(nn.Module):
     """One query (the mapped ``<loc>`` state) against the image tokens → one mask's logits, 8× the grid."""
 
     def __init__(self, dim: int):
         super().__init__()
-        from vipbench.models.perceptiongpt_modeling import BoxMLP
-
         self.transformer = TwoWayTransformer(dim)
         self.output_upscaling = Upscaler(dim)
-        self.output_hypernetworks_mlp = BoxMLP([dim, dim, dim, dim // 8])
+        self.output_hypernetworks_mlp = MLP([dim, dim, dim, dim // 8])
 
     def forward(self, tokens, grid: int, query):
         """tokens (B, grid², C) in raster order, query (B, C) → logits (B, 8·grid, 8·grid)."""

@@ -37,7 +37,7 @@ checked against a real file: it is **UNCONFIRMED**, derived from the module tree
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,20 +61,6 @@ PEFT_PREFIX = "model.base_model.model."
 # ------------------------------------------------------------------------------------------- the model
 
 
-class BoxMLP(nn.Module):
-    """Linear layers (``layers.N``) with a ReLU between them, and a sigmoid at the end for the decoder."""
-
-    def __init__(self, sizes: Sequence[int], sigmoid: bool = False):
-        super().__init__()
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.sigmoid = sigmoid
-
-    def forward(self, x):
-        for i, layer in enumerate(self.layers):
-            x = layer(x) if i == len(self.layers) - 1 else torch.relu(layer(x))
-        return torch.sigmoid(x) if self.sigmoid else x
-
-
 class PerceptionGPTModel(nn.Module):
     def __init__(self, config: Mapping[str, Any], vision_config):
         from transformers import CLIPVisionModel, LlamaConfig, LlamaForCausalLM
@@ -89,8 +75,8 @@ class PerceptionGPTModel(nn.Module):
         self.vision = CLIPVisionModel(vision_config)
         self.merge_coef_lower = nn.Parameter(torch.full((layers,), 1 / layers))
         self.projector = nn.Linear(width, hidden)
-        self.bbox_encoder = BoxMLP([4, BOX_HIDDEN, BOX_HIDDEN, hidden])
-        self.bbox_decoder = BoxMLP([hidden, BOX_HIDDEN, BOX_HIDDEN, 4], sigmoid=True)
+        self.bbox_encoder = masks.MLP([4, BOX_HIDDEN, BOX_HIDDEN, hidden])
+        self.bbox_decoder = masks.MLP([hidden, BOX_HIDDEN, BOX_HIDDEN, 4], sigmoid=True)
         self.merge_coef_higher = nn.Parameter(torch.full((layers,), 1 / layers))
         self.decoder_mapping = nn.Linear(hidden, width)
         self.visual_adaptor = masks.VisualAdaptor(width)
