@@ -257,10 +257,12 @@ def _unit_differences(
         scorer = build_scorer(c.scored_by.scorer, c.scored_by.scorer_args)
         runs = min(b.scored_by.runs, c.scored_by.runs)
         pairs = [(_sample(b_grades), b_grades.values, c_grades.values) for b_grades, c_grades in shared]
+        covers = {name: [select(sample) for sample, _, _ in pairs] for name, select in numbers}  # once, not per draw
         for _ in range(resamples):
-            drawn = [pairs[rng.randrange(len(pairs))] for _ in pairs]
-            for name, select in numbers:
-                members = [p for p in drawn if select(p[0])]
+            drawn = [rng.randrange(len(pairs)) for _ in pairs]
+            for name, _ in numbers:
+                inside = covers[name]
+                members = [pairs[i] for i in drawn if inside[i]]
                 old = _score(scorer, [(s, v) for s, v, _ in members], runs)
                 new = _score(scorer, [(s, v) for s, _, v in members], runs)
                 if old is not None and new is not None:
