@@ -46,6 +46,18 @@ TEMPLATE_FILES: dict[str, PinnedFile] = {
         path="config/_base_/dataset/template/REG.json",
         sha256="33ec6b4c36c5b17dd0341d9129ce1f4914058c553eaf9083e18321a72ddd8b78",
     ),
+    "perceptiongpt-rec": PinnedFile(
+        repo="pipilurj/perceptionGPT",
+        commit="fd8e3eb1a3afdcbfcb9cbd8880f096a6b7951258",
+        path="config/_base_/dataset/template/REC.json",
+        sha256="a52490ee2826c255d05b38fb4d1e5413c50c39d1f77cc48f09671a872b69fb3d",
+    ),
+    "perceptiongpt-res": PinnedFile(
+        repo="pipilurj/perceptionGPT",
+        commit="fd8e3eb1a3afdcbfcb9cbd8880f096a6b7951258",
+        path="config/_base_/dataset/template/RES.json",
+        sha256="5c82a84c412936f128ce5bed15f7791eb35f7858e8dd5d985ceeadd9dd73426a",
+    ),
 }
 #: ``$VIPBENCH_PROTOCOL_TEMPLATES``: ``official`` (default) reads the template files; ``vipbench`` asks the protocol's
 #: fixed ``question:`` (or the task's own) instead, a recorded deviation (an offline CI without the files).
