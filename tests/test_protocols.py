@@ -203,3 +203,37 @@ def test_a_task_file_adds_protocol_entries_over_its_base():
         4096,
         1024,
     )
+
+
+@pytest.mark.parametrize(
+    "task, name", [("refcoco-rec-val", "perceptiongpt-rec"), ("refcoco-res-val", "perceptiongpt-res")]
+)
+def test_perceptiongpt_rec_and_res_questions_are_drawn_from_its_template_files(task, name, monkeypatch, tmp_path):
+    """Each sample's question is one of the pinned file's templates (upstream's REC.json / RES.json: "<image> ...
+    <expr> ..."), drawn from the sample's own seed, the expression put in; without the file the protocol's fixed
+    question runs, as a named deviation."""
+    import dataclasses
+    import hashlib
+
+    from vipbench.examples.refcoco import write_refcoco
+    from vipbench.protocols import TEMPLATE_FILES, TEMPLATES_ENV, draw_template, sample_seed
+
+    templates = [f"<image> MADE-UP {i} <expr>?" for i in range(27)]
+    data = json.dumps(templates).encode()
+    pin = dataclasses.replace(TEMPLATE_FILES[name], sha256=hashlib.sha256(data).hexdigest())
+    monkeypatch.setitem(TEMPLATE_FILES, name, pin)
+    pin.cache_path().parent.mkdir(parents=True, exist_ok=True)
+    pin.cache_path().write_bytes(data)
+    dirs = {"refcoco": str(write_refcoco(tmp_path / "RefCOCO"))}
+    spec = {"model": "perceptiongpt-tiny", "tasks": [task], "data_dirs": dirs}
+    monkeypatch.delenv(TEMPLATES_ENV)
+    (drawn,) = plan(RunSpec(**spec), TaskIndex(), warn=lambda m: None)
+    assert drawn.provenance.deviations == []
+    for request in drawn.requests:
+        expected = draw_template(templates, sample_seed(0, task, request.sample.id))
+        assert request.text == expected.replace("<expr>", request.sample.metadata["expression"])
+    assert len({r.text.split("?")[0].split()[2] for r in drawn.requests}) > 1  # not always the same template
+    monkeypatch.setenv(TEMPLATES_ENV, "vipbench")
+    (fixed,) = plan(RunSpec(**spec), TaskIndex(), warn=lambda m: None)
+    (deviation,) = fixed.provenance.deviations
+    assert deviation.startswith("question=") and f"official: drawn per sample from {pin.label}" in deviation
