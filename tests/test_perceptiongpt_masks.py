@@ -18,6 +18,7 @@ from pycocotools import mask as coco_mask
 torch = pytest.importorskip("torch")
 
 from forcing import LocForcingPerceptionGPT, register  # noqa: E402
+from test_perceptiongpt import _edit_shards  # noqa: E402
 
 from vipbench import rle  # noqa: E402
 from vipbench.cli import main  # noqa: E402
@@ -212,16 +213,6 @@ def test_the_positions_are_laid_out_as_upstreams_code_lays_them():
 
 
 # ------------------------------------------------------------------------------------------- the loader
-
-
-def _edit_shards(folder, edit):
-    index = json.loads((folder / "pytorch_model.bin.index.json").read_text())
-    weight_map = {}
-    for shard in sorted(set(index["weight_map"].values())):
-        state = edit(torch.load(folder / shard, weights_only=True))
-        torch.save(state, folder / shard)
-        weight_map |= {k: shard for k in state}
-    (folder / "pytorch_model.bin.index.json").write_text(json.dumps({"weight_map": weight_map}))
 
 
 def test_the_mask_branch_is_in_the_checkpoint_under_upstreams_names(checkpoint):

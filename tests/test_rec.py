@@ -81,6 +81,17 @@ def _lmms_rec():
 # ------------------------------------------------------------------------------------------------ tasks and loading
 
 
+def lmms_rec_numbers(utils, results: list) -> dict[str, float]:
+    """lmms-eval's REC aggregations (``utils_rec.py``) on its per-item results, under vipbench's number names."""
+    return {
+        "acc10": utils.refcoco_bbox_rec_acc01(results),
+        "acc30": utils.refcoco_bbox_rec_acc03(results),
+        "acc50": utils.refcoco_bbox_rec_acc05(results),
+        "acc70": utils.refcoco_bbox_rec_acc07(results),
+        "acc90": utils.refcoco_bbox_rec_acc09(results),
+        "miou": utils.refcoco_bbox_rec_iou(results),
+    }
+
 def test_the_rec_tasks_and_their_groups():
     assert INDEX.resolve("refcoco-rec") == ["refcoco-rec-testa", "refcoco-rec-testb", "refcoco-rec-val"]
     assert INDEX.resolve("refcocoplus-rec") == ["refcocoplus-rec-testa", "refcocoplus-rec-testb", "refcocoplus-rec-val"]
@@ -257,14 +268,7 @@ def test_acc_and_iou_equal_lmms_evals_on_the_same_replies(data, tmp_path):
         for s in samples
     ]
     results = [utils.refcoco_bbox_rec_process_result(d, [replies[s.id]])["refcoco_IoU"] for d, s in zip(docs, samples)]
-    lmms = {
-        "acc10": utils.refcoco_bbox_rec_acc01(results),
-        "acc30": utils.refcoco_bbox_rec_acc03(results),
-        "acc50": utils.refcoco_bbox_rec_acc05(results),
-        "acc70": utils.refcoco_bbox_rec_acc07(results),
-        "acc90": utils.refcoco_bbox_rec_acc09(results),
-        "miou": utils.refcoco_bbox_rec_iou(results),
-    }
+    lmms = lmms_rec_numbers(utils, results)
     assert {k: ours[k] for k in lmms} == {k: round(100 * v, 1) for k, v in lmms.items()}
     assert utils.refcoco_bbox_rec_center_acc(results) == 0.8 and ours["centre"] == 60.0
 
@@ -400,13 +404,6 @@ def test_exported_rec_through_lmms_eval_equals_lmms_evals_rec_functions(data, tm
     assert sorted(logged["filtered_resps"][0] for logged in result["samples"]["vipbench_refcoco_rec_val"]) == sorted(
         VAL.values()
     )
-    lmms = {
-        "acc10": utils.refcoco_bbox_rec_acc01(results),
-        "acc30": utils.refcoco_bbox_rec_acc03(results),
-        "acc50": utils.refcoco_bbox_rec_acc05(results),
-        "acc70": utils.refcoco_bbox_rec_acc07(results),
-        "acc90": utils.refcoco_bbox_rec_acc09(results),
-        "miou": utils.refcoco_bbox_rec_iou(results),
-    }
+    lmms = lmms_rec_numbers(utils, results)
     assert {k: ours[f"{k},none"] for k in lmms} == {k: round(100 * v, 1) for k, v in lmms.items()}
     assert ours["acc50,none"] == 40.0 and ours["no_box,none"] == 20.0

@@ -17,10 +17,9 @@ import json
 from pathlib import Path
 
 import pytest
-from test_upstream_inputs import data_dirs, inputs, planned  # noqa: F401 - the example-data fixture
+from test_upstream_inputs import data_dirs, inputs, models, planned  # noqa: F401 - the shared fixtures
 
 from vipbench.errors import VipbenchError
-from vipbench.models import create_model
 from vipbench.protocols import TEMPLATE_FILES, TEMPLATES_ENV
 from vipbench.records import prediction_record
 from vipbench.scoring.metrics import choice_letter, exact_match, protocol_args
@@ -33,18 +32,6 @@ PGPT = json.loads((UPSTREAM / "perceptiongpt_fd8e3eb.json").read_text(encoding="
 LMMS = json.loads((UPSTREAM / "lmms_eval_75571cf.json").read_text(encoding="utf-8"))
 #: How many templates upstream's files hold: the made-up files have as many, so a seed draws the same index.
 COUNTS = {f"perceptiongpt-{n.lower()}": PGPT["template_files"][f"{n}.json"]["templates"] for n in ("VQA", "REG")}
-
-
-@pytest.fixture(scope="module")
-def models():
-    built: dict[str, object] = {}
-
-    def get(name: str):
-        if name not in built:
-            built[name] = create_model(name, device="cpu")
-        return built[name]
-
-    return get
 
 
 def made_up(name: str, i: int) -> str:

@@ -33,31 +33,17 @@ QUESTION, REGION_PLACEHOLDERS = "<question>", ("<objs>", "<boxes>")
 #: Upstream question-template files a protocol draws its question from, one per sample (``template_file:``). They
 #: are upstream prose: read from vipbench's cache or downloaded at the pinned commit and hash-checked, never
 #: embedded (``vipbench.upstream_files``).
+_PGPT_REPO, _PGPT_COMMIT = "pipilurj/perceptionGPT", "fd8e3eb1a3afdcbfcb9cbd8880f096a6b7951258"
 TEMPLATE_FILES: dict[str, PinnedFile] = {
-    "perceptiongpt-vqa": PinnedFile(
-        repo="pipilurj/perceptionGPT",
-        commit="fd8e3eb1a3afdcbfcb9cbd8880f096a6b7951258",
-        path="config/_base_/dataset/template/VQA.json",
-        sha256="54b48684319c36184fb0900cd2b9164742dba97a9d93956e1af6a284376c53ae",
-    ),
-    "perceptiongpt-reg": PinnedFile(
-        repo="pipilurj/perceptionGPT",
-        commit="fd8e3eb1a3afdcbfcb9cbd8880f096a6b7951258",
-        path="config/_base_/dataset/template/REG.json",
-        sha256="33ec6b4c36c5b17dd0341d9129ce1f4914058c553eaf9083e18321a72ddd8b78",
-    ),
-    "perceptiongpt-rec": PinnedFile(
-        repo="pipilurj/perceptionGPT",
-        commit="fd8e3eb1a3afdcbfcb9cbd8880f096a6b7951258",
-        path="config/_base_/dataset/template/REC.json",
-        sha256="a52490ee2826c255d05b38fb4d1e5413c50c39d1f77cc48f09671a872b69fb3d",
-    ),
-    "perceptiongpt-res": PinnedFile(
-        repo="pipilurj/perceptionGPT",
-        commit="fd8e3eb1a3afdcbfcb9cbd8880f096a6b7951258",
-        path="config/_base_/dataset/template/RES.json",
-        sha256="5c82a84c412936f128ce5bed15f7791eb35f7858e8dd5d985ceeadd9dd73426a",
-    ),
+    f"perceptiongpt-{name.lower()}": PinnedFile(
+        _PGPT_REPO, _PGPT_COMMIT, f"config/_base_/dataset/template/{name}.json", sha
+    )
+    for name, sha in (
+        ("VQA", "54b48684319c36184fb0900cd2b9164742dba97a9d93956e1af6a284376c53ae"),
+        ("REG", "33ec6b4c36c5b17dd0341d9129ce1f4914058c553eaf9083e18321a72ddd8b78"),
+        ("REC", "a52490ee2826c255d05b38fb4d1e5413c50c39d1f77cc48f09671a872b69fb3d"),
+        ("RES", "5c82a84c412936f128ce5bed15f7791eb35f7858e8dd5d985ceeadd9dd73426a"),
+    )
 }
 #: ``$VIPBENCH_PROTOCOL_TEMPLATES``: ``official`` (default) reads the template files; ``vipbench`` asks the protocol's
 #: fixed ``question:`` (or the task's own) instead, a recorded deviation (an offline CI without the files).
